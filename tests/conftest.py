@@ -1,0 +1,26 @@
+"""Shared fixtures. The sandbox fleet is real: libvirtd daemons on this machine (make test starts it)."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+
+SANDBOX_HOSTS = 3
+
+
+@pytest.fixture(scope="session")
+def sandbox_fleet():
+    from vms.sandbox.demo_guest import build_demo_guest
+    from vms.sandbox.fleet import SandboxFleet
+    from vms.sandbox.install import demo_guest_volumes
+
+    fleet = SandboxFleet(settings.SANDBOX_DIR)
+    statuses = [fleet.status_of(fleet.host(i)) for i in range(1, SANDBOX_HOSTS + 1)]
+    if not all(s.answers for s in statuses):
+        fleet.up(SANDBOX_HOSTS, demo_guest_volumes(build_demo_guest(settings.DEMO_GUEST_DIR)))
+    return fleet
+
+
+@pytest.fixture(scope="session")
+def sandbox_uris(sandbox_fleet) -> list[str]:
+    return [sandbox_fleet.host(i).uri for i in range(1, SANDBOX_HOSTS + 1)]

@@ -1,0 +1,92 @@
+"""Opening libvirt connections, and a per-process pool keyed by URI.
+
+Workers fork: a connection opened before the fork must not be shared, so the pool
+remembers the pid that filled it and starts empty in a child.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import libvirt
+
+from vms.hypervisor.errors import HostUnreachable, HypervisorError, wrap
+from vms.hypervisor.uris import safe_uri
+
+
+def open_connection(uri: str) -> libvirt.virConnect:
+    try:
+        conn = libvirt.open(uri)
+    except libvirt.libvirtError as exc:
+        raise HostUnreachable("connect", safe_uri(uri), exc.get_error_message() or str(exc), exc.get_error_code()) from exc
+    if conn is None:  # older bindings returned None instead of raising
+        raise HostUnreachable("connect", safe_uri(uri), "libvirt returned no connection")
+    if not uri.startswith("test:"):
+        try:
+            # Notice a hung daemon within ~15 s instead of waiting on TCP timeouts.
+            conn.setKeepAlive(5, 3)
+        except libvirt.libvirtError:
+            pass
+    return conn
+
+
+class ConnectionPool:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._conns: dict[str, libvirt.virConnect] = {}
+
+    def get(self, uri: str) -> libvirt.virConnect:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._conns = {}
+                self._pid = os.getpid()
+            conn = self._conns.get(uri)
+            if conn is not None:
+                try:
+                    if conn.isAlive():
+                        return conn
+                except libvirt.libvirtError:
+                    pass
+                self._drop(uri)
+            conn = open_connection(uri)
+            self._conns[uri] = conn
+            return conn
+
+    def discard(self, uri: str) -> None:
+        with self._lock:
+            self._drop(uri)
+
+    def _drop(self, uri: str) -> None:
+        conn = self._conns.pop(uri, None)
+        if conn is not None:
+            try:
+                conn.close()
+            except libvirt.libvirtError:
+                pass
+
+    def close_all(self) -> None:
+        with self._lock:
+            for uri in list(self._conns):
+                self._drop(uri)
+
+
+pool = ConnectionPool()
+
+
+@contextmanager
+def connection(uri: str) -> Iterator[libvirt.virConnect]:
+    """A pooled connection; a broken one is dropped so the next call reconnects."""
+    conn = pool.get(uri)
+    try:
+        yield conn
+    except HypervisorError as exc:
+        if isinstance(exc, HostUnreachable):
+            pool.discard(uri)
+        raise
+    except libvirt.libvirtError as exc:
+        pool.discard(uri)
+        raise wrap(exc, "talk to the host", safe_uri(uri)) from exc

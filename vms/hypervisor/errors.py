@@ -1,0 +1,53 @@
+"""libvirt errors turned into sentences a person can act on."""
+
+from __future__ import annotations
+
+import libvirt
+
+
+class HypervisorError(RuntimeError):
+    """A libvirt operation failed. `str()` names what failed and where, with the host's message."""
+
+    def __init__(self, action: str, where: str, host_message: str = "", code: int | None = None) -> None:
+        self.action = action
+        self.where = where
+        self.host_message = host_message
+        self.code = code
+        text = f"Could not {action} on {where}"
+        if host_message:
+            text += f": {host_message}"
+        super().__init__(text)
+
+
+class HostUnreachable(HypervisorError):
+    """The host did not answer at all; retrying later may help."""
+
+
+# Errors that say the connection or the daemon went away: worth a retry.
+TRANSIENT_CODES = {
+    libvirt.VIR_ERR_SYSTEM_ERROR,
+    libvirt.VIR_ERR_RPC,
+    libvirt.VIR_ERR_NO_CONNECT,
+    libvirt.VIR_ERR_INVALID_CONN,
+    libvirt.VIR_ERR_OPERATION_TIMEOUT,
+    libvirt.VIR_ERR_AGENT_UNRESPONSIVE,
+}
+
+
+def is_transient(error: HypervisorError) -> bool:
+    return isinstance(error, HostUnreachable) or error.code in TRANSIENT_CODES
+
+
+def wrap(exc: libvirt.libvirtError, action: str, where: str) -> HypervisorError:
+    code = exc.get_error_code()
+    message = exc.get_error_message() or str(exc)
+    cls = HostUnreachable if code in (libvirt.VIR_ERR_NO_CONNECT, libvirt.VIR_ERR_SYSTEM_ERROR) else HypervisorError
+    return cls(action, where, message, code)
+
+
+def _silence_default_handler() -> None:
+    # libvirt prints every error to stderr by default; we report them ourselves.
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+
+_silence_default_handler()

@@ -1,0 +1,104 @@
+"""Hosts, templates and VMs. State changes go through vms/services.py, never straight to save()."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from vms.choices import BootMode, DiskFormat, DiskSource, VMState
+from vms.hypervisor.uris import safe_uri
+
+
+class Host(models.Model):
+    name = models.SlugField(_("name"), max_length=64, unique=True)
+    uri = models.CharField(_("libvirt URI"), max_length=500, unique=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    max_concurrent_jobs = models.PositiveSmallIntegerField(_("max concurrent jobs"), default=4)
+    notes = models.TextField(_("notes"), blank=True)
+    online = models.BooleanField(_("online"), default=False)
+    capabilities = models.JSONField(_("capabilities"), default=dict, blank=True)
+    last_checked = models.DateTimeField(_("last checked"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("host")
+        verbose_name_plural = _("hosts")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def display_uri(self) -> str:
+        """The URI as pages show it: no password, no key file path."""
+        return safe_uri(self.uri)
+
+
+class VMTemplate(models.Model):
+    """A domain XML with the parts a request fills in, and the limits a user may ask for."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    domain_xml = models.TextField(_("domain XML"))
+    version = models.PositiveIntegerField(_("version"), default=1)
+    active = models.BooleanField(_("active"), default=True)
+    boot_mode = models.CharField(_("boot mode"), max_length=16, choices=BootMode.choices, default=BootMode.BIOS)
+    default_vcpus = models.PositiveSmallIntegerField(_("default vCPUs"), default=1)
+    max_vcpus = models.PositiveSmallIntegerField(_("max vCPUs"), default=4)
+    default_memory_mib = models.PositiveIntegerField(_("default memory (MiB)"), default=512)
+    max_memory_mib = models.PositiveIntegerField(_("max memory (MiB)"), default=8192)
+    default_disk_gib = models.PositiveIntegerField(_("default disk (GiB)"), default=1)
+    max_disk_gib = models.PositiveIntegerField(_("max disk (GiB)"), default=100)
+    disk_source = models.CharField(_("disk"), max_length=16, choices=DiskSource.choices, default=DiskSource.EMPTY)
+    disk_format = models.CharField(_("disk format"), max_length=8, choices=DiskFormat.choices, default=DiskFormat.QCOW2)
+    base_image = models.CharField(_("base image volume"), max_length=255, blank=True)
+    cloud_init = models.BooleanField(_("cloud-init"), default=False)
+    requires_kvm = models.BooleanField(_("requires KVM"), default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("template")
+        verbose_name_plural = _("templates")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class VirtualMachine(models.Model):
+    uuid = models.UUIDField(_("UUID"), default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(_("name"), max_length=64)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("owner"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="vms",
+    )
+    host = models.ForeignKey(Host, verbose_name=_("host"), null=True, blank=True, on_delete=models.PROTECT, related_name="vms")
+    template = models.ForeignKey(VMTemplate, verbose_name=_("template"), null=True, blank=True, on_delete=models.SET_NULL)
+    template_version = models.PositiveIntegerField(_("template version"), null=True, blank=True)
+    domain_xml = models.TextField(_("domain XML"), blank=True)
+    vcpus = models.PositiveSmallIntegerField(_("vCPUs"), default=1)
+    memory_mib = models.PositiveIntegerField(_("memory (MiB)"), default=512)
+    disk_gib = models.PositiveIntegerField(_("disk (GiB)"), default=0)
+    state = models.CharField(_("state"), max_length=16, choices=VMState.choices, default=VMState.PENDING)
+    state_changed_at = models.DateTimeField(_("last state change"), auto_now_add=True)
+    managed = models.BooleanField(_("managed"), default=True, help_text=_("False for domains discovered on a host."))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("virtual machine")
+        verbose_name_plural = _("virtual machines")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["host", "name"],
+                condition=~models.Q(state=VMState.DELETED),
+                name="vm_name_unique_per_host",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
