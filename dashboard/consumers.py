@@ -25,6 +25,6 @@ class FleetConsumer(AsyncJsonWebsocketConsumer):
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
-    async def fleet_event(self, event: dict) -> None:
+    async def broadcast(self, event: dict) -> None:
         """Relay a typed message (vm.state, host.state, job.progress) to the browser."""
         await self.send_json(event["payload"])

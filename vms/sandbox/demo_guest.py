@@ -42,7 +42,6 @@ import io
 import json
 import os
 import re
-import shutil
 import stat
 import subprocess
 import tarfile
@@ -706,10 +705,3 @@ _FALLBACK_APPLETS = (
     "sync uname umount vi grep sed cp ln free uptime df top clear stty"
 ).split()
 
-
-def _remove_stale(out_dir: Path) -> None:  # pragma: no cover - maintenance helper
-    """Remove build outputs (used by callers that want a clean rebuild)."""
-    for name in (KERNEL_NAME, INITRD_NAME, MANIFEST_NAME):
-        with contextlib.suppress(FileNotFoundError):
-            (out_dir / name).unlink()
-    shutil.rmtree(out_dir / "debs", ignore_errors=True)
