@@ -15,9 +15,11 @@ def sandbox_fleet():
     from vms.sandbox.install import demo_guest_volumes
 
     fleet = SandboxFleet(settings.SANDBOX_DIR)
+    # The files each host gets, kept on the fixture so tests can bring up hosts of their own.
+    fleet.demo_files = demo_guest_volumes(build_demo_guest(settings.DEMO_GUEST_DIR))
     statuses = [fleet.status_of(fleet.host(i)) for i in range(1, SANDBOX_HOSTS + 1)]
     if not all(s.answers for s in statuses):
-        fleet.up(SANDBOX_HOSTS, demo_guest_volumes(build_demo_guest(settings.DEMO_GUEST_DIR)))
+        fleet.up(SANDBOX_HOSTS, fleet.demo_files)
     return fleet
 
 

@@ -1,69 +1,76 @@
 """Serial console of a running domain through a libvirt stream (virDomainOpenConsole).
 
-This blocking reader serves commands and tests; the watcher fans one stream out to viewers.
+A blocking reader for commands and tests: a thread drains the stream into a buffer, because a
+non-blocking stream only moves data when an event loop is registered. The watcher has its own
+event-driven holder that fans one stream out to viewers.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 
 import libvirt
 
-from vms.hypervisor.errors import HypervisorError, wrap
+from vms.hypervisor.errors import wrap
+from vms.hypervisor.uris import safe_uri
 
 
 class ConsoleSession:
     def __init__(self, conn: libvirt.virConnect, domain: libvirt.virDomain, force: bool = True) -> None:
         self.domain = domain
-        self.stream = conn.newStream(libvirt.VIR_STREAM_NONBLOCK)
+        self.name = domain.name()
+        self.stream = conn.newStream(0)
         self.buffer = bytearray()
+        self.closed_reason = ""
+        self._lock = threading.Lock()
         flags = libvirt.VIR_DOMAIN_CONSOLE_FORCE if force else 0
         try:
             domain.openConsole(None, self.stream, flags)
         except libvirt.libvirtError as exc:
-            raise wrap(exc, f"open the serial console of '{domain.name()}'", conn.getHostname()) from exc
+            raise wrap(exc, f"open the serial console of '{self.name}'", safe_uri(conn.getURI())) from exc
+        self._reader = threading.Thread(target=self._drain, name=f"console-{self.name}", daemon=True)
+        self._reader.start()
 
-    def _pump(self) -> bool:
-        """Move what the stream has into the buffer; False when nothing was there."""
-        try:
-            data = self.stream.recv(65536)
-        except libvirt.libvirtError as exc:
-            raise wrap(exc, f"read the console of '{self.domain.name()}'", "its host") from exc
-        if data == -2 or data is None:  # -2: would block
-            return False
-        if isinstance(data, bytes):
+    def _drain(self) -> None:
+        while True:
+            try:
+                data = self.stream.recv(65536)
+            except libvirt.libvirtError as exc:
+                self.closed_reason = exc.get_error_message() or str(exc)
+                return
             if not data:
-                raise HypervisorError(f"read the console of '{self.domain.name()}'", "its host", "the console closed")
-            self.buffer.extend(data)
-            return True
-        return False
+                self.closed_reason = "the console closed"
+                return
+            with self._lock:
+                self.buffer.extend(data)
+
+    def text(self, start: int = 0) -> str:
+        with self._lock:
+            return self.buffer[start:].decode(errors="replace")
 
     def read_until(self, needle: str, timeout: float = 30.0, start: int = 0) -> str:
-        """Wait until `needle` appears after offset `start` of everything read; return all text."""
-        target = needle.encode()
+        """Wait until `needle` appears after offset `start` of everything read; return it all."""
         deadline = time.monotonic() + timeout
-        while target not in self.buffer[start:]:
-            if time.monotonic() > deadline:
-                tail = self.buffer[-300:].decode(errors="replace")
-                raise TimeoutError(f"'{needle}' did not appear on the console within {timeout:.0f} s; last output: {tail!r}")
-            if not self._pump():
-                time.sleep(0.05)
-        return self.buffer.decode(errors="replace")
+        while needle not in self.text(start):
+            if time.monotonic() > deadline or (self.closed_reason and needle not in self.text(start)):
+                tail = self.text()[-300:]
+                why = f" ({self.closed_reason})" if self.closed_reason else ""
+                raise TimeoutError(
+                    f"'{needle}' did not appear on the console of '{self.name}' within {timeout:.0f} s{why}; "
+                    f"last output: {tail!r}"
+                )
+            time.sleep(0.05)
+        return self.text()
 
     def write(self, text: str) -> None:
         data = text.encode()
         while data:
             sent = self.stream.send(data)
-            if sent == -2:
-                time.sleep(0.01)
-                continue
             data = data[sent:]
 
     def close(self) -> None:
         try:
-            self.stream.finish()
+            self.stream.abort()
         except libvirt.libvirtError:
-            try:
-                self.stream.abort()
-            except libvirt.libvirtError:
-                pass
+            pass

@@ -70,10 +70,7 @@ BANNER = "demo guest booted"
 #: of the way so the banner is easy to spot; ``panic=-1`` reboots at once on a
 #: panic (QEMU ``-no-reboot`` / libvirt ``on_reboot`` then stop the guest); the rest
 #: trims boot time under software emulation (TCG).
-KERNEL_CMDLINE = (
-    "console=ttyS0 quiet loglevel=3 panic=-1 "
-    "tsc=reliable no_timer_check i8042.noaux i8042.nomux"
-)
+KERNEL_CMDLINE = "console=ttyS0 quiet loglevel=3 panic=-1 tsc=reliable no_timer_check i8042.noaux i8042.nomux"
 
 #: Debian metapackage that depends on the current cloud kernel image package.
 KERNEL_METAPACKAGE = "linux-image-cloud-amd64"
@@ -201,13 +198,22 @@ class NewcArchive:
     # ---- writing ---------------------------------------------------------------------
 
     @staticmethod
-    def _header(ino: int, mode: int, nlink: int, mtime: int, size: int,
-                rdevmajor: int, rdevminor: int, namesize: int) -> bytes:
+    def _header(
+        ino: int, mode: int, nlink: int, mtime: int, size: int, rdevmajor: int, rdevminor: int, namesize: int
+    ) -> bytes:
         fields = (ino, mode, 0, 0, nlink, mtime, size, 0, 0, rdevmajor, rdevminor, namesize, 0)
         return _NEWC_MAGIC + b"".join(b"%08X" % f for f in fields)
 
-    def _write_entry(self, out: io.BufferedIOBase | io.BytesIO, ino: int, name: str, mode: int,
-                     data: bytes, rdevmajor: int = 0, rdevminor: int = 0) -> None:
+    def _write_entry(
+        self,
+        out: io.BufferedIOBase | io.BytesIO,
+        ino: int,
+        name: str,
+        mode: int,
+        data: bytes,
+        rdevmajor: int = 0,
+        rdevminor: int = 0,
+    ) -> None:
         bname = name.encode() + b"\0"
         nlink = 2 if stat.S_ISDIR(mode) else 1
         header = self._header(ino, mode, nlink, self.mtime, len(data), rdevmajor, rdevminor, len(bname))
@@ -289,8 +295,9 @@ exec /sbin/poweroff
 """
 
 
-def build_initramfs(busybox: bytes, applets: list[str], modules: dict[str, bytes] | None = None,
-                    hostname: str = "demo-guest") -> NewcArchive:
+def build_initramfs(
+    busybox: bytes, applets: list[str], modules: dict[str, bytes] | None = None, hostname: str = "demo-guest"
+) -> NewcArchive:
     """The demo guest's root filesystem as a :class:`NewcArchive`.
 
     *applets* are busybox applet paths relative to ``/`` (``busybox --list-full``);
@@ -298,8 +305,21 @@ def build_initramfs(busybox: bytes, applets: list[str], modules: dict[str, bytes
     """
     modules = modules or {}
     arc = NewcArchive()
-    for d in ("bin", "sbin", "usr/bin", "usr/sbin", "dev", "proc", "sys", "run", "root",
-              "etc", "lib/modules", "var/log", "var/run"):
+    for d in (
+        "bin",
+        "sbin",
+        "usr/bin",
+        "usr/sbin",
+        "dev",
+        "proc",
+        "sys",
+        "run",
+        "root",
+        "etc",
+        "lib/modules",
+        "var/log",
+        "var/run",
+    ):
         arc.add_dir(d)
     arc.add_dir("tmp", 0o1777)
     # The kernel opens /dev/console for init's stdio before /init can mount devtmpfs.
@@ -332,11 +352,18 @@ def build_initramfs(busybox: bytes, applets: list[str], modules: dict[str, bytes
 # apt / dpkg helpers
 # --------------------------------------------------------------------------------------
 
-def _run(argv: list[str], what: str, hint: str, *, cwd: Path | None = None,
-         timeout: float = _APT_TIMEOUT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+
+def _run(
+    argv: list[str],
+    what: str,
+    hint: str,
+    *,
+    cwd: Path | None = None,
+    timeout: float = _APT_TIMEOUT,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
     try:
-        proc = subprocess.run(argv, cwd=cwd, capture_output=True, timeout=timeout,
-                              env=env, check=False)
+        proc = subprocess.run(argv, cwd=cwd, capture_output=True, timeout=timeout, env=env, check=False)
     except FileNotFoundError as exc:
         raise DemoGuestError(f"{what} failed: {argv[0]} is not installed ({exc}). {hint}") from exc
     except subprocess.TimeoutExpired as exc:
@@ -369,8 +396,9 @@ class _DebRef:
 
 
 _URI_RE = re.compile(r"^'(?P<uri>[^']+)'\s+(?P<filename>\S+\.deb)\s+(?P<size>\d+)\s+(?P<hash>\S+)")
-_LISTS_MISSING = re.compile(r"Unable to locate package|has no installation candidate|no installation candidate",
-                            re.IGNORECASE)
+_LISTS_MISSING = re.compile(
+    r"Unable to locate package|has no installation candidate|no installation candidate", re.IGNORECASE
+)
 
 
 def _apt_resolve(package: str) -> _DebRef:
@@ -383,9 +411,12 @@ def _apt_resolve(package: str) -> _DebRef:
         if not _LISTS_MISSING.search(str(exc)):
             raise
         # The package lists are missing or stale: refresh them once and retry.
-        _run(["apt-get", "update"], "apt-get update",
-             "Check network access to the Debian mirror (and that this runs as root), then retry.",
-             env=_apt_env())
+        _run(
+            ["apt-get", "update"],
+            "apt-get update",
+            "Check network access to the Debian mirror (and that this runs as root), then retry.",
+            env=_apt_env(),
+        )
         proc = _run(argv, f"apt-get download --print-uris {package}", hint, env=_apt_env())
     for line in proc.stdout.decode(errors="replace").splitlines():
         m = _URI_RE.match(line.strip())
@@ -393,8 +424,7 @@ def _apt_resolve(package: str) -> _DebRef:
             digest = m["hash"]
             sha256 = digest.split(":", 1)[1].lower() if digest.upper().startswith("SHA256:") else ""
             return _DebRef(package, m["uri"], m["filename"], int(m["size"]), sha256)
-    raise DemoGuestError(f"apt-get could not tell where to download {package} from "
-                         f"(no URI in its output). {hint}")
+    raise DemoGuestError(f"apt-get could not tell where to download {package} from (no URI in its output). {hint}")
 
 
 def _sha256(path: Path) -> str:
@@ -420,41 +450,59 @@ def _apt_download(package: str, cache_dir: Path) -> tuple[Path, _DebRef]:
     target = cache_dir / ref.filename
     if _deb_ok(target, ref):
         return target, ref
+    # (As root, apt warns that it downloads unsandboxed into this 0700 directory; harmless.)
     with tempfile.TemporaryDirectory(prefix=".download-", dir=cache_dir) as tmp:
-        # Let the unprivileged _apt user write here, which avoids apt's sandbox warning.
-        os.chmod(tmp, 0o777)
         try:
-            _run(["apt-get", "download", package], f"apt-get download {package}",
-                 "Run 'apt-get update' and retry.", cwd=Path(tmp), env=_apt_env())
+            _run(
+                ["apt-get", "download", package],
+                f"apt-get download {package}",
+                "Run 'apt-get update' and retry.",
+                cwd=Path(tmp),
+                env=_apt_env(),
+            )
         except DemoGuestError as exc:
             if not _LISTS_MISSING.search(str(exc)) and "404" not in str(exc):
                 raise
-            _run(["apt-get", "update"], "apt-get update",
-                 "Check network access to the Debian mirror (and that this runs as root), then retry.",
-                 env=_apt_env())
+            _run(
+                ["apt-get", "update"],
+                "apt-get update",
+                "Check network access to the Debian mirror (and that this runs as root), then retry.",
+                env=_apt_env(),
+            )
             ref = _apt_resolve(package)
             target = cache_dir / ref.filename
-            _run(["apt-get", "download", package], f"apt-get download {package}",
-                 "Run 'apt-get update' and retry.", cwd=Path(tmp), env=_apt_env())
+            _run(
+                ["apt-get", "download", package],
+                f"apt-get download {package}",
+                "Run 'apt-get update' and retry.",
+                cwd=Path(tmp),
+                env=_apt_env(),
+            )
         got = Path(tmp) / ref.filename
         if not got.exists():
             debs = sorted(Path(tmp).glob("*.deb"))
             if len(debs) != 1:
-                raise DemoGuestError(f"apt-get download {package} did not produce {ref.filename}. "
-                                     "Run 'apt-get update' and retry.")
+                raise DemoGuestError(
+                    f"apt-get download {package} did not produce {ref.filename}. Run 'apt-get update' and retry."
+                )
             got = debs[0]
         if not _deb_ok(got, ref):
-            raise DemoGuestError(f"apt-get download {package} produced a file whose size or SHA256 "
-                                 f"does not match the package lists ({got.name}). "
-                                 "Run 'apt-get update' and retry.")
+            raise DemoGuestError(
+                f"apt-get download {package} produced a file whose size or SHA256 "
+                f"does not match the package lists ({got.name}). "
+                "Run 'apt-get update' and retry."
+            )
         os.chmod(got, 0o644)
         os.replace(got, target)
     return target, ref
 
 
 def _deb_field(deb: Path, field: str) -> str:
-    proc = _run(["dpkg-deb", "-f", str(deb), field], f"dpkg-deb -f {deb.name} {field}",
-                "The cached .deb may be corrupt: delete it from the cache directory and retry.")
+    proc = _run(
+        ["dpkg-deb", "-f", str(deb), field],
+        f"dpkg-deb -f {deb.name} {field}",
+        "The cached .deb may be corrupt: delete it from the cache directory and retry.",
+    )
     return proc.stdout.decode(errors="replace").strip()
 
 
@@ -462,8 +510,9 @@ def _iter_deb_members(deb: Path) -> Iterator[tuple[tarfile.TarFile, tarfile.TarI
     """Stream the data members of *deb* (``dpkg-deb --fsys-tarfile``)."""
     hint = "The cached .deb may be corrupt: delete it from the cache directory and retry."
     try:
-        proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            ["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
     except FileNotFoundError as exc:
         raise DemoGuestError(f"dpkg-deb is not installed ({exc}). Install the dpkg package.") from exc
     try:
@@ -483,8 +532,9 @@ def _iter_deb_members(deb: Path) -> Iterator[tuple[tarfile.TarFile, tarfile.TarI
             _, err = proc.communicate()
     # Only reached when the caller exhausted the iterator.
     if proc.returncode not in (0, -13):  # -13: SIGPIPE after we stopped reading
-        raise DemoGuestError(f"dpkg-deb --fsys-tarfile {deb.name} failed: "
-                             f"{err.decode(errors='replace').strip()}. {hint}")
+        raise DemoGuestError(
+            f"dpkg-deb --fsys-tarfile {deb.name} failed: {err.decode(errors='replace').strip()}. {hint}"
+        )
 
 
 def _extract_members(deb: Path, want) -> dict[str, bytes]:
@@ -506,6 +556,7 @@ def _modinfo_depends(ko: bytes) -> list[str]:
 # --------------------------------------------------------------------------------------
 # build
 # --------------------------------------------------------------------------------------
+
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
@@ -576,8 +627,9 @@ def build_demo_guest(out_dir: Path, cache_dir: Path | None = None, *, force: boo
         out_dir.mkdir(parents=True, exist_ok=True)
         cache_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DemoGuestError(f"Cannot create the demo guest directories ({exc}). "
-                             "Choose writable out_dir/cache_dir paths.") from exc
+        raise DemoGuestError(
+            f"Cannot create the demo guest directories ({exc}). Choose writable out_dir/cache_dir paths."
+        ) from exc
 
     if not force and (guest := _load_existing(out_dir)) is not None:
         return guest
@@ -590,6 +642,7 @@ def build_demo_guest(out_dir: Path, cache_dir: Path | None = None, *, force: boo
             kernel_pkg = _kernel_package_from_metapackage(meta_deb)
             kernel_deb, kernel_ref = _apt_download(kernel_pkg, cache_dir)
             busybox_deb, busybox_ref = _apt_download(BUSYBOX_PACKAGE, cache_dir)
+            _prune_cache(cache_dir, keep={meta_deb, kernel_deb, busybox_deb})
 
         vmlinuz, kernel_version, modules = _kernel_parts(kernel_deb)
         busybox = _busybox_binary(busybox_deb)
@@ -623,14 +676,26 @@ def build_demo_guest(out_dir: Path, cache_dir: Path | None = None, *, force: boo
         )
 
 
+def _prune_cache(cache_dir: Path, keep: set[Path]) -> None:
+    """Drop superseded versions of our packages from the cache (it only ever grows otherwise)."""
+    patterns = (f"{KERNEL_METAPACKAGE}_*.deb", "linux-image-*-cloud-amd64_*.deb", f"{BUSYBOX_PACKAGE}_*.deb")
+    for pattern in patterns:
+        for deb in cache_dir.glob(pattern):
+            if deb not in keep:
+                with contextlib.suppress(OSError):
+                    deb.unlink()
+
+
 def _kernel_package_from_metapackage(meta_deb: Path) -> str:
     depends = _deb_field(meta_deb, "Depends")
     for alt in re.split(r"[,|]", depends):
         name = alt.strip().split(" ", 1)[0].split(":", 1)[0]
         if re.fullmatch(r"linux-image-.+-cloud-amd64(-unsigned)?", name):
             return name
-    raise DemoGuestError(f"{KERNEL_METAPACKAGE} does not depend on a linux-image-*-cloud-amd64 "
-                         f"package (Depends: {depends!r}). Run 'apt-get update' and retry.")
+    raise DemoGuestError(
+        f"{KERNEL_METAPACKAGE} does not depend on a linux-image-*-cloud-amd64 "
+        f"package (Depends: {depends!r}). Run 'apt-get update' and retry."
+    )
 
 
 def _kernel_parts(kernel_deb: Path) -> tuple[bytes, str, dict[str, bytes]]:
@@ -640,12 +705,14 @@ def _kernel_parts(kernel_deb: Path) -> tuple[bytes, str, dict[str, bytes]]:
     vmlinuz: bytes | None = None
     version = ""
     while True:
-        got = _extract_members(
-            kernel_deb,
-            lambda n: (vmlinuz is None and re.fullmatch(r"boot/vmlinuz-[^/]+", n) is not None)
-            or (n.startswith("lib/modules/") and n.endswith(".ko")
-                and n.rsplit("/", 1)[-1][:-3] in wanted - set(modules)),
-        )
+        need_kernel, need_modules = vmlinuz is None, wanted - set(modules)
+
+        def want(n: str, need_kernel: bool = need_kernel, need_modules: set[str] = need_modules) -> bool:
+            if n.startswith("boot/vmlinuz-"):
+                return need_kernel and "/" not in n.removeprefix("boot/")
+            return n.startswith("lib/modules/") and n.endswith(".ko") and n.rsplit("/", 1)[-1][:-3] in need_modules
+
+        got = _extract_members(kernel_deb, want)
         for name, data in got.items():
             if name.startswith("boot/vmlinuz-"):
                 vmlinuz, version = data, name.removeprefix("boot/vmlinuz-")
@@ -656,8 +723,9 @@ def _kernel_parts(kernel_deb: Path) -> tuple[bytes, str, dict[str, bytes]]:
             break
         wanted |= missing_deps
     if vmlinuz is None:
-        raise DemoGuestError(f"{kernel_deb.name} contains no boot/vmlinuz-*. "
-                             "Delete it from the cache directory and retry.")
+        raise DemoGuestError(
+            f"{kernel_deb.name} contains no boot/vmlinuz-*. Delete it from the cache directory and retry."
+        )
     # Load order: dependencies first.
     ordered: dict[str, bytes] = {}
 
@@ -677,8 +745,9 @@ def _busybox_binary(busybox_deb: Path) -> bytes:
     got = _extract_members(busybox_deb, lambda n: n in ("bin/busybox", "usr/bin/busybox"))
     data = got.get("bin/busybox") or got.get("usr/bin/busybox")
     if not data:
-        raise DemoGuestError(f"{busybox_deb.name} contains no bin/busybox. "
-                             "Delete it from the cache directory and retry.")
+        raise DemoGuestError(
+            f"{busybox_deb.name} contains no bin/busybox. Delete it from the cache directory and retry."
+        )
     return data
 
 
@@ -689,14 +758,22 @@ def _busybox_applets(busybox: bytes, work_dir: Path) -> list[str]:
         exe.write_bytes(busybox)
         exe.chmod(0o755)
         try:
-            proc = _run([str(exe), "--list-full"], "busybox --list-full",
-                        "The busybox-static package may be broken: delete it from the cache and retry.",
-                        timeout=30)
+            proc = _run(
+                [str(exe), "--list-full"],
+                "busybox --list-full",
+                "The busybox-static package may be broken: delete it from the cache and retry.",
+                timeout=30,
+            )
         except DemoGuestError:
             # Not runnable here (e.g. noexec tmp): fall back to a minimal applet set.
-            return [f"bin/{a}" for a in _FALLBACK_APPLETS] + ["sbin/init", "sbin/poweroff",
-                                                               "sbin/reboot", "sbin/acpid",
-                                                               "sbin/insmod", "sbin/halt"]
+            return [f"bin/{a}" for a in _FALLBACK_APPLETS] + [
+                "sbin/init",
+                "sbin/poweroff",
+                "sbin/reboot",
+                "sbin/acpid",
+                "sbin/insmod",
+                "sbin/halt",
+            ]
     return [line.strip() for line in proc.stdout.decode().splitlines() if line.strip()]
 
 
@@ -704,4 +781,3 @@ _FALLBACK_APPLETS = (
     "sh ash cat cttyhack dmesg echo hostname ip kill ls mkdir mount mv ps rm setsid sleep "
     "sync uname umount vi grep sed cp ln free uptime df top clear stty"
 ).split()
-

@@ -179,9 +179,11 @@ def qemu_conf(host: SandboxHost) -> str:
 
 
 class SandboxFleet:
-    def __init__(self, root: Path, report: Report = lambda _msg: None) -> None:
+    def __init__(self, root: Path, report: Report = lambda _msg: None, first_index: int = 1) -> None:
         self.root = root
         self.report = report
+        # Hosts are numbered from first_index; tests use a high one to run a fleet of their own.
+        self.first_index = first_index
 
     def host(self, index: int) -> SandboxHost:
         return SandboxHost(index, self.root / f"host{index}")
@@ -194,12 +196,12 @@ class SandboxFleet:
 
     # --- up -------------------------------------------------------------------------------
     def up(self, count: int, files: dict[str, Path] | None = None) -> list[HostStatus]:
-        """Start hosts 1..count (those already running are left alone) and prepare each one."""
-        if not 1 <= count <= 50:
-            raise SandboxError("The sandbox runs between 1 and 50 hosts.")
+        """Start `count` hosts (those already running are left alone) and prepare each one."""
+        if not 1 <= count <= 50 or self.first_index + count - 1 > 55:
+            raise SandboxError("The sandbox runs between 1 and 50 hosts, numbered 1 to 55.")
         self._check_requirements()
         statuses = []
-        for index in range(1, count + 1):
+        for index in range(self.first_index, self.first_index + count):
             host = self.host(index)
             self._start(host)
             self._wait_answering(host)

@@ -1,0 +1,160 @@
+"""A real Celery worker (prefork, one child) on a private queue, against the test database file."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connection
+
+from jobs import services
+from jobs.choices import FINISHED, JobState
+from jobs.models import Job
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+QUEUE = f"jobs-test-{uuid.uuid4().hex[:8]}"
+BASE_DIR = Path(settings.BASE_DIR)
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    """One worker for the module; it idles between tests while pytest-django empties the tables."""
+    db_name = connection.settings_dict["NAME"]  # the test database, a file (see settings.database_config)
+    assert db_name and db_name != ":memory:" and "mode=memory" not in str(db_name)
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "dashboard.settings",
+        "DATABASE_URL": f"sqlite:///{db_name}",
+        "REDIS_URL": settings.REDIS_URL,
+        "JOBS_EXTRA_RUNNER_MODULES": "tests.jobs.runners",
+        # A worker that dies unacked gets its message back within seconds, not an hour.
+        "CELERY_VISIBILITY_TIMEOUT": "5",
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+    }
+    command = [
+        sys.executable, "-m", "celery", "-A", "dashboard", "worker",
+        "-Q", QUEUE, "--concurrency", "1", "-P", "prefork", "-n", f"{QUEUE}@%h",
+        "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO",
+    ]
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    process.log_path = log_path
+    if os.environ.get("JOBS_TEST_KEEP_WORKER_LOG"):
+        print(f"worker log: {log_path}")
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    # Leave nothing of the private queue behind in the shared Redis.
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.delete(QUEUE, f"_kombu.binding.{QUEUE}", f"_kombu.binding_permanent.{QUEUE}")
+
+
+def wait_for(job: Job, worker, predicate=lambda job: job.state in FINISHED, timeout: float = 40) -> Job:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if predicate(job):
+            return job
+        assert worker.poll() is None, f"worker exited:\n{worker.log_path.read_text()[-4000:]}"
+        time.sleep(0.1)
+    raise AssertionError(
+        f"job #{job.pk} is {job.state} after {timeout}s\nlog: {job.log}\nworker:\n{worker.log_path.read_text()[-4000:]}"
+    )
+
+
+def step_states(job: Job) -> list[str]:
+    return [step["state"] for step in job.steps]
+
+
+def test_worker_runs_a_job_to_success(worker, alice):
+    job = wait_for(services.enqueue("test.steps", "tests.thing:1", alice, queue=QUEUE), worker)
+    assert job.state == JobState.SUCCEEDED, job.error
+    assert (job.progress, job.attempts) == (100, 1)
+    assert step_states(job) == ["done", "done", "done"]
+    assert {"first step ran", "halfway", "third step ran"} <= {e["message"] for e in job.log}
+
+
+def test_retryable_error_retries_with_backoff_on_the_same_queue_then_succeeds(worker, alice):
+    job = wait_for(services.enqueue("test.flaky", "", alice, {"fail_times": 2}, queue=QUEUE), worker)
+    assert job.state == JobState.SUCCEEDED, job.error
+    assert job.attempts == 3
+    assert sum("Temporary problem" in e["message"] for e in job.log) == 2
+    assert "worked on attempt 3" in [e["message"] for e in job.log]
+    assert job.error == {}
+
+
+def test_job_failed_cleans_up_and_reports(worker, alice, tmp_path):
+    marker = tmp_path / "cleaned"
+    job = services.enqueue("test.fail", "tests.thing:1", alice, {"marker": str(marker)}, queue=QUEUE)
+    job = wait_for(job, worker)
+    assert job.state == JobState.FAILED
+    assert marker.read_text() == "cleaned"
+    assert job.error["message"] == "The disk could not be configured."
+    assert job.error["step"] == "configure"
+    assert job.attempts == 1
+
+
+def test_broadcasts_reach_the_job_group_and_the_runners_groups(worker, alice):
+    target = f"tests.thing:{uuid.uuid4().hex[:6]}"
+    extra_group = "test-target-" + target.replace(":", "-")
+
+    async def follow() -> list[dict]:
+        return await asyncio.wait_for(collect(), timeout=30)
+
+    async def collect() -> list[dict]:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(extra_group, channel)
+        await sync_to_async(services.enqueue)("test.exclusive", target, alice, queue=QUEUE)
+        seen = []
+        while not seen or not seen[-1]["finished"]:
+            message = await layer.receive(channel)
+            seen.append(message["payload"])
+        await layer.group_discard(extra_group, channel)
+        return seen
+
+    messages = async_to_sync(follow)()
+    states = [m["state"] for m in messages]
+    assert states[0] == "queued" and states[-1] == "succeeded"
+    assert "running" in states
+    assert all(m["type"] == "job.progress" for m in messages)
+
+
+def test_killed_worker_child_is_redelivered_and_the_job_resumes(worker, alice, tmp_path):
+    marker = tmp_path / "first-run-pid"
+    job = services.enqueue("test.sleepy", "tests.thing:sleepy", alice, {"marker": str(marker)}, queue=QUEUE)
+    wait_for(job, worker, lambda j: j.current_step == "wait", timeout=30)
+    deadline = time.monotonic() + 10
+    while not marker.exists() or not marker.read_text().strip():
+        assert time.monotonic() < deadline, "the runner never reached its sleep"
+        time.sleep(0.05)
+    child_pid = int(marker.read_text())
+    assert child_pid != worker.pid  # the pool's child, not the worker's main process
+
+    os.kill(child_pid, signal.SIGKILL)
+
+    job = wait_for(job, worker, timeout=40)
+    assert job.state == JobState.SUCCEEDED, (job.error, job.log)
+    assert job.attempts == 2
+    assert step_states(job) == ["done", "done", "done"]
+    messages = [e["message"] for e in job.log]
+    assert any("stopped unexpectedly; resuming" in m for m in messages)
+    assert "resumed on attempt 2" in messages
+    assert job.lock_target is None

@@ -1,0 +1,180 @@
+"""Websockets of one VM: its live state and job messages, and its serial console.
+
+Both authorize on connect (4401: not logged in, 4403: not allowed; the socket is accepted first so a
+browser sees the code) and are closed when their session logs out: each socket registers its channel
+under its user in Redis, and the `user_logged_out` receiver below sends "session.closed" to the
+sockets of the session that logged out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid as uuid_lib
+
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
+from django.contrib.auth.signals import user_logged_out
+from django.dispatch import receiver
+from django.utils.translation import gettext as _
+
+from dashboard.groups import console_group, vm_group
+from vms.models import VirtualMachine
+from vms.observed import console_scrollback
+from vms.permissions import can_operate_vm, can_view_vm
+from vms.watcher.store import async_redis, console_input_channel, sync_redis
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+MAX_INPUT_BYTES = 4096
+SESSION_RECHECK_S = 5.0
+SOCKETS_TTL_S = 24 * 3600
+
+
+def _session_tag(session_key: str | None) -> str:
+    # Stored in Redis beside the channel name: a digest, never the session key itself.
+    return hashlib.sha256(session_key.encode()).hexdigest()[:16] if session_key else ""
+
+
+def _sockets_key(user_id: int) -> str:
+    return f"kvmdash:sockets:user:{user_id}"
+
+
+class VMSocket(AsyncJsonWebsocketConsumer):
+    """What both VM sockets share: authorization, groups, logout."""
+
+    def groups_for(self, vm: VirtualMachine) -> list[str]:
+        raise NotImplementedError
+
+    async def connect(self) -> None:
+        await self.accept()
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.vm = await database_sync_to_async(self._find_vm)(self.scope["url_route"]["kwargs"]["uuid"])
+        if self.vm is None or not await database_sync_to_async(can_view_vm)(user, self.vm):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.user_id = user.pk
+        self.session_key = self.scope["session"].session_key
+        self.session_checked_at = time.monotonic()
+        self.joined = self.groups_for(self.vm)
+        for group in self.joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        redis = async_redis()
+        await redis.hset(_sockets_key(user.pk), self.channel_name, _session_tag(self.session_key))
+        await redis.expire(_sockets_key(user.pk), SOCKETS_TTL_S)
+        await self.ready()
+
+    async def ready(self) -> None:
+        """Send what a fresh page needs."""
+
+    @staticmethod
+    def _find_vm(raw_uuid: str) -> VirtualMachine | None:
+        try:
+            return VirtualMachine.objects.filter(uuid=uuid_lib.UUID(str(raw_uuid))).first()
+        except ValueError:
+            return None
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        if hasattr(self, "user_id"):
+            await async_redis().hdel(_sockets_key(self.user_id), self.channel_name)
+
+    async def session_closed(self, event: dict) -> None:
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    async def session_still_valid(self) -> bool:
+        """Logout closes sockets at once; this also catches sessions that expired or were deleted."""
+        if time.monotonic() - self.session_checked_at < SESSION_RECHECK_S:
+            return True
+        self.session_checked_at = time.monotonic()
+        return bool(self.session_key) and await database_sync_to_async(self.scope["session"].exists)(self.session_key)
+
+    async def broadcast(self, event: dict) -> None:
+        await self.send_json(event["payload"])
+
+
+class VMConsumer(VMSocket):
+    """/ws/vms/<uuid>/: vm.state, vm.stats and the job messages of one VM."""
+
+    def groups_for(self, vm: VirtualMachine) -> list[str]:
+        return [vm_group(vm.uuid)]
+
+    async def ready(self) -> None:
+        await self.send_json({"type": "vm.state", "vm": str(self.vm.uuid), "state": self.vm.state, "host": self.vm.host_id})
+
+
+class ConsoleConsumer(VMSocket):
+    """/ws/vms/<uuid>/console/: the serial console.
+
+    Out: JSON text frames {"type": "console.output", "data": "<text>"} (first the scrollback, marked
+    "scrollback": true, then live output) and {"type": "console.state", "open": bool}.
+    In: {"type": "console.input", "data": "<keys>"} as JSON text, or raw bytes in a binary frame;
+    accepted only from users who may operate the VM.
+    """
+
+    def groups_for(self, vm: VirtualMachine) -> list[str]:
+        return [console_group(vm.uuid)]
+
+    async def ready(self) -> None:
+        self.may_type = await database_sync_to_async(can_operate_vm)(self.scope["user"], self.vm)
+        # After joining the group: output that reaches both the scrollback and us is dropped by `end`.
+        data, self.scrollback_end = await database_sync_to_async(console_scrollback)(self.vm.uuid)
+        await self.send_json(
+            {"type": "console.output", "vm": str(self.vm.uuid), "data": data.decode(errors="replace"),
+             "end": self.scrollback_end, "scrollback": True}
+        )
+
+    async def broadcast(self, event: dict) -> None:
+        payload = event["payload"]
+        if payload.get("type") == "console.output" and payload.get("end", 0) <= self.scrollback_end:
+            return
+        await self.send_json(payload)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs) -> None:
+        if not await self.session_still_valid():
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if not self.may_type:
+            await self.send_json({"type": "error", "message": _("You may watch this console but not type in it.")})
+            return
+        keys = bytes_data if bytes_data is not None else self._keys_from_json(text_data)
+        if not keys:
+            return
+        if len(keys) > MAX_INPUT_BYTES:
+            await self.send_json({"type": "error", "message": _("Too much input at once; paste smaller pieces.")})
+            return
+        await async_redis().publish(console_input_channel(self.vm.uuid), keys)
+
+    @staticmethod
+    def _keys_from_json(text: str | None) -> bytes:
+        try:
+            message = json.loads(text or "")
+        except ValueError:
+            return b""
+        if not isinstance(message, dict) or message.get("type") != "console.input":
+            return b""
+        data = message.get("data")
+        return data.encode() if isinstance(data, str) else b""
+
+
+@receiver(user_logged_out, dispatch_uid="vms.consumers.close_sockets_on_logout")
+def close_sockets_on_logout(sender, request, user, **kwargs) -> None:
+    """Close the websockets of the session that logged out (all of the user's if it is unknown)."""
+    if user is None:
+        return
+    session_key = getattr(getattr(request, "session", None), "session_key", None)
+    tag = _session_tag(session_key)
+    redis = sync_redis()
+    layer = get_channel_layer()
+    for channel, socket_tag in redis.hgetall(_sockets_key(user.pk)).items():
+        if tag and socket_tag.decode() != tag:
+            continue
+        async_to_sync(layer.send)(channel.decode(), {"type": "session.closed"})
+        redis.hdel(_sockets_key(user.pk), channel)

@@ -1,0 +1,96 @@
+"""Hosts: adding them, checking them. The only code that writes Host rows besides the watcher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from vms.hypervisor.connection import open_connection
+from vms.hypervisor.errors import HypervisorError
+from vms.hypervisor.hostinfo import describe_host
+from vms.hypervisor.uris import BadURI, check_uri
+from vms.models import Host
+
+
+@dataclass
+class HostCheck:
+    reachable: bool
+    lines: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+def validate_host_fields(name: str, uri: str, exclude_pk: int | None = None) -> str:
+    try:
+        validate_slug(name)
+    except ValidationError:
+        raise ValidationError(
+            {"name": _("Use letters, numbers, hyphens or underscores for a host name (for example 'kvm-01').")}
+        ) from None
+    try:
+        uri = check_uri(uri)
+    except BadURI as exc:
+        raise ValidationError({"uri": str(exc)}) from None
+    others = Host.objects.exclude(pk=exclude_pk)
+    if others.filter(name=name).exists():
+        raise ValidationError({"name": _("A host named '%(name)s' already exists.") % {"name": name}})
+    if others.filter(uri=uri).exists():
+        raise ValidationError({"uri": _("This URI is already registered as another host.")})
+    return uri
+
+
+@transaction.atomic
+def add_host(name: str, uri: str, *, enabled: bool = True, max_concurrent_jobs: int = 4, notes: str = "") -> Host:
+    uri = validate_host_fields(name, uri)
+    if not 1 <= max_concurrent_jobs <= 64:
+        raise ValidationError({"max_concurrent_jobs": _("Choose between 1 and 64 concurrent jobs.")})
+    return Host.objects.create(name=name, uri=uri, enabled=enabled, max_concurrent_jobs=max_concurrent_jobs, notes=notes)
+
+
+def describe_lines(facts: dict) -> list[str]:
+    lines = [
+        _("libvirt %(lib)s, %(hv)s %(hvv)s")
+        % {"lib": facts["libvirt_version"], "hv": facts["hypervisor"], "hvv": facts["hypervisor_version"]},
+        _("%(arch)s, %(cpus)s CPUs, %(mem)s MiB memory (%(free)s MiB free)")
+        % {"arch": facts["arch"], "cpus": facts["cpus"], "mem": facts["memory_mib"], "free": facts["free_memory_mib"]},
+        _("KVM is usable") if facts["kvm"] else _("KVM is not usable: software emulation only (slow guests)"),
+    ]
+    for pool in facts["pools"]:
+        if pool.get("active"):
+            lines.append(
+                _("Storage pool %(name)s: %(free)s GiB free of %(total)s GiB")
+                % {"name": pool["name"], "free": pool["available"] // 2**30, "total": pool["capacity"] // 2**30}
+            )
+        else:
+            lines.append(_("Storage pool %(name)s: inactive") % {"name": pool["name"]})
+    lines.append(
+        _("Networks: %(nets)s; bridges: %(bridges)s")
+        % {
+            "nets": ", ".join(n["name"] for n in facts["networks"]) or _("none"),
+            "bridges": ", ".join(facts["bridges"]) or _("none"),
+        }
+    )
+    return lines
+
+
+def check_host(host: Host) -> HostCheck:
+    """Connect afresh, read what the host offers, store it, and say it in words."""
+    try:
+        conn = open_connection(host.uri)
+        try:
+            facts = describe_host(conn)
+        finally:
+            conn.close()
+    except HypervisorError as exc:
+        Host.objects.filter(pk=host.pk).update(online=False, last_checked=timezone.now(), last_error=str(exc))
+        host.refresh_from_db()
+        return HostCheck(False, [], str(exc))
+    Host.objects.filter(pk=host.pk).update(
+        online=True, capabilities=facts, last_checked=timezone.now(), last_error=""
+    )
+    host.refresh_from_db()
+    return HostCheck(True, [_("Reachable.")] + describe_lines(facts))

@@ -1,0 +1,76 @@
+"""Choosing a host for a new VM, from the database alone (what hosts reported, what is reserved)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, Sum
+from django.utils.translation import gettext as _
+
+from vms.choices import VMState
+from vms.models import Host, VMTemplate
+
+# VMs in these states hold no resources on their host.
+NOT_RESERVING = [VMState.DELETED, VMState.FAILED]
+
+
+class NoHostAvailable(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Need:
+    vcpus: int
+    memory_mib: int
+    disk_gib: int
+
+
+def _pool_available_gib(host: Host) -> float:
+    pools = [p for p in host.capabilities.get("pools", []) if p.get("active")]
+    default = next((p for p in pools if p["name"] == "default"), pools[0] if pools else None)
+    return default["available"] / 2**30 if default else 0.0
+
+
+def _candidates():
+    reserving = ~Q(vms__state__in=NOT_RESERVING)
+    return Host.objects.filter(enabled=True).annotate(
+        reserved_memory=Sum("vms__memory_mib", filter=reserving, default=0),
+        reserved_disk=Sum("vms__disk_gib", filter=reserving, default=0),
+        vm_count=Count("vms", filter=reserving),
+    )
+
+
+def why_not(host: Host, template: VMTemplate, need: Need) -> str | None:
+    """None when the host fits, else a sentence saying why not."""
+    if not host.enabled:
+        return _("%(host)s is disabled.") % {"host": host.name}
+    if not host.online:
+        return _("%(host)s is offline.") % {"host": host.name}
+    caps = host.capabilities
+    if template.requires_kvm and not caps.get("kvm"):
+        return _("%(host)s has no usable KVM, which this template requires.") % {"host": host.name}
+    free_memory = caps.get("memory_mib", 0) - (host.reserved_memory or 0)
+    if free_memory < need.memory_mib:
+        return _("%(host)s has %(free)s MiB of memory left, %(need)s MiB needed.") % {
+            "host": host.name, "free": max(free_memory, 0), "need": need.memory_mib}
+    free_disk = _pool_available_gib(host) - (host.reserved_disk or 0)
+    if need.disk_gib and free_disk < need.disk_gib:
+        return _("%(host)s has %(free).0f GiB of storage left, %(need)s GiB needed.") % {
+            "host": host.name, "free": max(free_disk, 0), "need": need.disk_gib}
+    return None
+
+
+def choose_host(template: VMTemplate, need: Need, preferred: Host | None = None) -> Host:
+    """The fitting host with the most memory left (spreads VMs); `preferred` must fit or we say why."""
+    hosts = list(_candidates())
+    if preferred is not None:
+        host = next((h for h in hosts if h.pk == preferred.pk), None)
+        reason = why_not(host, template, need) if host else _("%(host)s is disabled.") % {"host": preferred.name}
+        if reason:
+            raise NoHostAvailable(reason)
+        return host
+    fitting = [h for h in hosts if why_not(h, template, need) is None]
+    if not fitting:
+        reasons = " ".join(why_not(h, template, need) for h in hosts) or _("No enabled host is registered.")
+        raise NoHostAvailable(_("No host can take this VM now. %(reasons)s") % {"reasons": reasons})
+    return max(fitting, key=lambda h: (h.capabilities.get("memory_mib", 0) - (h.reserved_memory or 0), -h.vm_count))
