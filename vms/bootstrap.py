@@ -12,7 +12,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from vms.choices import BootMode, DiskFormat, DiskSource
+from vms.choices import BootMode, DiskFormat, DiskSource, Emulation
 from vms.models import Host, VMTemplate
 from vms.sandbox.demo_domain import demo_domain_xml
 from vms.sandbox.demo_guest import KERNEL_CMDLINE
@@ -50,10 +50,19 @@ def register_sandbox_hosts(hosts: list[SandboxHost]) -> list[Host]:
     for sandbox_host in hosts:
         host, _created = Host.objects.update_or_create(
             name=sandbox_host.name,
-            defaults={"uri": sandbox_host.uri, "notes": "Sandbox host on this machine (manage.py sandbox)."},
+            # /dev/kvm on these machines accepts a guest but never runs it: emulate in software.
+            defaults={"uri": sandbox_host.uri, "emulation": Emulation.QEMU,
+                      "notes": "Sandbox host on this machine (manage.py sandbox)."},
         )
         registered.append(host)
     return registered
+
+
+def check_all(hosts: list[Host]) -> None:
+    from vms.services.hosts import check_host
+
+    for host in hosts:
+        check_host(host)
 
 
 def ensure_demo_template() -> VMTemplate:

@@ -33,3 +33,9 @@ class DiskSource(models.TextChoices):
 class DiskFormat(models.TextChoices):
     RAW = "raw", _("raw")
     QCOW2 = "qcow2", _("qcow2")
+
+
+class Emulation(models.TextChoices):
+    AUTO = "auto", _("KVM when the host offers it")
+    KVM = "kvm", _("Always KVM")
+    QEMU = "qemu", _("Software emulation (QEMU TCG)")

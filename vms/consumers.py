@@ -178,3 +178,13 @@ def close_sockets_on_logout(sender, request, user, **kwargs) -> None:
             continue
         async_to_sync(layer.send)(channel.decode(), {"type": "session.closed"})
         redis.hdel(_sockets_key(user.pk), channel)
+
+
+def websocket_urlpatterns() -> list:
+    """The routes of these consumers, for dashboard/routing.py (and tests that build their own app)."""
+    from django.urls import path
+
+    return [
+        path("ws/vms/<uuid:uuid>/", VMConsumer.as_asgi()),
+        path("ws/vms/<uuid:uuid>/console/", ConsoleConsumer.as_asgi()),
+    ]

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from vms.choices import BootMode, DiskFormat, DiskSource, VMState
+from vms.choices import BootMode, DiskFormat, DiskSource, Emulation, VMState
 from vms.hypervisor.uris import safe_uri
 
 
@@ -18,6 +18,9 @@ class Host(models.Model):
     enabled = models.BooleanField(_("enabled"), default=True)
     max_concurrent_jobs = models.PositiveSmallIntegerField(_("max concurrent jobs"), default=4)
     notes = models.TextField(_("notes"), blank=True)
+    # libvirt may list KVM on a host where guests cannot really run with it (nested setups);
+    # the admin decides, and templates are adapted to this choice.
+    emulation = models.CharField(_("virtualization"), max_length=8, choices=Emulation.choices, default=Emulation.AUTO)
     online = models.BooleanField(_("online"), default=False)
     capabilities = models.JSONField(_("capabilities"), default=dict, blank=True)
     last_checked = models.DateTimeField(_("last checked"), null=True, blank=True)
@@ -30,6 +33,12 @@ class Host(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def uses_kvm(self) -> bool:
+        if self.emulation == Emulation.AUTO:
+            return bool(self.capabilities.get("kvm"))
+        return self.emulation == Emulation.KVM
 
     @property
     def display_uri(self) -> str:

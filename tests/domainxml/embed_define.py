@@ -23,7 +23,9 @@ def main(root: Path, son_path: Path) -> int:
     quiet_libvirt_errors()
     (root / "etc").mkdir(parents=True, exist_ok=True)
     # No virtlogd here: QEMU's output goes to a plain file instead.
-    (root / "etc" / "qemu.conf").write_text('stdio_handler = "file"\nsecurity_driver = "none"\nnamespaces = []\n')
+    (root / "etc" / "qemu.conf").write_text(
+        'user = "root"\ngroup = "root"\nstdio_handler = "file"\nsecurity_driver = "none"\nnamespaces = []\n'
+    )
     libvirt.virEventRegisterDefaultImpl()
     threading.Thread(target=lambda: [libvirt.virEventRunDefaultImpl() for _ in iter(int, 1)], daemon=True).start()
     conn = libvirt.open(f"qemu:///embed?root={root}")
@@ -37,8 +39,15 @@ def main(root: Path, son_path: Path) -> int:
     os.truncate(image, 1 << 20)
     son.devices.disks[0].source_file = str(image)
     facts = HostFacts(conn.getCapabilities(), bridges=set(), networks=[])
-    result = adapt(son, facts.capabilities_xml, domain_caps_fetcher(conn, facts), bridges=facts.bridges,
-                   networks=facts.networks, path_exists=os.path.exists, virt_types=("qemu",))
+    result = adapt(
+        son,
+        facts.capabilities_xml,
+        domain_caps_fetcher(conn, facts),
+        bridges=facts.bridges,
+        networks=facts.networks,
+        path_exists=os.path.exists,
+        virt_types=("qemu",),
+    )
     for line in result.adjustments:
         print(line)
     dom = conn.defineXMLFlags(result.xml, libvirt.VIR_DOMAIN_DEFINE_VALIDATE)

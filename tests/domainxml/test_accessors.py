@@ -122,17 +122,17 @@ def test_cpu_mode_and_model(son, rich):
 
 # --- memory -----------------------------------------------------------------------------------
 def test_memory_units(son, rich):
-    assert son.memory == 4194304 and son.memory_bytes == 4 * 1024 ** 3
+    assert son.memory == 4194304 and son.memory_bytes == 4 * 1024**3
     assert son.current_memory == 2097152
     assert rich.memory == 2048 * 1024  # MiB
     assert rich.current_memory_bytes == 976563 * 1024  # 1 GB (decimal), rounded up to KiB
-    assert rich.max_memory == 16 * 1024 ** 2 and rich.max_memory_slots == 16
+    assert rich.max_memory == 16 * 1024**2 and rich.max_memory_slots == 16
     son.memory = "3GiB"
-    assert son.memory == 3 * 1024 ** 2
-    son.memory_bytes = 1024 ** 3
-    assert son.memory == 1024 ** 2
+    assert son.memory == 3 * 1024**2
+    son.memory_bytes = 1024**3
+    assert son.memory == 1024**2
     son.memory = 524288
-    assert son.memory_bytes == 512 * 1024 ** 2
+    assert son.memory_bytes == 512 * 1024**2
     with pytest.raises(InvalidValueError, match="unknown memory unit"):
         son.memory = "2 parsecs"
     with pytest.raises(InvalidValueError, match="more than 0"):
@@ -198,7 +198,10 @@ def test_unknown_features_are_untouched(son):
 def test_clock(son, rich):
     assert son.clock.offset == "utc"
     assert [(t.name, t.tickpolicy, t.present) for t in son.clock.timers] == [
-        ("rtc", "catchup", None), ("pit", "delay", None), ("hpet", None, False)]
+        ("rtc", "catchup", None),
+        ("pit", "delay", None),
+        ("hpet", None, False),
+    ]
     assert (rich.clock.offset, rich.clock.timezone) == ("timezone", "Europe/Paris")
     assert rich.clock.timer("rtc").track == "guest"
     assert rich.clock.timer("kvmclock").present is True
@@ -219,12 +222,21 @@ def test_disks(son, rich):
     assert isinstance(disk, Disk)
     assert (disk.type, disk.device, disk.driver_name, disk.driver_type) == ("file", "disk", "qemu", "raw")
     assert (disk.source, disk.target_dev, disk.target_bus, disk.readonly) == (
-        "/var/lib/libvirt/images/son.img", "vda", "virtio", False)
+        "/var/lib/libvirt/images/son.img",
+        "vda",
+        "virtio",
+        False,
+    )
     assert disk.address == {"type": "pci", "domain": "0x0000", "bus": "0x00", "slot": "0x07", "function": "0x0"}
     assert (cdrom.device, cdrom.readonly, cdrom.removable, cdrom.target_bus) == ("cdrom", True, True, "ide")
     vol, block, floppy = rich.devices.disks
     assert (vol.type, vol.source_pool, vol.source_volume, vol.source, vol.boot_order) == (
-        "volume", "default", "rich.qcow2", "default/rich.qcow2", 2)
+        "volume",
+        "default",
+        "rich.qcow2",
+        "default/rich.qcow2",
+        2,
+    )
     assert vol.local_path is None and vol.driver_cache == "none"
     assert (block.source_dev, block.local_path, block.serial) == ("/dev/vg0/rich-data", "/dev/vg0/rich-data", "DATA01")
     assert floppy.device == "floppy" and floppy.source is None
@@ -271,7 +283,8 @@ def test_controllers_chars_inputs(son, rich):
     assert [(c.type, c.index, c.model) for c in ctls][:2] == [("usb", 0, "ich9-ehci1"), ("usb", 0, "ich9-uhci1")]
     assert ctls[-1].type == "virtio-serial"
     (serial,) = son.devices.serials
-    assert isinstance(serial, Serial) and (serial.type, serial.target_type, serial.target_port) == ("pty", "isa-serial", 0)
+    assert isinstance(serial, Serial)
+    assert (serial.type, serial.target_type, serial.target_port) == ("pty", "isa-serial", 0)
     (console,) = son.devices.consoles
     assert isinstance(console, Console) and console.target_type == "serial"
     agent, spice = son.devices.channels
@@ -292,12 +305,23 @@ def test_graphics_sound_video_redir_balloon(son, rich):
     assert (gfx.type, gfx.autoport, gfx.port, gfx.listen_type) == ("spice", True, None, "address")
     (vnc,) = rich.devices.graphics
     assert (vnc.type, vnc.port, vnc.autoport, vnc.listen, vnc.listen_address) == (
-        "vnc", 5905, False, "127.0.0.1", "127.0.0.1")
+        "vnc",
+        5905,
+        False,
+        "127.0.0.1",
+        "127.0.0.1",
+    )
     assert corpus("convert-to-vnc-has-vnc-out-0.xml").devices.graphics[0].port == 5907
     assert [s.model for s in son.devices.sounds] == ["ich6"]
     (video,) = son.devices.videos
     assert (video.model_type, video.ram, video.vram, video.vgamem, video.heads, video.primary) == (
-        "qxl", 65536, 65536, 16384, 1, True)
+        "qxl",
+        65536,
+        65536,
+        16384,
+        1,
+        True,
+    )
     assert [(r.bus, r.type) for r in son.devices.redirdevs] == [("usb", "spicevmc")] * 2
     assert son.devices.memballoon.model == "virtio"
     son.devices.set_memballoon("none")
@@ -322,8 +346,9 @@ def test_remove_device(son):
     son.devices.remove(son.devices.redirdevs[0])
     removed, added = diff(before, son.to_xml())
     assert added == []
-    assert sorted(removed) == sorted(['<redirdev bus="usb" type="spicevmc">', '<address bus="0" port="2" type="usb"/>',
-                                      "</redirdev>"])
+    assert sorted(removed) == sorted(
+        ['<redirdev bus="usb" type="spicevmc">', '<address bus="0" port="2" type="usb"/>', "</redirdev>"]
+    )
     other = Domain.from_xml(SEED.read_text())
     with pytest.raises(InvalidValueError, match="not part of this domain"):
         son.devices.remove(other.devices.disks[0])

@@ -19,8 +19,9 @@ SON_IMG = "/var/lib/libvirt/images/son.img"
 
 
 def adapt_son(**kw):
-    args = dict(domain_caps={("x86_64", "pc", "qemu"): DC_NOSPICE}, bridges=[], networks=[],
-                path_exists=lambda p: False)
+    args = dict(
+        domain_caps={("x86_64", "pc", "qemu"): DC_NOSPICE}, bridges=[], networks=[], path_exists=lambda p: False
+    )
     args.update(kw)
     return adapt(SEED.read_text(), TCG, **args)
 
@@ -65,21 +66,30 @@ def test_son_keeps_spice_where_the_host_has_it():
 
 
 def test_untouched_parts_stay_identical():
-    result = adapt_son(domain_caps={("x86_64", "pc", "qemu"): DC_PC_QEMU}, path_exists=lambda p: True,
-                       bridges=["br0"])
+    result = adapt_son(domain_caps={("x86_64", "pc", "qemu"): DC_PC_QEMU}, path_exists=lambda p: True, bridges=["br0"])
     removed, added = diff(SEED.read_text(), result.xml)
-    assert removed == ['<domain type="kvm">', '<type arch="x86_64" machine="pc-i440fx-rhel7.0.0">hvm</type>',
-                       '<model fallback="allow">SandyBridge</model>', "<emulator>/usr/libexec/qemu-kvm</emulator>"]
-    assert added == ['<domain type="qemu">', '<type arch="x86_64" machine="pc">hvm</type>',
-                     '<model fallback="allow">qemu64</model>', "<emulator>/usr/bin/qemu-system-x86_64</emulator>"]
+    assert removed == [
+        '<domain type="kvm">',
+        '<type arch="x86_64" machine="pc-i440fx-rhel7.0.0">hvm</type>',
+        '<model fallback="allow">SandyBridge</model>',
+        "<emulator>/usr/libexec/qemu-kvm</emulator>",
+    ]
+    assert added == [
+        '<domain type="qemu">',
+        '<type arch="x86_64" machine="pc">hvm</type>',
+        '<model fallback="allow">qemu64</model>',
+        "<emulator>/usr/bin/qemu-system-x86_64</emulator>",
+    ]
 
 
 def test_missing_bridge_goes_to_a_network_when_there_is_one():
     result = adapt_son(networks=["default"])
     iface = Domain.from_xml(result.xml).devices.interfaces[0]
     assert (iface.type, iface.source_network) == ("network", "default")
-    assert ("Bridge 'br0' does not exist on this host; interface 52:54:00:28:5f:94 now uses network 'default'."
-            in result.adjustments)
+    assert (
+        "Bridge 'br0' does not exist on this host; interface 52:54:00:28:5f:94 now uses network 'default'."
+        in result.adjustments
+    )
     chosen = adapt_son(networks=["default", "lab"], fallback_network="lab")
     assert Domain.from_xml(chosen.xml).devices.interfaces[0].source_network == "lab"
 
@@ -88,8 +98,10 @@ def test_missing_network_is_remapped_and_unknown_facts_leave_nics_alone():
     rich = RICH.read_text()
     result = adapt(rich, TCG, networks=["lab"], fallback_network="lab")
     assert Domain.from_xml(result.xml).devices.interfaces[0].source_network == "lab"
-    assert "Network 'default' does not exist on this host; interface 52:54:00:aa:bb:cc now uses network 'lab'." \
+    assert (
+        "Network 'default' does not exist on this host; interface 52:54:00:aa:bb:cc now uses network 'lab'."
         in result.adjustments
+    )
     untouched = adapt_son(bridges=None, networks=None)
     assert Domain.from_xml(untouched.xml).devices.interfaces[0].source_bridge == "br0"
 
@@ -170,9 +182,18 @@ def test_adapt_is_idempotent_and_does_not_touch_its_input():
     assert second.adjustments == [] and second.xml == first.xml
 
 
-@pytest.mark.parametrize("name,family", [
-    ("pc-i440fx-rhel7.0.0", "pc"), ("pc-i440fx-7.2", "pc"), ("pc", "pc"), ("pc-1.0", "pc"),
-    ("pc-q35-rhel8.6.0", "q35"), ("q35", "q35"), ("virt-6.2", "virt"), ("pseries-rhel8.2.0", "pseries"),
-])
+@pytest.mark.parametrize(
+    "name,family",
+    [
+        ("pc-i440fx-rhel7.0.0", "pc"),
+        ("pc-i440fx-7.2", "pc"),
+        ("pc", "pc"),
+        ("pc-1.0", "pc"),
+        ("pc-q35-rhel8.6.0", "q35"),
+        ("q35", "q35"),
+        ("virt-6.2", "virt"),
+        ("pseries-rhel8.2.0", "pseries"),
+    ],
+)
 def test_machine_family(name, family):
     assert machine_family(name) == family

@@ -47,11 +47,14 @@ def test_set_fields_and_validate(call):
     validate(out)
 
 
-@pytest.mark.parametrize("args,reason", [
-    (["--set", "colour=blue"], "unknown field 'colour'"),
-    (["--set", "on_reboot=coredump-destroy"], "on_reboot cannot be 'coredump-destroy'"),
-    (["--set", "memory"], "not FIELD=VALUE"),
-])
+@pytest.mark.parametrize(
+    "args,reason",
+    [
+        (["--set", "colour=blue"], "unknown field 'colour'"),
+        (["--set", "on_reboot=coredump-destroy"], "on_reboot cannot be 'coredump-destroy'"),
+        (["--set", "memory"], "not FIELD=VALUE"),
+    ],
+)
 def test_bad_input_is_exit_2(call, args, reason):
     from django.core.management import CommandError
 
@@ -73,8 +76,14 @@ def test_invalid_document_is_exit_2_with_path(call, tmp_path):
 
 
 def _manage(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "manage.py", "domainxml", *args], cwd=ROOT, input=stdin,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", "domainxml", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_subprocess_stdin_and_exit_codes():

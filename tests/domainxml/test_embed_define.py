@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,13 +16,21 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None, reason="QEMU is not installed")
-def test_adapted_son_defines_and_starts(tmp_path):
+def test_adapted_son_defines_and_starts():
     pytest.importorskip("libvirt")
-    proc = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("embed_define.py")), str(tmp_path / "root"), str(SEED)],
-        cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-        capture_output=True, text=True, timeout=180,
-    )
+    # A short root: libvirt refuses UNIX socket paths over 108 bytes, and pytest's tmp_path is long.
+    root = tempfile.mkdtemp(prefix="dxe-", dir="/tmp")
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(Path(__file__).with_name("embed_define.py")), root, str(SEED)],
+            cwd=ROOT,
+            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.splitlines()
     assert lines[-1] == "running"

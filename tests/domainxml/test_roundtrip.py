@@ -37,14 +37,16 @@ def test_round_trip_keeps_comments_namespaces_and_foreign_metadata():
 
 
 def test_round_trip_keeps_unknown_elements_in_place():
-    xml = ("<domain type='kvm'><name>a</name><futureThing x='1'><deep/></futureThing>"
-           "<memory>1024</memory><devices><newdevice kind='z'/><disk type='file' device='disk'>"
-           "<target dev='vda'/><mystery/></disk></devices></domain>")
+    xml = (
+        "<domain type='kvm'><name>a</name><futureThing x='1'><deep/></futureThing>"
+        "<memory>1024</memory><devices><newdevice kind='z'/><disk type='file' device='disk'>"
+        "<target dev='vda'/><mystery/></disk></devices></domain>"
+    )
     dom = Domain.from_xml(xml)
     dom.memory = "2MiB"
     dom.devices.disks[0].target_bus = "virtio"
     removed, added = diff(xml, dom.to_xml())
-    assert removed == ['<memory>1024</memory>', '<target dev="vda"/>']
+    assert removed == ["<memory>1024</memory>", '<target dev="vda"/>']
     assert added == ['<memory unit="KiB">2048</memory>', '<target bus="virtio" dev="vda"/>']
     out = dom.to_xml()
     assert out.index("<futureThing") < out.index("<memory") and "<mystery/>" in out
@@ -54,23 +56,43 @@ def test_round_trip_keeps_unknown_elements_in_place():
 ONE_FIELD_CHANGES = [
     ("name", "daughter", ["<name>son</name>"], ["<name>daughter</name>"]),
     ("memory", "2GiB", ['<memory unit="KiB">4194304</memory>'], ['<memory unit="KiB">2097152</memory>']),
-    ("current_memory", "1024MiB", ['<currentMemory unit="KiB">2097152</currentMemory>'],
-     ['<currentMemory unit="KiB">1048576</currentMemory>']),
+    (
+        "current_memory",
+        "1024MiB",
+        ['<currentMemory unit="KiB">2097152</currentMemory>'],
+        ['<currentMemory unit="KiB">1048576</currentMemory>'],
+    ),
     ("vcpu", "4", ['<vcpu placement="static">5</vcpu>'], ['<vcpu placement="static">4</vcpu>']),
     ("on_crash", "coredump-restart", ["<on_crash>destroy</on_crash>"], ["<on_crash>coredump-restart</on_crash>"]),
     ("on_reboot", "destroy", ["<on_reboot>restart</on_reboot>"], ["<on_reboot>destroy</on_reboot>"]),
-    ("machine", "pc", ['<type arch="x86_64" machine="pc-i440fx-rhel7.0.0">hvm</type>'],
-     ['<type arch="x86_64" machine="pc">hvm</type>']),
-    ("cpu_model", "Westmere", ['<model fallback="allow">SandyBridge</model>'],
-     ['<model fallback="allow">Westmere</model>']),
+    (
+        "machine",
+        "pc",
+        ['<type arch="x86_64" machine="pc-i440fx-rhel7.0.0">hvm</type>'],
+        ['<type arch="x86_64" machine="pc">hvm</type>'],
+    ),
+    (
+        "cpu_model",
+        "Westmere",
+        ['<model fallback="allow">SandyBridge</model>'],
+        ['<model fallback="allow">Westmere</model>'],
+    ),
     ("clock_offset", "localtime", ['<clock offset="utc">'], ['<clock offset="localtime">']),
-    ("emulator", "/usr/bin/qemu-system-x86_64", ["<emulator>/usr/libexec/qemu-kvm</emulator>"],
-     ["<emulator>/usr/bin/qemu-system-x86_64</emulator>"]),
+    (
+        "emulator",
+        "/usr/bin/qemu-system-x86_64",
+        ["<emulator>/usr/libexec/qemu-kvm</emulator>"],
+        ["<emulator>/usr/bin/qemu-system-x86_64</emulator>"],
+    ),
     ("apic", "no", ["<apic/>"], []),
     ("pae", "yes", [], ["<pae/>"]),
     ("title", "Hello", [], ["<title>Hello</title>"]),
-    ("uuid", "00000000-0000-4000-8000-000000000001", ["<uuid>35ab6158-e578-11ec-a3eb-246e96be3120</uuid>"],
-     ["<uuid>00000000-0000-4000-8000-000000000001</uuid>"]),
+    (
+        "uuid",
+        "00000000-0000-4000-8000-000000000001",
+        ["<uuid>35ab6158-e578-11ec-a3eb-246e96be3120</uuid>"],
+        ["<uuid>00000000-0000-4000-8000-000000000001</uuid>"],
+    ),
 ]
 
 
@@ -105,10 +127,10 @@ def test_new_devices_are_grouped_with_their_kind():
     assert tags[:4] == ["emulator", "disk", "disk", "disk"]
     assert dom.devices.disks[2].source == "/var/lib/libvirt/images/extra.qcow2"
     first_iface = tags.index("interface")
-    assert tags[first_iface:first_iface + 2] == ["interface", "interface"]
+    assert tags[first_iface : first_iface + 2] == ["interface", "interface"]
     assert dom.devices.interfaces[1].source_network == "default"
     first_gfx = tags.index("graphics")
-    assert tags[first_gfx:first_gfx + 2] == ["graphics", "graphics"]
+    assert tags[first_gfx : first_gfx + 2] == ["graphics", "graphics"]
     # nothing that existed before moved: removing the new devices gives back the original
     for dev in (dom.devices.disks[2], dom.devices.interfaces[1], dom.devices.graphics[1]):
         dom.devices.remove(dev)
@@ -119,5 +141,7 @@ def test_output_stays_indented_after_edits():
     dom = Domain.from_xml(SEED.read_text())
     dom.devices.add_disk("/x.img", target_dev="vdc")
     out = dom.to_xml()
-    assert '    <disk type="file" device="disk">\n      <driver name="qemu" type="raw"/>\n' \
-           '      <source file="/x.img"/>\n      <target dev="vdc" bus="virtio"/>\n    </disk>\n' in out
+    assert (
+        '    <disk type="file" device="disk">\n      <driver name="qemu" type="raw"/>\n'
+        '      <source file="/x.img"/>\n      <target dev="vdc" bus="virtio"/>\n    </disk>\n' in out
+    )

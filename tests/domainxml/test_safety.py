@@ -10,8 +10,32 @@ from vms.domainxml import Domain, DomainXMLError, InvalidValueError, set_field
 
 from .helpers import SEED, tag_paths
 
-NASTY = ["</name>", "<name>x</name>", "'", '"', "&", "&amp;", "&lt;", "\n", "\r", "\t", "\x00", "\x01",
-         "\x1b", "]]>", "<!--", "-->", "<?pi?>", "<![CDATA[", "/", "\ufffe", "\ud800", "é", "\U0001f600", " "]
+NASTY = [
+    "</name>",
+    "<name>x</name>",
+    "'",
+    '"',
+    "&",
+    "&amp;",
+    "&lt;",
+    "\n",
+    "\r",
+    "\t",
+    "\x00",
+    "\x01",
+    "\x1b",
+    "]]>",
+    "<!--",
+    "-->",
+    "<?pi?>",
+    "<![CDATA[",
+    "/",
+    "\ufffe",
+    "\ud800",
+    "é",
+    "\U0001f600",
+    " ",
+]
 hostile_text = st.lists(st.one_of(st.sampled_from(NASTY), st.text(max_size=8)), max_size=8).map("".join)
 
 
@@ -27,8 +51,10 @@ TARGETS = {
     "disk path": (lambda d, v: setattr(d.devices.disks[0], "source_file", v), lambda d: d.devices.disks[0].source_file),
     "kernel": (lambda d, v: setattr(d.os, "kernel", v), lambda d: d.os.kernel),
     "cmdline": (lambda d, v: setattr(d.os, "cmdline", v), lambda d: d.os.cmdline),
-    "bridge": (lambda d, v: setattr(d.devices.interfaces[0], "source_bridge", v),
-               lambda d: d.devices.interfaces[0].source_bridge),
+    "bridge": (
+        lambda d, v: setattr(d.devices.interfaces[0], "source_bridge", v),
+        lambda d: d.devices.interfaces[0].source_bridge,
+    ),
     "emulator": (lambda d, v: setattr(d.devices, "emulator", v), lambda d: d.devices.emulator),
 }
 
@@ -66,11 +92,19 @@ def test_xml_illegal_characters_raise_our_error(target, bad):
         TARGETS[target][0](_seed(), bad)
 
 
-@pytest.mark.parametrize("bad,reason", [
-    ("", "empty"), ("   ", "empty"), ("a/b", "'/'"), ("a\nb", "control character U\\+000A"),
-    ("tab\there", "control character U\\+0009"), ("esc\x1b", "U\\+001B"), ("x" * 201, "too long"),
-    ("é" * 101, "too long"),
-])
+@pytest.mark.parametrize(
+    "bad,reason",
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("a/b", "'/'"),
+        ("a\nb", "control character U\\+000A"),
+        ("tab\there", "control character U\\+0009"),
+        ("esc\x1b", "U\\+001B"),
+        ("x" * 201, "too long"),
+        ("é" * 101, "too long"),
+    ],
+)
 def test_name_rules(bad, reason):
     dom = _seed()
     with pytest.raises(InvalidValueError, match=reason):
@@ -105,8 +139,7 @@ def test_set_field_is_equally_safe():
 def test_parse_refuses_entities_and_non_domain():
     from vms.domainxml import ParseError
 
-    xxe = ('<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-           "<domain><name>&x;</name></domain>")
+    xxe = '<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><domain><name>&x;</name></domain>'
     dom = Domain.from_xml(xxe)
     assert "root:" not in (dom.name or "") and "root:" not in dom.to_xml()
     with pytest.raises(ParseError, match="root element must be <domain>"):

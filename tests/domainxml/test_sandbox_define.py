@@ -17,7 +17,9 @@ from .helpers import SEED
 libvirt = pytest.importorskip("libvirt")
 
 POOL = "default"
-VOLUME_XML = "<volume><name>{name}</name><capacity unit='MiB'>8</capacity><target><format type='raw'/></target></volume>"
+VOLUME_XML = (
+    "<volume><name>{name}</name><capacity unit='MiB'>8</capacity><target><format type='raw'/></target></volume>"
+)
 
 
 @pytest.mark.sandbox

@@ -2,8 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from vms.domainxml import (Domain, InvalidValueError, UnknownFieldError, get_field, parse_assignment, set_field,
-                           settable_fields)
+from vms.domainxml import (
+    Domain,
+    InvalidValueError,
+    UnknownFieldError,
+    get_field,
+    parse_assignment,
+    set_field,
+    settable_fields,
+)
 
 from .helpers import SEED
 
@@ -19,13 +26,26 @@ def test_every_registered_field_resolves_to_a_model_property(son):
         get_field(son, name)
 
 
-@pytest.mark.parametrize("field,value,expected", [
-    ("name", "web1", "web1"), ("memory", "2GiB", 2097152), ("memory", "1048576", 1048576),
-    ("currentMemory", "512MiB", 524288), ("vcpu", "4", 4), ("title", "Web server", "Web server"),
-    ("on_crash", "restart", "restart"), ("boot", "hd, cdrom", ["hd", "cdrom"]), ("acpi", "no", False),
-    ("pae", "yes", True), ("bootmenu", "on", True), ("machine", "q35", "q35"), ("cpu_mode", "host-model", "host-model"),
-    ("type", "qemu", "qemu"), ("vcpu_current", "2", 2),
-])
+@pytest.mark.parametrize(
+    "field,value,expected",
+    [
+        ("name", "web1", "web1"),
+        ("memory", "2GiB", 2097152),
+        ("memory", "1048576", 1048576),
+        ("currentMemory", "512MiB", 524288),
+        ("vcpu", "4", 4),
+        ("title", "Web server", "Web server"),
+        ("on_crash", "restart", "restart"),
+        ("boot", "hd, cdrom", ["hd", "cdrom"]),
+        ("acpi", "no", False),
+        ("pae", "yes", True),
+        ("bootmenu", "on", True),
+        ("machine", "q35", "q35"),
+        ("cpu_mode", "host-model", "host-model"),
+        ("type", "qemu", "qemu"),
+        ("vcpu_current", "2", 2),
+    ],
+)
 def test_set_field(son, field, value, expected):
     set_field(son, field, value)
     assert get_field(son, field) == expected
@@ -50,12 +70,20 @@ def test_unknown_field_lists_known_ones(son):
     assert "memory" in message and "on_crash" in message
 
 
-@pytest.mark.parametrize("field,value,match", [
-    ("vcpu", "four", "not a whole number"), ("memory", "lots", "not a memory size"),
-    ("on_reboot", "coredump-destroy", "on_reboot cannot be 'coredump-destroy'; allowed: destroy, restart, "
-                                      "preserve, rename-restart"),
-    ("acpi", "maybe", "not a yes/no value"), ("uuid", "123", "not a UUID"),
-])
+@pytest.mark.parametrize(
+    "field,value,match",
+    [
+        ("vcpu", "four", "not a whole number"),
+        ("memory", "lots", "not a memory size"),
+        (
+            "on_reboot",
+            "coredump-destroy",
+            "on_reboot cannot be 'coredump-destroy'; allowed: destroy, restart, preserve, rename-restart",
+        ),
+        ("acpi", "maybe", "not a yes/no value"),
+        ("uuid", "123", "not a UUID"),
+    ],
+)
 def test_bad_values(son, field, value, match):
     with pytest.raises(InvalidValueError, match=match):
         set_field(son, field, value)

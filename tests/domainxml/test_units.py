@@ -6,19 +6,45 @@ from vms.domainxml import InvalidValueError, parse_size, to_kib
 from vms.domainxml.units import format_kib, unit_factor
 
 
-@pytest.mark.parametrize("unit,factor", [
-    ("b", 1), ("bytes", 1), ("KB", 1000), ("K", 1024), ("KiB", 1024), ("k", 1024),
-    ("MB", 10 ** 6), ("M", 1024 ** 2), ("MiB", 1024 ** 2), ("GB", 10 ** 9), ("G", 1024 ** 3),
-    ("GiB", 1024 ** 3), ("TB", 10 ** 12), ("T", 1024 ** 4), ("TiB", 1024 ** 4), (None, 1024), ("", 1024),
-])
+@pytest.mark.parametrize(
+    "unit,factor",
+    [
+        ("b", 1),
+        ("bytes", 1),
+        ("KB", 1000),
+        ("K", 1024),
+        ("KiB", 1024),
+        ("k", 1024),
+        ("MB", 10**6),
+        ("M", 1024**2),
+        ("MiB", 1024**2),
+        ("GB", 10**9),
+        ("G", 1024**3),
+        ("GiB", 1024**3),
+        ("TB", 10**12),
+        ("T", 1024**4),
+        ("TiB", 1024**4),
+        (None, 1024),
+        ("", 1024),
+    ],
+)
 def test_unit_factors(unit, factor):
     assert unit_factor(unit) == factor
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("2GiB", 2 * 1024 ** 3), ("2 GiB", 2 * 1024 ** 3), ("512MiB", 512 * 1024 ** 2), ("1024", 1024 * 1024),
-    ("1GB", 10 ** 9), ("3k", 3072), (" 7b ", 7), (4, 4096),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("2GiB", 2 * 1024**3),
+        ("2 GiB", 2 * 1024**3),
+        ("512MiB", 512 * 1024**2),
+        ("1024", 1024 * 1024),
+        ("1GB", 10**9),
+        ("3k", 3072),
+        (" 7b ", 7),
+        (4, 4096),
+    ],
+)
 def test_parse_size(text, expected):
     assert parse_size(text) == expected
 

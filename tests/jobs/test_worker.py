@@ -26,14 +26,12 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 QUEUE = f"jobs-test-{uuid.uuid4().hex[:8]}"
 BASE_DIR = Path(settings.BASE_DIR)
+VISIBILITY_TIMEOUT = 5
 
 
-@pytest.fixture(scope="module")
-def worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    """One worker for the module; it idles between tests while pytest-django empties the tables."""
+def start_worker(queue: str, log_path: Path) -> subprocess.Popen:
     db_name = connection.settings_dict["NAME"]  # the test database, a file (see settings.database_config)
     assert db_name and db_name != ":memory:" and "mode=memory" not in str(db_name)
-    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "dashboard.settings",
@@ -41,29 +39,48 @@ def worker(django_db_setup, django_db_blocker, tmp_path_factory):
         "REDIS_URL": settings.REDIS_URL,
         "JOBS_EXTRA_RUNNER_MODULES": "tests.jobs.runners",
         # A worker that dies unacked gets its message back within seconds, not an hour.
-        "CELERY_VISIBILITY_TIMEOUT": "5",
+        "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
         "CELERY_TASK_ALWAYS_EAGER": "0",
     }
     command = [
         sys.executable, "-m", "celery", "-A", "dashboard", "worker",
-        "-Q", QUEUE, "--concurrency", "1", "-P", "prefork", "-n", f"{QUEUE}@%h",
+        "-Q", queue, "--concurrency", "1", "-P", "prefork", "-n", f"{queue}-{uuid.uuid4().hex[:4]}@%h",
         "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO",
     ]
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    with open(log_path, "ab") as log_file:
+        # Its own session, so a test can kill the worker and its pool children together.
+        process = subprocess.Popen(
+            command, cwd=BASE_DIR, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
     process.log_path = log_path
     if os.environ.get("JOBS_TEST_KEEP_WORKER_LOG"):
         print(f"worker log: {log_path}")
-    yield process
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    # Leave nothing of the private queue behind in the shared Redis.
+    return process
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def forget_queue(queue: str) -> None:
+    """Leave nothing of a private queue behind in the shared Redis."""
     client = redis.Redis.from_url(settings.REDIS_URL)
-    client.delete(QUEUE, f"_kombu.binding.{QUEUE}", f"_kombu.binding_permanent.{QUEUE}")
+    client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    """One worker for the module; it idles between tests while pytest-django empties the tables."""
+    process = start_worker(QUEUE, tmp_path_factory.mktemp("worker") / "worker.log")
+    yield process
+    stop_worker(process)
+    forget_queue(QUEUE)
 
 
 def wait_for(job: Job, worker, predicate=lambda job: job.state in FINISHED, timeout: float = 40) -> Job:
@@ -158,3 +175,33 @@ def test_killed_worker_child_is_redelivered_and_the_job_resumes(worker, alice, t
     assert any("stopped unexpectedly; resuming" in m for m in messages)
     assert "resumed on attempt 2" in messages
     assert job.lock_target is None
+
+
+def test_whole_worker_killed_then_a_new_worker_gets_the_message_after_the_visibility_timeout(alice, tmp_path):
+    """No parent left to requeue: Redis hands the unacked message out again (CELERY_VISIBILITY_TIMEOUT=5).
+
+    Kombu sweeps for expired unacked messages when a worker starts polling, then only every
+    unacked_restore_interval x unacked_restore_throttle seconds (10 x 10 by default). So the
+    replacement worker is started after the visibility timeout has passed, as a restarted
+    worker in production would be; see docs/jobs.md for the transport options that shorten it.
+    """
+    queue = f"{QUEUE}-kill"
+    marker = tmp_path / "first-run-pid"
+    first = start_worker(queue, tmp_path / "first.log")
+    second = None
+    try:
+        job = services.enqueue("test.sleepy", "tests.thing:sleepy2", alice, {"marker": str(marker)}, queue=queue)
+        wait_for(job, first, lambda j: j.current_step == "wait" and marker.exists(), timeout=30)
+        os.killpg(first.pid, signal.SIGKILL)  # main process and pool child: nobody acks or rejects
+        first.wait()
+        time.sleep(VISIBILITY_TIMEOUT + 0.5)  # the message was delivered before the kill
+
+        second = start_worker(queue, tmp_path / "second.log")
+        job = wait_for(job, second, timeout=45)
+        assert job.state == JobState.SUCCEEDED, (job.error, job.log)
+        assert job.attempts == 2
+    finally:
+        stop_worker(first)
+        if second is not None:
+            stop_worker(second)
+        forget_queue(queue)

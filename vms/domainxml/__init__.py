@@ -6,10 +6,31 @@ only, except hostcaps.py which talks to libvirt. See docs/domainxml.md.
 
 from .adapt import AdaptResult, adapt, machine_family
 from .capabilities import DomainCapabilities, HostCapabilities
-from .devices import (Channel, Console, Controller, Device, Devices, Disk, Graphics, Input, Interface,
-                      Memballoon, Redirdev, Serial, Sound, Video)
-from .errors import (AdaptError, DomainXMLError, InvalidValueError, ParseError, SchemaIssue,
-                     UnknownFieldError, ValidationError)
+from .devices import (
+    Channel,
+    Console,
+    Controller,
+    Device,
+    Devices,
+    Disk,
+    Graphics,
+    Input,
+    Interface,
+    Memballoon,
+    Redirdev,
+    Serial,
+    Sound,
+    Video,
+)
+from .errors import (
+    AdaptError,
+    DomainXMLError,
+    InvalidValueError,
+    ParseError,
+    SchemaIssue,
+    UnknownFieldError,
+    ValidationError,
+)
 from .model import LIFECYCLE_ACTIONS, Domain
 from .names import check_name
 from .sections import CPU, OS, Clock, Features, Timer, VcpuState
@@ -18,11 +39,48 @@ from .units import parse_size, to_kib
 from .validate import is_valid, schema_issues, validate
 
 __all__ = [
-    "AdaptError", "AdaptResult", "CPU", "Channel", "Clock", "Console", "Controller", "Device", "Devices",
-    "Disk", "Domain", "DomainCapabilities", "DomainXMLError", "Features", "Graphics", "HostCapabilities",
-    "Input", "Interface", "InvalidValueError", "LIFECYCLE_ACTIONS", "Memballoon", "OS", "ParseError",
-    "Redirdev", "SchemaIssue", "Serial", "Sound", "Timer", "UnknownFieldError", "ValidationError",
-    "VcpuState", "Video", "adapt", "check_name", "get_field", "is_valid", "machine_family",
-    "parse_assignment", "parse_size", "schema_issues", "set_field", "settable_fields", "to_kib",
+    "AdaptError",
+    "AdaptResult",
+    "CPU",
+    "Channel",
+    "Clock",
+    "Console",
+    "Controller",
+    "Device",
+    "Devices",
+    "Disk",
+    "Domain",
+    "DomainCapabilities",
+    "DomainXMLError",
+    "Features",
+    "Graphics",
+    "HostCapabilities",
+    "Input",
+    "Interface",
+    "InvalidValueError",
+    "LIFECYCLE_ACTIONS",
+    "Memballoon",
+    "OS",
+    "ParseError",
+    "Redirdev",
+    "SchemaIssue",
+    "Serial",
+    "Sound",
+    "Timer",
+    "UnknownFieldError",
+    "ValidationError",
+    "VcpuState",
+    "Video",
+    "adapt",
+    "check_name",
+    "get_field",
+    "is_valid",
+    "machine_family",
+    "parse_assignment",
+    "parse_size",
+    "schema_issues",
+    "set_field",
+    "settable_fields",
+    "to_kib",
     "validate",
 ]

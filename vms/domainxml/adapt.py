@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Union
 
 from .capabilities import DomainCapabilities, GuestArch, HostCapabilities, Machine
 from .devices import Disk, Graphics, Interface
@@ -18,13 +17,9 @@ from .errors import AdaptError
 from .model import Domain
 from .tree import remove_element
 
-DomainCapsSource = Union[
-    Mapping[tuple[str, str | None, str], str],
-    Callable[[str, str | None, str], Union[str, None]],
-    None,
-]
+DomainCapsSource = Mapping[tuple[str, str | None, str], str] | Callable[[str, str | None, str], str | None] | None
 # Returns True (exists), False (definitely missing) or None (cannot tell; leave it alone).
-PathExists = Callable[[str], Union[bool, None]]
+PathExists = Callable[[str], bool | None]
 
 # Models every x86 TCG can run, in order of preference, for when a custom model is unusable.
 _SAFE_CPU_MODELS = ("qemu64", "kvm64", "qemu32")
@@ -67,8 +62,9 @@ def _pick_machine(wanted: str, offered: list[Machine]) -> Machine | None:
     return max(same, key=lambda m: _version_key(m.name)) if same else None
 
 
-def _lookup_domain_caps(source: DomainCapsSource, arch: str, machine: str | None, virt_type: str,
-                        canonical: str | None) -> DomainCapabilities | None:
+def _lookup_domain_caps(
+    source: DomainCapsSource, arch: str, machine: str | None, virt_type: str, canonical: str | None
+) -> DomainCapabilities | None:
     if source is None:
         return None
     xml = None
@@ -83,10 +79,18 @@ def _lookup_domain_caps(source: DomainCapsSource, arch: str, machine: str | None
 
 
 class _Adapter:
-    def __init__(self, dom: Domain, caps: HostCapabilities, domain_caps: DomainCapsSource, *,
-                 bridges: Iterable[str] | None, networks: Iterable[str] | None,
-                 fallback_network: str | None, path_exists: PathExists | None,
-                 virt_types: Sequence[str]) -> None:
+    def __init__(
+        self,
+        dom: Domain,
+        caps: HostCapabilities,
+        domain_caps: DomainCapsSource,
+        *,
+        bridges: Iterable[str] | None,
+        networks: Iterable[str] | None,
+        fallback_network: str | None,
+        path_exists: PathExists | None,
+        virt_types: Sequence[str],
+    ) -> None:
         self.dom = dom
         self.caps = caps
         self.domain_caps_source = domain_caps
@@ -113,8 +117,9 @@ class _Adapter:
         guest = self.caps.guest(os_type, arch)
         if guest is None:
             offered = ", ".join(sorted({g.arch for g in self.caps.guests if g.os_type == os_type})) or "none"
-            raise AdaptError(f"This host cannot run '{os_type}' guests for architecture '{arch}' "
-                             f"(it offers: {offered}).")
+            raise AdaptError(
+                f"This host cannot run '{os_type}' guests for architecture '{arch}' (it offers: {offered})."
+            )
         return guest
 
     def virt_type(self, guest: GuestArch) -> str:
@@ -124,8 +129,10 @@ class _Adapter:
             return current
         choice = next((t for t in self.virt_types if t in offered), None)
         if choice is None:
-            raise AdaptError(f"This host offers domain types {', '.join(offered)}, none of which is "
-                             f"allowed here ({', '.join(self.virt_types)}).")
+            raise AdaptError(
+                f"This host offers domain types {', '.join(offered)}, none of which is "
+                f"allowed here ({', '.join(self.virt_types)})."
+            )
         self.dom.type = choice
         if current == "kvm" and choice == "qemu":
             why = "disabled for" if "kvm" in offered else "not available on"
@@ -151,12 +158,13 @@ class _Adapter:
             return found
         pick = _pick_machine(current, offered)
         if pick is None:
-            raise AdaptError(f"Machine type '{current}' is not offered by this host and it has no "
-                             f"equivalent there.")
+            raise AdaptError(f"Machine type '{current}' is not offered by this host and it has no equivalent there.")
         self.dom.os.machine = pick.name
         label = _FAMILY_LABELS.get(machine_family(pick.name))
-        self.note(f"Machine type '{current}' is not offered by this host; using '{pick.name}'"
-                  + (f" ({label})." if label else "."))
+        self.note(
+            f"Machine type '{current}' is not offered by this host; using '{pick.name}'"
+            + (f" ({label})." if label else ".")
+        )
         return pick
 
     # --- CPU --------------------------------------------------------------------------------------
@@ -188,8 +196,9 @@ class _Adapter:
             return
         if mode == "custom" and cpu.model and self.dc is not None and self.dc.cpu_models:
             if not self.dc.cpu_models.get(cpu.model, False):
-                self._to_custom_model(cpu.model, f"CPU model '{cpu.model}' cannot run on this host "
-                                                  f"(domain type '{virt_type}')")
+                self._to_custom_model(
+                    cpu.model, f"CPU model '{cpu.model}' cannot run on this host (domain type '{virt_type}')"
+                )
 
     def _to_custom_model(self, old_model: str | None, reason: str) -> None:
         cpu = self.dom.cpu
@@ -216,8 +225,7 @@ class _Adapter:
             current = self.dom.vcpu_current
             if current and current > self.dc.max_vcpus:
                 self.dom.vcpu_current = self.dc.max_vcpus
-            self.note(f"This host allows at most {self.dc.max_vcpus} vCPUs for this machine; "
-                      f"reduced from {count}.")
+            self.note(f"This host allows at most {self.dc.max_vcpus} vCPUs for this machine; reduced from {count}.")
 
     # --- devices ----------------------------------------------------------------------------------
     def graphics(self) -> None:
@@ -230,8 +238,10 @@ class _Adapter:
                 continue
             if "vnc" in allowed and kind in ("spice", "sdl", "egl-headless", "dbus", "rdp"):
                 self._to_vnc(gfx)
-                self.note(f"{kind.upper() if kind == 'spice' else kind} graphics are not supported on this "
-                          f"host; using VNC instead.")
+                self.note(
+                    f"{kind.upper() if kind == 'spice' else kind} graphics are not supported on this "
+                    f"host; using VNC instead."
+                )
             else:
                 self.dom.devices.remove(gfx)
                 self.note(f"Removed the '{kind}' graphics device: this host does not support it.")
@@ -258,8 +268,10 @@ class _Adapter:
         for redir in redirs:
             devices.remove(redir)
         if redirs:
-            self.note(f"Removed {len(redirs)} USB redirection device{'s' if len(redirs) > 1 else ''} "
-                      f"(USB redirection needs SPICE graphics).")
+            self.note(
+                f"Removed {len(redirs)} USB redirection device{'s' if len(redirs) > 1 else ''} "
+                f"(USB redirection needs SPICE graphics)."
+            )
         for audio in devices.of_kind("audio"):
             if audio.type == "spice":
                 audio.type = "none"
@@ -287,8 +299,10 @@ class _Adapter:
         for chan in self.dom.devices.channels:
             if chan.type and chan.type not in allowed:
                 self.dom.devices.remove(chan)
-                self.note(f"Removed the '{chan.type}' channel '{chan.target_name or ''}': "
-                          f"this host does not support that channel type.")
+                self.note(
+                    f"Removed the '{chan.type}' channel '{chan.target_name or ''}': "
+                    f"this host does not support that channel type."
+                )
 
     def redirdevs(self) -> None:
         allowed = self.dc.values("redirdev", "bus") if self.dc else None
@@ -317,11 +331,12 @@ class _Adapter:
         if disk.removable:
             disk.eject()
             kind = "CD-ROM" if disk.device == "cdrom" else "floppy"
-            self.note(f"The {kind} image '{path}' does not exist on this host; "
-                      f"the {kind} drive {name} is left empty.")
+            self.note(f"The {kind} image '{path}' does not exist on this host; the {kind} drive {name} is left empty.")
         else:
-            self.note(f"Disk image '{path}' ({name}) does not exist on this host yet; "
-                      f"it must be created before the domain can start.")
+            self.note(
+                f"Disk image '{path}' ({name}) does not exist on this host yet; "
+                f"it must be created before the domain can start."
+            )
 
     def _replacement_network(self) -> str | None:
         if self.fallback_network and (self.networks is None or self.fallback_network in self.networks):
@@ -360,9 +375,9 @@ class _Adapter:
         virt_type = self.virt_type(guest)
         self.emulator(guest, virt_type)
         machine = self.machine(guest, virt_type)
-        self.dc = _lookup_domain_caps(self.domain_caps_source, guest.arch,
-                                      self.dom.os.machine, virt_type,
-                                      machine.canonical if machine else None)
+        self.dc = _lookup_domain_caps(
+            self.domain_caps_source, guest.arch, self.dom.os.machine, virt_type, machine.canonical if machine else None
+        )
         self.cpu(virt_type)
         self.vcpus()
         self.graphics()
@@ -373,10 +388,17 @@ class _Adapter:
         self.interfaces()
 
 
-def adapt(domain: Domain | str | bytes, host_caps_xml: str | bytes, domain_caps: DomainCapsSource = None,
-          *, bridges: Iterable[str] | None = None, networks: Iterable[str] | None = None,
-          fallback_network: str | None = None, path_exists: PathExists | None = None,
-          virt_types: Sequence[str] = ("kvm", "qemu")) -> AdaptResult:
+def adapt(
+    domain: Domain | str | bytes,
+    host_caps_xml: str | bytes,
+    domain_caps: DomainCapsSource = None,
+    *,
+    bridges: Iterable[str] | None = None,
+    networks: Iterable[str] | None = None,
+    fallback_network: str | None = None,
+    path_exists: PathExists | None = None,
+    virt_types: Sequence[str] = ("kvm", "qemu"),
+) -> AdaptResult:
     """Return the domain XML changed so this host can run it, and what was changed and why.
 
     domain_caps maps (arch, machine, virt_type) to domain-capabilities XML, or is a callable
@@ -388,8 +410,15 @@ def adapt(domain: Domain | str | bytes, host_caps_xml: str | bytes, domain_caps:
     """
     source = domain.to_xml() if isinstance(domain, Domain) else domain
     dom = Domain.from_xml(source)
-    adapter = _Adapter(dom, HostCapabilities.from_xml(host_caps_xml), domain_caps, bridges=bridges,
-                       networks=networks, fallback_network=fallback_network,
-                       path_exists=path_exists, virt_types=virt_types)
+    adapter = _Adapter(
+        dom,
+        HostCapabilities.from_xml(host_caps_xml),
+        domain_caps,
+        bridges=bridges,
+        networks=networks,
+        fallback_network=fallback_network,
+        path_exists=path_exists,
+        virt_types=virt_types,
+    )
     adapter.run()
     return AdaptResult(dom.to_xml(), adapter.notes)

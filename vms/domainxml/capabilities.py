@@ -79,7 +79,9 @@ class HostCapabilities:
             )
             for dom in arch.findall("domain"):
                 entry.domain_types[dom.get("type", "")] = (
-                    (dom.findtext("emulator") or "").strip() or None, _machines(dom))
+                    (dom.findtext("emulator") or "").strip() or None,
+                    _machines(dom),
+                )
             guests.append(entry)
         return cls((root.findtext("host/cpu/arch") or "").strip() or None, guests)
 

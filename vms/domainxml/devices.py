@@ -210,8 +210,21 @@ class Memballoon(Device):
 
 DEVICE_CLASSES: dict[str, type[Device]] = {
     cls.kind: cls
-    for cls in (Disk, Interface, Controller, Serial, Parallel, Console, Channel, Input, Graphics,
-                Sound, Video, Redirdev, Memballoon)
+    for cls in (
+        Disk,
+        Interface,
+        Controller,
+        Serial,
+        Parallel,
+        Console,
+        Channel,
+        Input,
+        Graphics,
+        Sound,
+        Video,
+        Redirdev,
+        Memballoon,
+    )
 }
 
 
@@ -304,10 +317,20 @@ class Devices(SectionView):
         clean = {k: check_text(str(v), f"{device.tag} {tag} {k}") for k, v in attrs.items() if v is not None}
         return insert_child(device.element, tag, clean)
 
-    def add_disk(self, source: str | None = None, *, target_dev: str, bus: str = "virtio",
-                 device: str = "disk", type: str = "file", driver_name: str = "qemu",
-                 driver_type: str | None = "raw", readonly: bool | None = None,
-                 boot_order: int | None = None, pool: str | None = None) -> Disk:
+    def add_disk(
+        self,
+        source: str | None = None,
+        *,
+        target_dev: str,
+        bus: str = "virtio",
+        device: str = "disk",
+        type: str = "file",
+        driver_name: str = "qemu",
+        driver_type: str | None = "raw",
+        readonly: bool | None = None,
+        boot_order: int | None = None,
+        pool: str | None = None,
+    ) -> Disk:
         """Add a disk. `source` is a path (file/block/dir) or a volume name when `pool` is set."""
         if pool is not None:
             type = "volume"
@@ -327,9 +350,16 @@ class Devices(SectionView):
             disk.boot_order = boot_order
         return disk
 
-    def add_interface(self, type: str = "network", *, network: str | None = None,
-                      bridge: str | None = None, mac: str | None = None,
-                      model: str | None = "virtio", boot_order: int | None = None) -> Interface:
+    def add_interface(
+        self,
+        type: str = "network",
+        *,
+        network: str | None = None,
+        bridge: str | None = None,
+        mac: str | None = None,
+        model: str | None = "virtio",
+        boot_order: int | None = None,
+    ) -> Interface:
         iface = self.add_element("interface", {"type": type})
         assert isinstance(iface, Interface)
         if mac is not None:
@@ -360,8 +390,14 @@ class Devices(SectionView):
         self._sub(dev, "target", type=target_type, port=port)
         return dev  # type: ignore[return-value]
 
-    def add_channel(self, type: str = "unix", *, target_type: str = "virtio",
-                    target_name: str | None = None, source_path: str | None = None) -> Channel:
+    def add_channel(
+        self,
+        type: str = "unix",
+        *,
+        target_type: str = "virtio",
+        target_name: str | None = None,
+        source_path: str | None = None,
+    ) -> Channel:
         dev = self.add_element("channel", {"type": type})
         if source_path is not None:
             self._sub(dev, "source", mode="bind", path=source_path)
@@ -371,8 +407,9 @@ class Devices(SectionView):
     def add_input(self, type: str, bus: str | None = None) -> Input:
         return self.add_element("input", {"type": type, "bus": bus})  # type: ignore[return-value]
 
-    def add_graphics(self, type: str = "vnc", *, autoport: bool = True, port: int | None = None,
-                     listen: str | None = None) -> Graphics:
+    def add_graphics(
+        self, type: str = "vnc", *, autoport: bool = True, port: int | None = None, listen: str | None = None
+    ) -> Graphics:
         dev = self.add_element("graphics", {"type": type})
         assert isinstance(dev, Graphics)
         dev.port = -1 if autoport and port is None else port
@@ -403,7 +440,21 @@ class Devices(SectionView):
 
 
 __all__ = [
-    "Channel", "CharDevice", "Console", "Controller", "Device", "Devices", "Disk", "Graphics",
-    "Input", "Interface", "Memballoon", "Parallel", "Redirdev", "Serial", "Sound", "Video",
+    "Channel",
+    "CharDevice",
+    "Console",
+    "Controller",
+    "Device",
+    "Devices",
+    "Disk",
+    "Graphics",
+    "Input",
+    "Interface",
+    "Memballoon",
+    "Parallel",
+    "Redirdev",
+    "Serial",
+    "Sound",
+    "Video",
     "wrap_device",
 ]

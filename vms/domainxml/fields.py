@@ -135,9 +135,15 @@ ONOFF: Conv[bool] = Conv("on/off", _parse_bool, lambda v: "on" if bool_from_user
 class _Field(Generic[T]):
     """Shared validation for Text and Attr."""
 
-    def __init__(self, conv: Conv[T] = STR, *, choices: Iterable[str] | None = None,
-                 check: Callable[[Any], Any] | None = None, label: str | None = None,
-                 minimum: int | None = None) -> None:
+    def __init__(
+        self,
+        conv: Conv[T] = STR,
+        *,
+        choices: Iterable[str] | None = None,
+        check: Callable[[Any], Any] | None = None,
+        label: str | None = None,
+        minimum: int | None = None,
+    ) -> None:
         self.conv = conv
         self.choices = tuple(choices) if choices else None
         self.check = check

@@ -123,13 +123,25 @@ def path_checker(conn: Any, facts: HostFacts):  # type: ignore[no-untyped-def]
     return exists
 
 
-def adapt_to_connection(domain: Domain | str | bytes, conn: Any, *, fallback_network: str | None = None,
-                        virt_types: Sequence[str] = ("kvm", "qemu")) -> AdaptResult:
+def adapt_to_connection(
+    domain: Domain | str | bytes,
+    conn: Any,
+    *,
+    fallback_network: str | None = None,
+    virt_types: Sequence[str] = ("kvm", "qemu"),
+) -> AdaptResult:
     """adapt() with everything fetched from `conn` (a libvirt.virConnect)."""
     facts = fetch_host_facts(conn)
-    return adapt(domain, facts.capabilities_xml, domain_caps_fetcher(conn, facts),
-                 bridges=facts.bridges, networks=facts.networks, fallback_network=fallback_network,
-                 path_exists=path_checker(conn, facts), virt_types=virt_types)
+    return adapt(
+        domain,
+        facts.capabilities_xml,
+        domain_caps_fetcher(conn, facts),
+        bridges=facts.bridges,
+        networks=facts.networks,
+        fallback_network=fallback_network,
+        path_exists=path_checker(conn, facts),
+        virt_types=virt_types,
+    )
 
 
 def quiet_libvirt_errors() -> None:

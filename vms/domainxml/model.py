@@ -29,8 +29,9 @@ VIRT_TYPES = ("kvm", "qemu", "kqemu", "lxc", "xen", "hvf", "vmware", "hyperv", "
 def _parser() -> etree.XMLParser:
     # No DTDs, entities or network: domain XML comes from users, and an external entity must
     # never read a host file. Blank text is kept so the output keeps the input's layout.
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                           huge_tree=False, remove_blank_text=False)
+    return etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_blank_text=False
+    )
 
 
 def _check_uuid(value: Any) -> str:

@@ -171,8 +171,7 @@ class Timer(ElementView):
 
 
 class Clock(SectionView):
-    offset = Attr("offset", choices=("utc", "localtime", "timezone", "variable", "absolute"),
-                  label="clock offset")
+    offset = Attr("offset", choices=("utc", "localtime", "timezone", "variable", "absolute"), label="clock offset")
     timezone = Attr("timezone")
     adjustment = Attr("adjustment")
     basis = Attr("basis", choices=("utc", "localtime"))

@@ -28,9 +28,7 @@ def check_text(value: object, field: str) -> str:
         raise InvalidValueError(f"{field} must be a string, not {type(value).__name__}")
     bad = _XML_ILLEGAL.search(value)
     if bad:
-        raise InvalidValueError(
-            f"{field} contains the character {describe_char(bad.group())}, which XML cannot store"
-        )
+        raise InvalidValueError(f"{field} contains the character {describe_char(bad.group())}, which XML cannot store")
     return value
 
 

@@ -31,9 +31,7 @@ def unit_factor(unit: str | None) -> int:
             return 1024 ** _POWERS[letter]
         if rest == "b":
             return 1000 ** _POWERS[letter]
-    raise InvalidValueError(
-        f"unknown memory unit '{unit}'; use b, KB, K/KiB, MB, M/MiB, GB, G/GiB, TB or T/TiB"
-    )
+    raise InvalidValueError(f"unknown memory unit '{unit}'; use b, KB, K/KiB, MB, M/MiB, GB, G/GiB, TB or T/TiB")
 
 
 def parse_size(value: str | int, default_unit: str = DEFAULT_UNIT) -> int:
@@ -62,7 +60,7 @@ def to_kib(value: str | int, default_unit: str = DEFAULT_UNIT) -> int:
 def format_kib(kib: int) -> str:
     """Short human form, e.g. 2097152 -> '2 GiB', 1536 -> '1.5 MiB'."""
     for unit, power in (("TiB", 3), ("GiB", 2), ("MiB", 1)):
-        if kib >= 1024 ** power:
-            amount = kib / 1024 ** power
+        if kib >= 1024**power:
+            amount = kib / 1024**power
             return f"{amount:g} {unit}" if amount * 10 == int(amount * 10) else f"{amount:.1f} {unit}"
     return f"{kib} KiB"

@@ -46,8 +46,7 @@ def _as_tree(doc: Domain | str | bytes) -> etree._ElementTree:
     return etree.fromstring(data, _parser()).getroottree()
 
 
-def _valid_without(schema: etree.RelaxNG, tree: etree._ElementTree, el: etree._Element,
-                   attr: str | None) -> bool:
+def _valid_without(schema: etree.RelaxNG, tree: etree._ElementTree, el: etree._Element, attr: str | None) -> bool:
     """Would the document validate with `el` (or its attribute `attr`) removed? Restores it."""
     if attr is not None:
         value = el.attrib.pop(attr)
@@ -118,11 +117,7 @@ def schema_issues(doc: Domain | str | bytes) -> list[SchemaIssue]:
     tree = _as_tree(doc)
     if schema.validate(tree):
         return []
-    raw = [
-        SchemaIssue(e.path or "/domain", e.line or None, e.message)
-        for e in schema.error_log
-        if e.message
-    ]
+    raw = [SchemaIssue(e.path or "/domain", e.line or None, e.message) for e in schema.error_log if e.message]
     located = _locate(schema, tree)
     issues = [located] if located else []
     for issue in raw:

@@ -21,9 +21,11 @@ def open_connection(uri: str) -> libvirt.virConnect:
     try:
         conn = libvirt.open(uri)
     except libvirt.libvirtError as exc:
-        raise HostUnreachable("connect", safe_uri(uri), exc.get_error_message() or str(exc), exc.get_error_code()) from exc
+        raise HostUnreachable(
+            f"connect to {safe_uri(uri)}", "", exc.get_error_message() or str(exc), exc.get_error_code()
+        ) from exc
     if conn is None:  # older bindings returned None instead of raising
-        raise HostUnreachable("connect", safe_uri(uri), "libvirt returned no connection")
+        raise HostUnreachable(f"connect to {safe_uri(uri)}", "", "libvirt returned no connection")
     if not uri.startswith("test:"):
         try:
             # Notice a hung daemon within ~15 s instead of waiting on TCP timeouts.

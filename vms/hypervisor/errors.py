@@ -13,7 +13,9 @@ class HypervisorError(RuntimeError):
         self.where = where
         self.host_message = host_message
         self.code = code
-        text = f"Could not {action} on {where}"
+        text = f"Could not {action}"
+        if where:
+            text += f" on {where}"
         if host_message:
             text += f": {host_message}"
         super().__init__(text)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 SCHEMES = ("qemu", "qemu+ssh", "qemu+tls", "qemu+tcp", "qemu+unix", "qemu+libssh2", "test")
 
@@ -19,7 +19,8 @@ def safe_uri(uri: str) -> str:
         netloc = f"{netloc}:{parts.port}"
     if parts.username:
         netloc = f"{parts.username}@{netloc}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    # Built by hand: urlunsplit drops the '//' of 'test:///default' when the host is empty.
+    return f"{parts.scheme}://{netloc}{parts.path}"
 
 
 def check_uri(uri: str) -> str:

@@ -14,6 +14,7 @@ from vms.hypervisor.connection import open_connection
 from vms.hypervisor.errors import HypervisorError
 from vms.hypervisor.hostinfo import describe_host
 from vms.hypervisor.uris import BadURI, check_uri
+from vms.choices import Emulation
 from vms.models import Host
 
 
@@ -43,22 +44,45 @@ def validate_host_fields(name: str, uri: str, exclude_pk: int | None = None) -> 
     return uri
 
 
-@transaction.atomic
-def add_host(name: str, uri: str, *, enabled: bool = True, max_concurrent_jobs: int = 4, notes: str = "") -> Host:
+def probe(uri: str) -> dict:
+    """Connect afresh and read what the host offers. Raises HypervisorError."""
+    conn = open_connection(uri)
+    try:
+        return describe_host(conn)
+    finally:
+        conn.close()
+
+
+def add_host(name: str, uri: str, *, enabled: bool = True, max_concurrent_jobs: int = 4, notes: str = "",
+             emulation: str = Emulation.AUTO, require_reachable: bool = True) -> Host:
+    """Register a host. By default it must answer first, so a typo never becomes a dead host."""
     uri = validate_host_fields(name, uri)
     if not 1 <= max_concurrent_jobs <= 64:
         raise ValidationError({"max_concurrent_jobs": _("Choose between 1 and 64 concurrent jobs.")})
-    return Host.objects.create(name=name, uri=uri, enabled=enabled, max_concurrent_jobs=max_concurrent_jobs, notes=notes)
+    facts: dict = {}
+    if require_reachable:
+        try:
+            facts = probe(uri)
+        except HypervisorError as exc:
+            raise ValidationError({"uri": str(exc)}) from None
+    with transaction.atomic():
+        return Host.objects.create(
+            name=name, uri=uri, enabled=enabled, max_concurrent_jobs=max_concurrent_jobs, notes=notes,
+            emulation=emulation, capabilities=facts, online=bool(facts),
+            last_checked=timezone.now() if facts else None,
+        )
 
 
-def describe_lines(facts: dict) -> list[str]:
+def describe_lines(facts: dict, emulation: str = Emulation.AUTO) -> list[str]:
     lines = [
         _("libvirt %(lib)s, %(hv)s %(hvv)s")
         % {"lib": facts["libvirt_version"], "hv": facts["hypervisor"], "hvv": facts["hypervisor_version"]},
         _("%(arch)s, %(cpus)s CPUs, %(mem)s MiB memory (%(free)s MiB free)")
         % {"arch": facts["arch"], "cpus": facts["cpus"], "mem": facts["memory_mib"], "free": facts["free_memory_mib"]},
-        _("KVM is usable") if facts["kvm"] else _("KVM is not usable: software emulation only (slow guests)"),
+        _("libvirt offers KVM") if facts["kvm"] else _("KVM is not usable: software emulation only (slow guests)"),
     ]
+    if emulation == Emulation.QEMU:
+        lines.append(_("This host is set to software emulation: guests run as type 'qemu'."))
     for pool in facts["pools"]:
         if pool.get("active"):
             lines.append(
@@ -80,11 +104,7 @@ def describe_lines(facts: dict) -> list[str]:
 def check_host(host: Host) -> HostCheck:
     """Connect afresh, read what the host offers, store it, and say it in words."""
     try:
-        conn = open_connection(host.uri)
-        try:
-            facts = describe_host(conn)
-        finally:
-            conn.close()
+        facts = probe(host.uri)
     except HypervisorError as exc:
         Host.objects.filter(pk=host.pk).update(online=False, last_checked=timezone.now(), last_error=str(exc))
         host.refresh_from_db()
@@ -93,4 +113,4 @@ def check_host(host: Host) -> HostCheck:
         online=True, capabilities=facts, last_checked=timezone.now(), last_error=""
     )
     host.refresh_from_db()
-    return HostCheck(True, [_("Reachable.")] + describe_lines(facts))
+    return HostCheck(True, [_("Reachable.")] + describe_lines(facts, host.emulation))

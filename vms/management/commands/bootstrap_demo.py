@@ -18,6 +18,7 @@ class Command(BaseCommand):
         login = bootstrap.ensure_admin(settings.VAR_DIR / "admin-password")
         fleet = SandboxFleet(settings.SANDBOX_DIR)
         registered = bootstrap.register_sandbox_hosts([fleet.host(i) for i in range(1, hosts + 1)])
+        bootstrap.check_all(registered)
         template = bootstrap.ensure_demo_template()
         self.stdout.write(_("Hosts: %(names)s") % {"names": ", ".join(h.name for h in registered)})
         self.stdout.write(_("Template: %(name)s") % {"name": template.name})

@@ -16,22 +16,41 @@ from vms.domainxml import validate as validate_xml
 
 
 class Command(BaseCommand):
-    help = _("Parse a libvirt domain XML file, optionally change fields, adapt it to a host and "
-             "validate it; print the result.")
+    help = _(
+        "Parse a libvirt domain XML file, optionally change fields, adapt it to a host and "
+        "validate it; print the result."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("file", help=_("Domain XML file, or - for standard input."))
-        parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="assignments",
-                            help=_("Change a field (repeatable). Fields: %(fields)s.")
-                            % {"fields": ", ".join(settable_fields())})
+        parser.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="FIELD=VALUE",
+            dest="assignments",
+            help=_("Change a field (repeatable). Fields: %(fields)s.") % {"fields": ", ".join(settable_fields())},
+        )
         parser.add_argument("--adapt-to", metavar="URI", help=_("Adapt the domain to the libvirt host at URI."))
-        parser.add_argument("--virt-type", choices=["kvm", "qemu"],
-                            help=_("With --adapt-to: use this domain type only (e.g. qemu where KVM is unusable)."))
-        parser.add_argument("--validate", action="store_true",
-                            help=_("Check the result against libvirt's RelaxNG schema."))
+        parser.add_argument(
+            "--virt-type",
+            choices=["kvm", "qemu"],
+            help=_("With --adapt-to: use this domain type only (e.g. qemu where KVM is unusable)."),
+        )
+        parser.add_argument(
+            "--validate", action="store_true", help=_("Check the result against libvirt's RelaxNG schema.")
+        )
 
-    def handle(self, *args, file: str, assignments: list[str], adapt_to: str | None, virt_type: str | None,
-               validate: bool, **options):
+    def handle(
+        self,
+        *args,
+        file: str,
+        assignments: list[str],
+        adapt_to: str | None,
+        virt_type: str | None,
+        validate: bool,
+        **options,
+    ):
         data = self._read(file)
         try:
             domain = Domain.from_xml(data)
@@ -44,7 +63,7 @@ class Command(BaseCommand):
             if validate:
                 validate_xml(xml)
         except DomainXMLError as exc:
-            raise CommandError(_("Invalid domain XML: %(reason)s") % {"reason": _one_line(exc)}, returncode=2)
+            raise CommandError(_("Invalid domain XML: %(reason)s") % {"reason": _one_line(exc)}, returncode=2) from None
         for line in adjustments:
             self.stderr.write(line)
         self.stdout.write(xml.rstrip("\n"))
@@ -56,8 +75,9 @@ class Command(BaseCommand):
             with open(file, "rb") as fh:
                 return fh.read()
         except OSError as exc:
-            raise CommandError(_("Cannot read %(file)s: %(reason)s") % {"file": file, "reason": exc.strerror},
-                               returncode=2)
+            raise CommandError(
+                _("Cannot read %(file)s: %(reason)s") % {"file": file, "reason": exc.strerror}, returncode=2
+            ) from None
 
     def _adapt(self, domain: Domain, uri: str, virt_type: str | None):
         import libvirt
@@ -68,8 +88,10 @@ class Command(BaseCommand):
         try:
             return adapt_to_uri(domain, uri, virt_types=(virt_type,) if virt_type else ("kvm", "qemu"))
         except libvirt.libvirtError as exc:
-            raise CommandError(_("Cannot read the capabilities of %(uri)s: %(reason)s")
-                               % {"uri": uri, "reason": _one_line(exc)}, returncode=1)
+            raise CommandError(
+                _("Cannot read the capabilities of %(uri)s: %(reason)s") % {"uri": uri, "reason": _one_line(exc)},
+                returncode=1,
+            ) from None
 
 
 def _one_line(exc: Exception) -> str:

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
+from vms.choices import Emulation
 from vms.models import Host
 from vms.services.hosts import add_host, check_host
 
@@ -24,7 +25,8 @@ class Command(BaseCommand):
         add.add_argument("uri")
         add.add_argument("--disabled", action="store_true")
         add.add_argument("--max-jobs", type=int, default=4)
-        add.add_argument("--check", action="store_true", help=_("Test the connection right away."))
+        add.add_argument("--offline", action="store_true", help=_("Register even if the host does not answer now."))
+        add.add_argument("--emulation", choices=[c.value for c in Emulation], default=Emulation.AUTO)
         check = sub.add_parser("check", help=_("Test the connection to a host and store what it offers."))
         check.add_argument("name")
         sub.add_parser("list", help=_("List hosts."))
@@ -32,12 +34,13 @@ class Command(BaseCommand):
     def handle(self, *args, action, **opts):
         if action == "add":
             try:
-                host = add_host(opts["name"], opts["uri"], enabled=not opts["disabled"], max_concurrent_jobs=opts["max_jobs"])
+                host = add_host(
+                    opts["name"], opts["uri"], enabled=not opts["disabled"], max_concurrent_jobs=opts["max_jobs"],
+                    emulation=opts["emulation"], require_reachable=not opts["offline"],
+                )
             except ValidationError as exc:
                 raise CommandError(_("Host not added: %(reason)s") % {"reason": _one_line(exc)}) from exc
             self.stdout.write(_("Added host %(name)s (%(uri)s).") % {"name": host.name, "uri": host.display_uri})
-            if opts["check"]:
-                self._check(host)
         elif action == "check":
             host = Host.objects.filter(name=opts["name"]).first()
             if host is None:
