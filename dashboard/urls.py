@@ -15,4 +15,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("vms.api_urls")),
     path("", include("vms.urls")),
+    path("", include("jobs.urls")),
 ]

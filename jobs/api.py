@@ -25,9 +25,24 @@ class JobSerializer(serializers.ModelSerializer):
     class Meta:
         model = Job
         fields = [
-            "id", "kind", "kind_label", "target", "state", "state_label", "finished", "progress",
-            "current_step", "steps", "error", "attempts", "cancel_requested", "requested_by",
-            "created_at", "started_at", "finished_at", "retry_at",
+            "id",
+            "kind",
+            "kind_label",
+            "target",
+            "state",
+            "state_label",
+            "finished",
+            "progress",
+            "current_step",
+            "steps",
+            "error",
+            "attempts",
+            "cancel_requested",
+            "requested_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "retry_at",
         ]
         read_only_fields = fields
 

@@ -54,9 +54,10 @@ class JobConflict(JobError):
         if blocking is None:
             message = _("Another job is still running on this target; wait for it to finish.")
         else:
-            message = _(
-                "Another job (#%(id)s, %(kind)s) is still running on this target; wait for it to finish."
-            ) % {"id": blocking.pk, "kind": kind_label(blocking.kind)}
+            message = _("Another job (#%(id)s, %(kind)s) is still running on this target; wait for it to finish.") % {
+                "id": blocking.pk,
+                "kind": kind_label(blocking.kind),
+            }
         super().__init__(message)
 
 

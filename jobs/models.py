@@ -19,17 +19,23 @@ class Job(models.Model):
     # Equal to `target` while an exclusive job is unfinished, NULL otherwise: the unique constraint
     # below makes the database itself refuse a second unfinished exclusive job on the same target,
     # on SQLite and PostgreSQL alike (both treat NULLs as distinct).
-    lock_target = models.CharField(_("lock"), max_length=128, null=True, blank=True, editable=False)
+    lock_target = models.CharField(_("lock"), max_length=128, null=True, blank=True, editable=False)  # noqa: DJ001
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("requested by"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="jobs",
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("requested by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="jobs",
     )
     params = models.JSONField(_("parameters"), default=dict, blank=True)
     # Celery queue the job was sent to ("" = the default), kept so a retry goes to the same place.
     queue = models.CharField(_("queue"), max_length=64, blank=True)
     # The requester's language: the worker writes log lines and errors in it.
     language = models.CharField(_("language"), max_length=16, blank=True)
-    state = models.CharField(_("state"), max_length=16, choices=JobState.choices, default=JobState.QUEUED, db_index=True)
+    state = models.CharField(
+        _("state"), max_length=16, choices=JobState.choices, default=JobState.QUEUED, db_index=True
+    )
     cancel_requested = models.BooleanField(_("cancel requested"), default=False)
     # [{"name", "label", "state", "started_at", "finished_at"}], in the runner's declared order.
     steps = models.JSONField(_("steps"), default=list, blank=True)

@@ -34,7 +34,9 @@ def merge_steps(declared: Iterable[tuple[str, Any]], existing: Sequence[dict]) -
     merged = []
     for fresh in initial_steps(declared):
         old = known.get(fresh["name"])
-        merged.append({**fresh, **{k: old[k] for k in ("state", "started_at", "finished_at") if k in old}} if old else fresh)
+        merged.append(
+            {**fresh, **{k: old[k] for k in ("state", "started_at", "finished_at") if k in old}} if old else fresh
+        )
     return merged
 
 

@@ -1,12 +1,12 @@
 """Runners by kind. Apps register theirs in `<app>/jobs.py` (imported when Django starts).
 
-    @register("vm.start")
-    class StartVM(Runner):
-        label = _("Start")
-        steps = [("boot", _("Boot"))]
-        exclusive = True
+@register("vm.start")
+class StartVM(Runner):
+    label = _("Start")
+    steps = [("boot", _("Boot"))]
+    exclusive = True
 
-        def run(self, ctx): ...
+    def run(self, ctx): ...
 """
 
 from __future__ import annotations

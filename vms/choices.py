@@ -39,3 +39,42 @@ class Emulation(models.TextChoices):
     AUTO = "auto", _("KVM when the host offers it")
     KVM = "kvm", _("Always KVM")
     QEMU = "qemu", _("Software emulation (QEMU TCG)")
+
+
+# States a job owns: the watcher records what it sees but does not overwrite these.
+JOB_OWNED_STATES = {VMState.PENDING, VMState.PROVISIONING, VMState.DELETING}
+# States that no longer hold resources or accept actions.
+GONE_STATES = {VMState.DELETED}
+
+
+class VMAction(models.TextChoices):
+    START = "start", _("Start")
+    SHUTDOWN = "shutdown", _("Shut down")
+    REBOOT = "reboot", _("Reboot")
+    FORCE_OFF = "force-off", _("Force off")
+    SUSPEND = "suspend", _("Suspend")
+    RESUME = "resume", _("Resume")
+    DELETE = "delete", _("Delete")
+
+
+# Which states each action may start from; anything else is refused with a reason.
+ACTION_FROM_STATES: dict[str, set[str]] = {
+    VMAction.START: {VMState.STOPPED, VMState.CRASHED, VMState.UNKNOWN},
+    VMAction.SHUTDOWN: {VMState.RUNNING, VMState.PAUSED, VMState.UNKNOWN},
+    VMAction.REBOOT: {VMState.RUNNING, VMState.UNKNOWN},
+    VMAction.FORCE_OFF: {VMState.RUNNING, VMState.PAUSED, VMState.SHUTTING_DOWN, VMState.CRASHED, VMState.UNKNOWN},
+    VMAction.SUSPEND: {VMState.RUNNING, VMState.UNKNOWN},
+    VMAction.RESUME: {VMState.PAUSED, VMState.UNKNOWN},
+    VMAction.DELETE: {s for s in VMState.values if s not in (VMState.DELETED, VMState.DELETING)},
+}
+
+# The state each action leaves a VM in when it succeeds.
+ACTION_RESULT: dict[str, str] = {
+    VMAction.START: VMState.RUNNING,
+    VMAction.SHUTDOWN: VMState.STOPPED,
+    VMAction.REBOOT: VMState.RUNNING,
+    VMAction.FORCE_OFF: VMState.STOPPED,
+    VMAction.SUSPEND: VMState.PAUSED,
+    VMAction.RESUME: VMState.RUNNING,
+    VMAction.DELETE: VMState.DELETED,
+}

@@ -114,7 +114,8 @@ class ConsoleConsumer(VMSocket):
     """/ws/vms/<uuid>/console/: the serial console.
 
     Out: JSON text frames {"type": "console.output", "data": "<text>"} (first the scrollback, marked
-    "scrollback": true, then live output) and {"type": "console.state", "open": bool}.
+    "scrollback": true, then live output) and {"type": "console.state", "open": bool} (right after the
+    scrollback, then whenever the watcher opens or loses the stream).
     In: {"type": "console.input", "data": "<keys>"} as JSON text, or raw bytes in a binary frame;
     accepted only from users who may operate the VM.
     """
@@ -125,11 +126,11 @@ class ConsoleConsumer(VMSocket):
     async def ready(self) -> None:
         self.may_type = await database_sync_to_async(can_operate_vm)(self.scope["user"], self.vm)
         # After joining the group: output that reaches both the scrollback and us is dropped by `end`.
-        data, self.scrollback_end = await database_sync_to_async(console_scrollback)(self.vm.uuid)
-        await self.send_json(
-            {"type": "console.output", "vm": str(self.vm.uuid), "data": data.decode(errors="replace"),
-             "end": self.scrollback_end, "scrollback": True}
-        )
+        data, self.scrollback_end, is_open = await database_sync_to_async(console_scrollback)(self.vm.uuid)
+        vm = str(self.vm.uuid)
+        await self.send_json({"type": "console.output", "vm": vm, "data": data.decode(errors="replace"),
+                              "end": self.scrollback_end, "scrollback": True})
+        await self.send_json({"type": "console.state", "vm": vm, "open": is_open})
 
     async def broadcast(self, event: dict) -> None:
         payload = event["payload"]

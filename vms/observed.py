@@ -30,7 +30,7 @@ from dashboard.groups import FLEET, host_group, user_group, vm_group
 from vms.choices import VMState
 from vms.hypervisor.events import ObservedDomain
 from vms.models import Host, VirtualMachine
-from vms.watcher.store import observed_key, scrollback_end_key, scrollback_key, stats_key, sync_redis
+from vms.watcher.store import console_open_key, observed_key, scrollback_end_key, scrollback_key, stats_key, sync_redis
 
 log = logging.getLogger(__name__)
 
@@ -218,8 +218,10 @@ def observed_state(vm_uuid: object) -> dict | None:
     return json.loads(raw) if raw else None
 
 
-def console_scrollback(vm_uuid: object) -> tuple[bytes, int]:
-    """The last 64 KiB of the VM's serial console and the count of bytes ever written."""
+def console_scrollback(vm_uuid: object) -> tuple[bytes, int, bool]:
+    """The last 64 KiB of the VM's serial console, the count of bytes ever written, and whether a
+    watcher holds the console stream right now."""
     with sync_redis().pipeline(transaction=True) as pipe:
-        data, end = pipe.get(scrollback_key(vm_uuid)).get(scrollback_end_key(vm_uuid)).execute()
-    return data or b"", int(end or 0)
+        pipe.get(scrollback_key(vm_uuid)).get(scrollback_end_key(vm_uuid)).exists(console_open_key(vm_uuid))
+        data, end, is_open = pipe.execute()
+    return data or b"", int(end or 0), bool(is_open)

@@ -38,7 +38,7 @@ def test_detail_shows_steps_progress_error_and_the_live_script(alice, tmp_path):
     assert "storage pool &#x27;default&#x27; is full" in html
     assert 'id="job-progress" max="100" value="33"' in html
     assert "removing the thing" in html
-    assert 'data-ws-path="/ws/jobs/%d/"' % job.pk in html
+    assert f'data-ws-path="/ws/jobs/{job.pk}/"' in html
     assert "js/job.js" in html
     assert 'id="job-retry"' in html and 'id="job-retry" hidden' not in html
 

@@ -43,9 +43,25 @@ def start_worker(queue: str, log_path: Path) -> subprocess.Popen:
         "CELERY_TASK_ALWAYS_EAGER": "0",
     }
     command = [
-        sys.executable, "-m", "celery", "-A", "dashboard", "worker",
-        "-Q", queue, "--concurrency", "1", "-P", "prefork", "-n", f"{queue}-{uuid.uuid4().hex[:4]}@%h",
-        "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO",
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "dashboard",
+        "worker",
+        "-Q",
+        queue,
+        "--concurrency",
+        "1",
+        "-P",
+        "prefork",
+        "-n",
+        f"{queue}-{uuid.uuid4().hex[:4]}@%h",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "--loglevel",
+        "INFO",
     ]
     with open(log_path, "ab") as log_file:
         # Its own session, so a test can kill the worker and its pool children together.

@@ -86,10 +86,11 @@ class ConsoleReader:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise AssertionError(f"{needle!r} not on the console; got: {self.text[-500:]!r}")
+            # A timeout in a communicator kills its consumer: wait for as long as the test allows.
             try:
-                message = await self.communicator.receive_json_from(timeout=min(remaining, 1))
+                message = await self.communicator.receive_json_from(timeout=remaining)
             except asyncio.TimeoutError:
-                continue
+                raise AssertionError(f"{needle!r} not on the console; got: {self.text[-500:]!r}") from None
             if self.first is None:
                 self.first = message
             if message.get("type") == "console.output":

@@ -42,5 +42,13 @@ async def test_console_shows_the_boot_to_early_and_late_viewers_and_runs_command
         # The shell computed it (the typed line has no "42x"), and every viewer sees it.
         await late.read_until("42x", timeout=30, start=mark_late)
         await early.read_until("42x", timeout=10, start=mark_early)
+
+        # A guest reboot: the relay keeps (or reopens) the console and the new boot shows up.
+        mark_late = len(late.text)
+        await late_socket.send_to(text_data=json.dumps({"type": "console.input", "data": "reboot -f\n"}))
+        await late.read_until(BANNER, timeout=60, start=mark_late)
+        mark_late = len(late.text)
+        await late_socket.send_to(bytes_data=b"echo $((5*5))z\n")
+        await late.read_until("25z", timeout=30, start=mark_late)
         await early.communicator.disconnect()
         await late_socket.disconnect()

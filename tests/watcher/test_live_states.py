@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -12,7 +13,7 @@ from vms.choices import VMState
 from vms.models import Host, VirtualMachine
 from vms.observed import recent_stats
 
-from .live import demo_domain, receive_until, user_with_cookie, wait_for, ws
+from .live import ConsoleReader, demo_domain, receive_until, user_with_cookie, wait_for, ws
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 
@@ -68,7 +69,7 @@ async def test_virsh_destroy_reaches_the_owners_socket_within_a_second(fleet_hos
 
 async def test_lost_daemon_marks_host_offline_and_its_return_resyncs(fleet_hosts, start_watcher, sandbox_fleet):
     host = fleet_hosts[2]
-    owner, _client, _cookie = await sync_to_async(user_with_cookie)("owner")
+    owner, _client, cookie = await sync_to_async(user_with_cookie)("owner")
     vm = await sync_to_async(_new_vm)(host, owner)
 
     def host_online(expected: bool) -> bool:
@@ -80,15 +81,22 @@ async def test_lost_daemon_marks_host_offline_and_its_return_resyncs(fleet_hosts
         # Two stats samples make a rate: CPU % appears on the second.
         await wait_for(lambda: any(p["cpu_percent"] is not None for p in recent_stats(vm.uuid)), 15,
                        "stats", watcher.log)
-        assert recent_stats(vm.uuid)[-1]["memory_total_mib"] > 0
+        assert (await sync_to_async(recent_stats)(vm.uuid))[-1]["memory_total_mib"] > 0
         try:
             assert sandbox_fleet.kill_libvirtd(3)
             killed = time.monotonic()
             await wait_for(lambda: host_online(False) and _state(vm.pk) == VMState.UNKNOWN, 5, "offline",
                            watcher.log)
             assert time.monotonic() - killed < 5
-            assert Host.objects.get(pk=host.pk).last_error
+            assert await sync_to_async(lambda: Host.objects.get(pk=host.pk).last_error)()
         finally:
             await asyncio.to_thread(sandbox_fleet.up, 3)
         # The guest kept running without its daemon; the reconnect's resync says so.
         await wait_for(lambda: host_online(True) and _state(vm.pk) == VMState.RUNNING, 30, "back", watcher.log)
+        # The console relay came back with the connection.
+        socket = await ws(f"/ws/vms/{vm.uuid}/console/", cookie)
+        await receive_until(socket, lambda m: m["type"] == "console.state" and m["open"], timeout=20)
+        console = ConsoleReader(socket)
+        await console.communicator.send_to(text_data=json.dumps({"type": "console.input", "data": "echo $((7*6))y\n"}))
+        await console.read_until("42y", timeout=30, start=len(console.text))
+        await console.communicator.disconnect()

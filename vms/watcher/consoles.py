@@ -20,7 +20,7 @@ import libvirt
 from dashboard.groups import console_group
 from vms.hypervisor.aioconsole import ConsoleStream
 from vms.hypervisor.events import HostLink
-from vms.watcher.store import scrollback_end_key, scrollback_key
+from vms.watcher.store import console_open_key, scrollback_end_key, scrollback_key
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ SCROLLBACK_TTL_S = 7 * 24 * 3600
 MAX_PENDING_BYTES = 256 * 1024
 REOPEN_FIRST_S = 0.5
 REOPEN_MAX_S = 10.0
+OPEN_MARK_TTL_S = 30
 
 # Append, count, trim to the last N bytes, refresh expiry -- in one step so a viewer reading the buffer
 # and the counter together always sees them agree.
@@ -88,7 +89,7 @@ class ConsoleRelay:
                     opened = time.monotonic()
                     await self._announce(True)
                     try:
-                        await ended.wait()
+                        await self._hold_until(ended)
                     finally:
                         self._stream = None
                         stream.close()
@@ -101,6 +102,21 @@ class ConsoleRelay:
         finally:
             pump.cancel()
             await asyncio.gather(pump, return_exceptions=True)
+
+    async def _hold_until(self, ended: asyncio.Event) -> None:
+        """Wait for the stream to end, keeping the "console open" mark fresh meanwhile."""
+        while not ended.is_set():
+            try:
+                await asyncio.wait_for(ended.wait(), OPEN_MARK_TTL_S / 3)
+            except TimeoutError:
+                await self._mark_open(True)
+
+    async def _mark_open(self, is_open: bool) -> None:
+        key = console_open_key(self.vm_uuid)
+        if is_open:
+            await self._redis.set(key, "1", ex=OPEN_MARK_TTL_S)
+        else:
+            await self._redis.delete(key)
 
     def _on_output(self, data: bytes) -> None:
         # Event-loop thread, inside libvirt's callback: only buffer and wake the pump.
@@ -134,6 +150,7 @@ class ConsoleRelay:
 
     async def _announce(self, is_open: bool) -> None:
         try:
+            await self._mark_open(is_open)
             await self._send({"type": "console.state", "vm": self.vm_uuid, "open": is_open})
         except Exception:
             log.exception("console state of %s not sent", self.vm_uuid)

@@ -45,6 +45,11 @@ def scrollback_end_key(vm_uuid: object) -> str:
     return f"{PREFIX}:console:{vm_uuid}:end"
 
 
+def console_open_key(vm_uuid: object) -> str:
+    """Present while a watcher holds the VM's console stream (expires if that watcher dies)."""
+    return f"{PREFIX}:console:{vm_uuid}:open"
+
+
 def console_input_channel(vm_uuid: object) -> str:
     return f"{PREFIX}:console-input:{vm_uuid}"
 

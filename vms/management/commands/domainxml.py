@@ -16,6 +16,7 @@ from vms.domainxml import validate as validate_xml
 
 
 class Command(BaseCommand):
+    requires_system_checks = []  # works on files and libvirt only; no models, no database
     help = _(
         "Parse a libvirt domain XML file, optionally change fields, adapt it to a host and "
         "validate it; print the result."

@@ -1,0 +1,69 @@
+"""A VM's volumes: named from its UUID, so every step can find what an earlier attempt made."""
+
+from __future__ import annotations
+
+import libvirt
+from lxml import etree
+
+from vms.hypervisor.errors import wrap
+from vms.hypervisor.storage import find_volume, volume_xml
+from vms.hypervisor.uris import safe_uri
+
+GIB = 1024**3
+
+
+def disk_volume_name(vm_uuid: str, index: int, fmt: str) -> str:
+    return f"{vm_uuid}-disk{index}.{fmt}"
+
+
+def _pool(conn: libvirt.virConnect, pool_name: str) -> libvirt.virStoragePool:
+    try:
+        pool = conn.storagePoolLookupByName(pool_name)
+        pool.refresh(0)
+        return pool
+    except libvirt.libvirtError as exc:
+        raise wrap(exc, f"open storage pool '{pool_name}'", f"host {safe_uri(conn.getURI())}") from exc
+
+
+def ensure_disk(conn: libvirt.virConnect, pool_name: str, name: str, size_gib: int, fmt: str,
+                base_volume: str | None = None, full_copy: bool = False) -> str:
+    """Create the volume unless it exists; return its path. Sparse always; overlay or copy of a base."""
+    pool = _pool(conn, pool_name)
+    where = f"host {safe_uri(conn.getURI())}"
+    try:
+        vol = find_volume(pool, name)
+        if vol is not None:
+            return vol.path()
+        if base_volume and full_copy:
+            base = pool.storageVolLookupByName(base_volume)
+            capacity = max(size_gib * GIB, base.info()[1])
+            vol = pool.createXMLFrom(volume_xml(name, capacity, fmt), base, 0)
+        elif base_volume:
+            base = pool.storageVolLookupByName(base_volume)
+            base_fmt = _volume_format(base)
+            capacity = max(size_gib * GIB, base.info()[1])
+            vol = pool.createXML(volume_xml(name, capacity, "qcow2", backing_path=base.path(),
+                                            backing_format=base_fmt), 0)
+        else:
+            vol = pool.createXML(volume_xml(name, size_gib * GIB, fmt), 0)
+        return vol.path()
+    except libvirt.libvirtError as exc:
+        raise wrap(exc, f"create disk '{name}' in pool '{pool_name}'", where) from exc
+
+
+def _volume_format(vol: libvirt.virStorageVol) -> str:
+    return etree.fromstring(vol.XMLDesc(0)).find("target/format").get("type", "raw")
+
+
+def delete_volumes_of(conn: libvirt.virConnect, pool_name: str, vm_uuid: str) -> list[str]:
+    """Delete every volume whose name starts with the VM's UUID; return their names."""
+    pool = _pool(conn, pool_name)
+    removed = []
+    try:
+        for vol in pool.listAllVolumes(0):
+            if vol.name().startswith(f"{vm_uuid}-"):
+                vol.delete(0)
+                removed.append(vol.name())
+    except libvirt.libvirtError as exc:
+        raise wrap(exc, f"delete the disks of VM {vm_uuid}", f"host {safe_uri(conn.getURI())}") from exc
+    return removed

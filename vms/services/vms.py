@@ -1,0 +1,107 @@
+"""Creating VMs and asking for actions on them: validation, placement, and the job that does it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from jobs.errors import JobConflict
+from jobs.models import Job
+from jobs.services import enqueue
+from jobs.targets import target_for
+from vms.choices import ACTION_FROM_STATES, GONE_STATES, VMAction, VMState
+from vms.models import Host, VirtualMachine, VMTemplate
+from vms.permissions import can_operate_vm
+from vms.services.placement import Need, NoHostAvailable, choose_host
+from vms.services.state import set_state
+
+# Stricter than libvirt's rule (no '/'): the name also becomes a hostname and part of file names.
+VM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+SSH_KEY_RE = re.compile(r"^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( [^\r\n]*)?$")
+
+
+@dataclass(frozen=True)
+class VMRequest:
+    template: VMTemplate
+    name: str
+    vcpus: int
+    memory_mib: int
+    disk_gib: int
+    ssh_keys: tuple[str, ...] = ()
+    host: Host | None = None
+
+
+def _check_size(errors: dict, field: str, value: object, maximum: int, unit: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        errors[field] = _("Give a whole number.")
+    elif value < 1:
+        errors[field] = _("Must be at least 1.")
+    elif value > maximum:
+        errors[field] = _("This template allows at most %(max)s %(unit)s.") % {"max": maximum, "unit": unit}
+
+
+def validate_request(req: VMRequest) -> None:
+    errors: dict[str, str] = {}
+    if not req.template.active:
+        errors["template"] = _("This template is retired; choose another one.")
+    if not VM_NAME_RE.match(req.name or ""):
+        errors["name"] = _(
+            "Use 1 to 63 letters, digits, dots, hyphens or underscores, starting with a letter or digit."
+        )
+    elif VirtualMachine.objects.filter(name=req.name).exclude(state__in=GONE_STATES).exists():
+        errors["name"] = _("A VM named '%(name)s' already exists; choose another name.") % {"name": req.name}
+    _check_size(errors, "vcpus", req.vcpus, req.template.max_vcpus, _("vCPUs"))
+    _check_size(errors, "memory_mib", req.memory_mib, req.template.max_memory_mib, "MiB")
+    _check_size(errors, "disk_gib", req.disk_gib, req.template.max_disk_gib, "GiB")
+    bad_keys = [k for k in req.ssh_keys if not SSH_KEY_RE.match(k.strip())]
+    if bad_keys:
+        errors["ssh_keys"] = _("Not an OpenSSH public key: %(key)s") % {"key": bad_keys[0][:40]}
+    if errors:
+        raise ValidationError(errors)
+
+
+def create_vm(user, req: VMRequest) -> tuple[VirtualMachine, Job]:
+    """Validate, place, record the VM and queue its provisioning; nothing is created on refusal."""
+    validate_request(req)
+    need = Need(req.vcpus, req.memory_mib, req.disk_gib)
+    try:
+        with transaction.atomic():
+            host = choose_host(req.template, need, preferred=req.host)
+            vm = VirtualMachine.objects.create(
+                name=req.name, owner=user, host=host, template=req.template,
+                template_version=req.template.version, vcpus=req.vcpus, memory_mib=req.memory_mib,
+                disk_gib=req.disk_gib, state=VMState.PROVISIONING, managed=True,
+            )
+            job = enqueue("vm.provision", target_for(vm), user, {"ssh_keys": list(req.ssh_keys)})
+    except NoHostAvailable as exc:
+        raise ValidationError({"host": str(exc)}) from None
+    except IntegrityError:
+        raise ValidationError({"name": _("A VM named '%(name)s' already exists; choose another name.")
+                               % {"name": req.name}}) from None
+    return vm, job
+
+
+def request_action(user, vm: VirtualMachine, action: str, *, remove_from_host: bool = False) -> Job:
+    """Queue a lifecycle job; refused with a reason when not allowed or not possible now."""
+    if not can_operate_vm(user, vm):
+        raise PermissionDenied(_("You may not operate this VM."))
+    if action not in ACTION_FROM_STATES:
+        raise ValidationError({"action": _("Unknown action '%(a)s'.") % {"a": action}})
+    if vm.state not in ACTION_FROM_STATES[action]:
+        raise ValidationError({"action": _("Cannot %(action)s a VM that is %(state)s.") % {
+            "action": VMAction(action).label.lower(), "state": VMState(vm.state).label.lower()}})
+    if action == VMAction.DELETE and remove_from_host and not user.is_staff:
+        raise PermissionDenied(_("Only an admin may remove a discovered VM from its host."))
+    params = {"remove_from_host": remove_from_host} if action == VMAction.DELETE else {}
+    try:
+        with transaction.atomic():
+            job = enqueue(f"vm.{action}", target_for(vm), user, params)
+            if action == VMAction.DELETE:
+                set_state(vm, VMState.DELETING)
+    except JobConflict as exc:
+        raise ValidationError({"action": str(exc)}) from None
+    return job
