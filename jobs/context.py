@@ -17,6 +17,7 @@ from typing import Any
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from jobs import faults
 from jobs import progress as steps_
 from jobs.choices import JobState, LogLevel, StepState
 from jobs.models import Job
@@ -80,6 +81,7 @@ class JobContext:
         self.job.current_step = name
         self._save()
         try:
+            faults.before_step(self.job.kind, name)
             yield
         except JobSuperseded:
             raise

@@ -9,6 +9,7 @@ import copy
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -195,7 +196,8 @@ def dispatch(job: Job) -> None:
         from jobs.tasks import run_job  # here: tasks import services
 
         try:
-            run_job.apply_async(args=[job_id], **({"queue": queue} if queue else {}))
+            # Read at send time, so a test (or a deployment) can point jobs at its own queue.
+            run_job.apply_async(args=[job_id], queue=queue or settings.CELERY_TASK_DEFAULT_QUEUE)
         except Exception:
             # The broker is unreachable: say so on the job instead of leaving it queued forever.
             logger.exception("could not send job %s to the queue", job_id)

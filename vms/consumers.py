@@ -107,7 +107,9 @@ class VMConsumer(VMSocket):
         return [vm_group(vm.uuid)]
 
     async def ready(self) -> None:
-        await self.send_json({"type": "vm.state", "vm": str(self.vm.uuid), "state": self.vm.state, "host": self.vm.host_id})
+        await self.send_json(
+            {"type": "vm.state", "vm": str(self.vm.uuid), "state": self.vm.state, "host": self.vm.host_id}
+        )
 
 
 class ConsoleConsumer(VMSocket):
@@ -128,8 +130,15 @@ class ConsoleConsumer(VMSocket):
         # After joining the group: output that reaches both the scrollback and us is dropped by `end`.
         data, self.scrollback_end, is_open = await database_sync_to_async(console_scrollback)(self.vm.uuid)
         vm = str(self.vm.uuid)
-        await self.send_json({"type": "console.output", "vm": vm, "data": data.decode(errors="replace"),
-                              "end": self.scrollback_end, "scrollback": True})
+        await self.send_json(
+            {
+                "type": "console.output",
+                "vm": vm,
+                "data": data.decode(errors="replace"),
+                "end": self.scrollback_end,
+                "scrollback": True,
+            }
+        )
         await self.send_json({"type": "console.state", "vm": vm, "open": is_open})
 
     async def broadcast(self, event: dict) -> None:

@@ -111,3 +111,97 @@ class VirtualMachine(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class TemplateVersion(models.Model):
+    """What a template was at one version: editing never changes VMs already made from it."""
+
+    template = models.ForeignKey(VMTemplate, verbose_name=_("template"), on_delete=models.CASCADE,
+                                 related_name="versions")
+    version = models.PositiveIntegerField(_("version"))
+    domain_xml = models.TextField(_("domain XML"))
+    # The limits, disk layout and cloud-init choice at that version (see services.templates.snapshot).
+    limits = models.JSONField(_("limits and disk"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["template", "-version"]
+        verbose_name = _("template version")
+        verbose_name_plural = _("template versions")
+        constraints = [models.UniqueConstraint(fields=["template", "version"], name="template_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.template.name} v{self.version}"
+
+
+class ImageKind(models.TextChoices):
+    BASE = "base", _("Base disk image")
+    ISO = "iso", _("ISO (CD-ROM)")
+
+
+class ImageFormat(models.TextChoices):
+    RAW = "raw", _("raw")
+    QCOW2 = "qcow2", _("qcow2")
+    ISO = "iso", _("ISO 9660")
+
+
+class CopyState(models.TextChoices):
+    PENDING = "pending", _("Waiting")
+    COPYING = "copying", _("Copying")
+    READY = "ready", _("Ready")
+    FAILED = "failed", _("Failed")
+
+
+class Image(models.Model):
+    """A base disk image or an ISO, uploaded once and copied into each chosen host's default pool."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    kind = models.CharField(_("kind"), max_length=8, choices=ImageKind.choices)
+    format = models.CharField(_("format"), max_length=8, choices=ImageFormat.choices)
+    size = models.BigIntegerField(_("file size (bytes)"), default=0)
+    virtual_size = models.BigIntegerField(_("disk size (bytes)"), default=0)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
+    # Relative to settings.VAR_DIR / "images"; named by the dashboard, never by the uploader.
+    file = models.CharField(_("file"), max_length=255, blank=True)
+    # The volume name in every host's default pool (templates refer to base images by it).
+    volume = models.CharField(_("volume name"), max_length=255, blank=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("uploaded by"), null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("image")
+        verbose_name_plural = _("images")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def path(self):
+        return settings.VAR_DIR / "images" / self.file
+
+
+class ImageCopy(models.Model):
+    """One image on one host: written by the image.copy job only."""
+
+    image = models.ForeignKey(Image, verbose_name=_("image"), on_delete=models.CASCADE, related_name="copies")
+    host = models.ForeignKey(Host, verbose_name=_("host"), on_delete=models.CASCADE, related_name="image_copies")
+    volume = models.CharField(_("volume name"), max_length=255)
+    state = models.CharField(_("state"), max_length=8, choices=CopyState.choices, default=CopyState.PENDING)
+    progress = models.PositiveSmallIntegerField(_("progress (%)"), default=0)
+    error = models.TextField(_("error"), blank=True)
+    job = models.ForeignKey("jobs.Job", verbose_name=_("job"), null=True, blank=True, on_delete=models.SET_NULL,
+                            related_name="+")
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["image", "host"]
+        verbose_name = _("image copy")
+        verbose_name_plural = _("image copies")
+        constraints = [models.UniqueConstraint(fields=["image", "host"], name="image_copy_unique_per_host")]
+
+    def __str__(self) -> str:
+        return f"{self.image.name} @ {self.host.name}"

@@ -118,8 +118,14 @@ def _discover(host_id: int, domain: ObservedDomain) -> VirtualMachine | None:
     try:
         with transaction.atomic():
             vm = VirtualMachine.objects.create(
-                uuid=domain.uuid, name=domain.name[:64], host_id=host_id, owner=None, managed=False,
-                state=domain.state, vcpus=domain.vcpus, memory_mib=domain.memory_mib,
+                uuid=domain.uuid,
+                name=domain.name[:64],
+                host_id=host_id,
+                owner=None,
+                managed=False,
+                state=domain.state,
+                vcpus=domain.vcpus,
+                memory_mib=domain.memory_mib,
             )
     except IntegrityError:  # another VM row already uses that name on this host
         log.warning("domain %s (%s) on host %s not recorded: its name is taken", domain.name, domain.uuid, host_id)

@@ -5,89 +5,21 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
-import redis
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
-from django.conf import settings
-from django.db import connection
 
 from jobs import services
-from jobs.choices import FINISHED, JobState
+from jobs.choices import JobState
 from jobs.models import Job
+from tests.support.worker import VISIBILITY_TIMEOUT, forget_queue, start_worker, stop_worker, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 QUEUE = f"jobs-test-{uuid.uuid4().hex[:8]}"
-BASE_DIR = Path(settings.BASE_DIR)
-VISIBILITY_TIMEOUT = 5
-
-
-def start_worker(queue: str, log_path: Path) -> subprocess.Popen:
-    db_name = connection.settings_dict["NAME"]  # the test database, a file (see settings.database_config)
-    assert db_name and db_name != ":memory:" and "mode=memory" not in str(db_name)
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "dashboard.settings",
-        "DATABASE_URL": f"sqlite:///{db_name}",
-        "REDIS_URL": settings.REDIS_URL,
-        "JOBS_EXTRA_RUNNER_MODULES": "tests.jobs.runners",
-        # A worker that dies unacked gets its message back within seconds, not an hour.
-        "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
-        "CELERY_TASK_ALWAYS_EAGER": "0",
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "dashboard",
-        "worker",
-        "-Q",
-        queue,
-        "--concurrency",
-        "1",
-        "-P",
-        "prefork",
-        "-n",
-        f"{queue}-{uuid.uuid4().hex[:4]}@%h",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-        "--loglevel",
-        "INFO",
-    ]
-    with open(log_path, "ab") as log_file:
-        # Its own session, so a test can kill the worker and its pool children together.
-        process = subprocess.Popen(
-            command, cwd=BASE_DIR, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    process.log_path = log_path
-    if os.environ.get("JOBS_TEST_KEEP_WORKER_LOG"):
-        print(f"worker log: {log_path}")
-    return process
-
-
-def stop_worker(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def forget_queue(queue: str) -> None:
-    """Leave nothing of a private queue behind in the shared Redis."""
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
 
 
 @pytest.fixture(scope="module")
@@ -97,19 +29,6 @@ def worker(django_db_setup, django_db_blocker, tmp_path_factory):
     yield process
     stop_worker(process)
     forget_queue(QUEUE)
-
-
-def wait_for(job: Job, worker, predicate=lambda job: job.state in FINISHED, timeout: float = 40) -> Job:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job.refresh_from_db()
-        if predicate(job):
-            return job
-        assert worker.poll() is None, f"worker exited:\n{worker.log_path.read_text()[-4000:]}"
-        time.sleep(0.1)
-    raise AssertionError(
-        f"job #{job.pk} is {job.state} after {timeout}s\nlog: {job.log}\nworker:\n{worker.log_path.read_text()[-4000:]}"
-    )
 
 
 def step_states(job: Job) -> list[str]:

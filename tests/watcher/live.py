@@ -89,7 +89,7 @@ class ConsoleReader:
             # A timeout in a communicator kills its consumer: wait for as long as the test allows.
             try:
                 message = await self.communicator.receive_json_from(timeout=remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise AssertionError(f"{needle!r} not on the console; got: {self.text[-500:]!r}") from None
             if self.first is None:
                 self.first = message

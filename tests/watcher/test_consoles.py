@@ -20,8 +20,9 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 async def test_console_shows_the_boot_to_early_and_late_viewers_and_runs_commands(fleet_hosts, start_watcher):
     host = fleet_hosts[1]
     owner, _client, cookie = await sync_to_async(user_with_cookie)("owner")
-    vm = await sync_to_async(VirtualMachine.objects.create)(name="console", host=host, owner=owner,
-                                                            state=VMState.STOPPED)
+    vm = await sync_to_async(VirtualMachine.objects.create)(
+        name="console", host=host, owner=owner, state=VMState.STOPPED
+    )
     with demo_domain(host.uri, vm.uuid, start=False):
         watcher = start_watcher("solo")
         await wait_for(lambda: Host.objects.get(pk=host.pk).online, 20, "host watched", watcher.log)

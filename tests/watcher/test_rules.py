@@ -25,9 +25,18 @@ def test_shutting_down_waits_for_the_outcome():
 
 
 def test_rates_from_two_samples():
-    record = {"vcpu.current": 2, "cpu.time": 1_000_000_000, "balloon.current": 524288, "balloon.rss": 262144,
-              "block.count": 1, "block.0.rd.bytes": 1000, "block.0.wr.bytes": 0,
-              "net.count": 1, "net.0.rx.bytes": 500, "net.0.tx.bytes": 100}
+    record = {
+        "vcpu.current": 2,
+        "cpu.time": 1_000_000_000,
+        "balloon.current": 524288,
+        "balloon.rss": 262144,
+        "block.count": 1,
+        "block.0.rd.bytes": 1000,
+        "block.0.wr.bytes": 0,
+        "net.count": 1,
+        "net.0.rx.bytes": 500,
+        "net.0.tx.bytes": 100,
+    }
     first = sample_from_record("u", record, taken_at=10.0)
     later = {**record, "cpu.time": 2_000_000_000, "block.0.rd.bytes": 6000, "net.0.rx.bytes": 5500}
     second = sample_from_record("u", later, taken_at=15.0)

@@ -33,6 +33,9 @@ class ConsoleStream:
         dom = conn.lookupByUUIDString(uuid)
         stream = conn.newStream(libvirt.VIR_STREAM_NONBLOCK)
         dom.openConsole(None, stream, libvirt.VIR_DOMAIN_CONSOLE_FORCE)
+        if self._closed:  # closed while we were opening: let go at once
+            stream.abort()
+            return
         self._stream = stream
         stream.eventAddCallback(READABLE | TROUBLE, self._on_stream_event, None)
 

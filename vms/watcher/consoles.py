@@ -59,6 +59,7 @@ class ConsoleRelay:
         self._wake = asyncio.Event()
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._task: asyncio.Task | None = None
+        self._announced_closed = True
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"console {self.vm_uuid}")
@@ -82,6 +83,9 @@ class ConsoleRelay:
                 stream = ConsoleStream(self._on_output, lambda reason, ended=ended: self._on_closed(reason, ended))
                 try:
                     await asyncio.to_thread(stream.open, self._link.conn, self.vm_uuid)
+                except asyncio.CancelledError:
+                    stream.close()  # the thread may still finish opening: the stream then lets go itself
+                    raise
                 except libvirt.libvirtError as exc:
                     log.info("console of %s not open: %s", self.vm_uuid, exc.get_error_message())
                 else:
@@ -100,6 +104,8 @@ class ConsoleRelay:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, REOPEN_MAX_S)
         finally:
+            if not self._announced_closed:
+                await self._announce(False)  # stopped (domain off, host lost): viewers must know
             pump.cancel()
             await asyncio.gather(pump, return_exceptions=True)
 
@@ -149,6 +155,7 @@ class ConsoleRelay:
                 log.exception("console output of %s not relayed", self.vm_uuid)
 
     async def _announce(self, is_open: bool) -> None:
+        self._announced_closed = not is_open
         try:
             await self._mark_open(is_open)
             await self._send({"type": "console.state", "vm": self.vm_uuid, "open": is_open})
@@ -157,4 +164,3 @@ class ConsoleRelay:
 
     async def _send(self, payload: dict) -> None:
         await self._layer.group_send(console_group(self.vm_uuid), {"type": "broadcast", "payload": payload})
-

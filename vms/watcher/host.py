@@ -49,6 +49,20 @@ class WatchContext:
     relays: dict[str, ConsoleRelay] = field(default_factory=dict)  # by VM UUID, for console input
 
 
+async def in_db(fn, *args):
+    """Run database work in its thread; if we are cancelled meanwhile, let it finish first.
+
+    Cancelling only the await would leave the thread writing (and broadcasting through this loop)
+    after the watcher stopped.
+    """
+    task = asyncio.ensure_future(database_sync_to_async(fn)(*args))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.gather(task, return_exceptions=True)
+        raise
+
+
 class HostWatch:
     def __init__(self, host: observed.WatchedHost, ctx: WatchContext) -> None:
         self.host = host
@@ -81,7 +95,7 @@ class HostWatch:
             try:
                 link = await asyncio.to_thread(HostLink, self.host.uri, events.put_nowait, on_lost)
             except (HypervisorError, libvirt.libvirtError) as exc:
-                await database_sync_to_async(observed.mark_host_offline)(self.host.id, str(exc))
+                await in_db(observed.mark_host_offline, self.host.id, str(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.ctx.settings.reconnect_max)
                 continue
@@ -94,12 +108,12 @@ class HostWatch:
                 await self._drop_consoles()
                 await asyncio.to_thread(link.close)
             log.warning("host %s lost: %s", self.host.name, reason[0])
-            await database_sync_to_async(observed.mark_host_offline)(self.host.id, reason[0])
+            await in_db(observed.mark_host_offline, self.host.id, reason[0])
             await asyncio.sleep(delay)
 
     async def _serve(self, link: HostLink, events: asyncio.Queue, lost: asyncio.Event) -> None:
         facts = await asyncio.to_thread(host_facts, link.conn)
-        await database_sync_to_async(observed.mark_host_online)(self.host.id, facts)
+        await in_db(observed.mark_host_online, self.host.id, facts)
         await self._resync(link)
         log.info("watching host %s (%s)", self.host.name, self.host.uri)
         workers = [
@@ -117,7 +131,7 @@ class HostWatch:
     # --- state ----------------------------------------------------------------------------------
     async def _resync(self, link: HostLink) -> None:
         domains = await asyncio.to_thread(link.domains)
-        seen = await database_sync_to_async(observed.resync_host)(self.host.id, domains)
+        seen = await in_db(observed.resync_host, self.host.id, domains)
         for observation in seen:
             await self._hold_console_if_wanted(link, observation)
 
@@ -141,7 +155,7 @@ class HostWatch:
                 if event.implied_state is None:
                     continue
                 domain = ObservedDomain(event.uuid, event.name, event.implied_state, 0, 0)
-            observation = await database_sync_to_async(observed.apply_observation)(self.host.id, event.uuid, domain)
+            observation = await in_db(observed.apply_observation, self.host.id, event.uuid, domain)
             if observation is not None:
                 await self._hold_console_if_wanted(link, observation)
 
@@ -179,7 +193,7 @@ class HostWatch:
                 log.info("stats of %s not read: %s", self.host.name, exc.get_error_message())
                 continue
             await self._publish_stats(samples)
-            await database_sync_to_async(observed.touch_host)(self.host.id)
+            await in_db(observed.touch_host, self.host.id)
 
     async def _publish_stats(self, samples: list[DomainSample]) -> None:
         now = time.time()

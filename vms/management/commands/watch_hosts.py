@@ -15,7 +15,9 @@ class Command(BaseCommand):
     help = _("Watch the enabled hosts: live VM states, stats and serial consoles. Run as many as you like.")
 
     def add_arguments(self, parser):
-        parser.add_argument("--watcher-id", default=None, help=_("Name of this watcher in host leases (default: host:pid:random)."))
+        parser.add_argument(
+            "--watcher-id", default=None, help=_("Name of this watcher in host leases (default: host:pid:random).")
+        )
 
     def handle(self, *args, watcher_id: str | None, **options):
         asyncio.run(self._main(watcher_id))

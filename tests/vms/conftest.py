@@ -1,0 +1,63 @@
+import uuid
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from tests.support.worker import forget_queue, start_worker, stop_worker
+from vms import bootstrap
+
+
+@pytest.fixture(scope="module")
+def vm_worker_queue():
+    return f"vms-test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def vm_worker(vm_worker_queue, django_db_setup, django_db_blocker, tmp_path_factory, sandbox_fleet):
+    """Two real Celery worker processes for VM jobs, on a private queue, against the test DB."""
+    process = start_worker(vm_worker_queue, tmp_path_factory.mktemp("vm-worker") / "worker.log", concurrency=2)
+    yield process
+    stop_worker(process)
+    forget_queue(vm_worker_queue)
+
+
+@pytest.fixture
+def jobs_to_test_queue(settings, vm_worker_queue):
+    settings.CELERY_TASK_DEFAULT_QUEUE = vm_worker_queue
+
+
+@pytest.fixture
+def admin_user(db):
+    return get_user_model().objects.create_superuser("root-admin", "a@example.org", "pw-0123456789")
+
+
+@pytest.fixture
+def fleet_hosts(db, sandbox_fleet):
+    hosts = bootstrap.register_sandbox_hosts([sandbox_fleet.host(i) for i in (1, 2, 3)])
+    bootstrap.check_all(hosts)
+    for host in hosts:
+        host.refresh_from_db()
+        assert host.online, host.last_error
+    return hosts
+
+
+@pytest.fixture
+def demo_template(db):
+    return bootstrap.ensure_demo_template()
+
+
+@pytest.fixture(autouse=True)
+def remove_test_vms_from_hosts(request):
+    """Whatever a failing test left on the sandbox hosts goes, so the next test starts clean."""
+    yield
+    if "django_db_setup" not in request.fixturenames and "db" not in request.fixturenames:
+        return
+    from vms.choices import VMState
+    from vms.jobs import remove_from_host
+    from vms.models import VirtualMachine
+
+    for vm in VirtualMachine.objects.select_related("host").exclude(state=VMState.DELETED).filter(host__isnull=False):
+        try:
+            remove_from_host(vm)
+        except Exception as exc:  # report, but let the test's own result stand
+            print(f"cleanup of {vm.name} failed: {exc}")
