@@ -157,6 +157,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 SANDBOX_DIR = VAR_DIR / "sandbox"
+# Sandbox host N listens on 127.0.0.1N:1660N; a second checkout on the same machine can run a fleet
+# of its own from another number (e.g. 21 -> 127.0.0.121:16621).
+SANDBOX_FIRST_INDEX = env_int("SANDBOX_FIRST_INDEX", 1)
 DEMO_GUEST_DIR = VAR_DIR / "demo-guest"
 
 LOGGING = {

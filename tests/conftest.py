@@ -14,7 +14,7 @@ def sandbox_fleet():
     from vms.sandbox.fleet import SandboxFleet
     from vms.sandbox.install import demo_guest_volumes
 
-    fleet = SandboxFleet(settings.SANDBOX_DIR)
+    fleet = SandboxFleet(settings.SANDBOX_DIR, first_index=settings.SANDBOX_FIRST_INDEX)
     # The files each host gets, kept on the fixture so tests can bring up hosts of their own.
     fleet.demo_files = demo_guest_volumes(build_demo_guest(settings.DEMO_GUEST_DIR))
     statuses = [fleet.status_of(fleet.host(i)) for i in range(1, SANDBOX_HOSTS + 1)]

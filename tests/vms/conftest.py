@@ -33,7 +33,7 @@ def admin_user(db):
 
 @pytest.fixture
 def fleet_hosts(db, sandbox_fleet):
-    hosts = bootstrap.register_sandbox_hosts([sandbox_fleet.host(i) for i in (1, 2, 3)])
+    hosts = bootstrap.register_sandbox_hosts(sandbox_fleet.hosts(3))
     bootstrap.check_all(hosts)
     for host in hosts:
         host.refresh_from_db()

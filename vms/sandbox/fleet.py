@@ -185,14 +185,21 @@ class SandboxFleet:
         # Hosts are numbered from first_index; tests use a high one to run a fleet of their own.
         self.first_index = first_index
 
-    def host(self, index: int) -> SandboxHost:
+    def host(self, n: int) -> SandboxHost:
+        """The n-th host of this fleet (1-based)."""
+        return self._host(self.first_index + n - 1)
+
+    def hosts(self, count: int) -> list[SandboxHost]:
+        return [self.host(n) for n in range(1, count + 1)]
+
+    def _host(self, index: int) -> SandboxHost:
         return SandboxHost(index, self.root / f"host{index}")
 
     def known_hosts(self) -> list[SandboxHost]:
         if not self.root.exists():
             return []
         indexes = sorted(int(p.name[4:]) for p in self.root.glob("host*") if p.name[4:].isdigit())
-        return [self.host(i) for i in indexes]
+        return [self._host(i) for i in indexes]
 
     # --- up -------------------------------------------------------------------------------
     def up(self, count: int, files: dict[str, Path] | None = None) -> list[HostStatus]:
@@ -201,8 +208,7 @@ class SandboxFleet:
             raise SandboxError("The sandbox runs between 1 and 50 hosts, numbered 1 to 55.")
         self._check_requirements()
         statuses = []
-        for index in range(self.first_index, self.first_index + count):
-            host = self.host(index)
+        for host in self.hosts(count):
             self._start(host)
             self._wait_answering(host)
             self._prepare(host, files or {})
@@ -309,9 +315,9 @@ class SandboxFleet:
                 host.pidfile(daemon).unlink(missing_ok=True)
         return stopped
 
-    def kill_libvirtd(self, index: int) -> int | None:
-        """Kill one host's libvirtd only (guests and virtlogd stay), as a crash would. For tests."""
-        host = self.host(index)
+    def kill_libvirtd(self, n: int) -> int | None:
+        """Kill the n-th host's libvirtd only (guests and virtlogd stay), as a crash would. For tests."""
+        host = self.host(n)
         pid = _read_pid(host.pidfile("libvirtd"))
         if pid and _pid_alive(pid, "libvirtd"):
             os.kill(pid, signal.SIGKILL)

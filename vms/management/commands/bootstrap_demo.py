@@ -16,8 +16,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, hosts: int, **options):
         login = bootstrap.ensure_admin(settings.VAR_DIR / "admin-password")
-        fleet = SandboxFleet(settings.SANDBOX_DIR)
-        registered = bootstrap.register_sandbox_hosts([fleet.host(i) for i in range(1, hosts + 1)])
+        fleet = SandboxFleet(settings.SANDBOX_DIR, first_index=settings.SANDBOX_FIRST_INDEX)
+        registered = bootstrap.register_sandbox_hosts(fleet.hosts(hosts))
         bootstrap.check_all(registered)
         template = bootstrap.ensure_demo_template()
         self.stdout.write(_("Hosts: %(names)s") % {"names": ", ".join(h.name for h in registered)})

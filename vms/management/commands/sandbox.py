@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-demo-guest", action="store_true", help=_("Do not install the demo guest."))
 
     def handle(self, *args, action: str, hosts: int, no_demo_guest: bool, **options):
-        fleet = SandboxFleet(settings.SANDBOX_DIR, report=self.stdout.write)
+        fleet = SandboxFleet(settings.SANDBOX_DIR, report=self.stdout.write, first_index=settings.SANDBOX_FIRST_INDEX)
         try:
             if action == "up":
                 files = {}
