@@ -137,6 +137,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": 1,
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Run by the worker started with -B (make run); one beat per deployment.
+CELERY_BEAT_SCHEDULE = {
+    "reap-orphans": {"task": "vms.reap_orphans", "schedule": env_int("REAPER_INTERVAL", 300)},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 REST_FRAMEWORK = {
