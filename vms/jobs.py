@@ -20,6 +20,7 @@ from vms.hypervisor.connection import connection
 from vms.hypervisor.errors import HypervisorError, is_transient
 from vms.hypervisor.volumes import delete_volumes_of, disk_volume_name, ensure_disk
 from vms.models import VirtualMachine
+from vms.services.host_slots import HostBusy, host_slot
 from vms.services.state import set_state, vm_groups
 from vms.vmxml import VMSpec, build_vm_domain
 
@@ -34,6 +35,17 @@ def load_vm(job) -> VirtualMachine:
     if vm is None:
         raise JobFailed(_("The VM of this job no longer exists."))
     return vm
+
+
+@contextmanager
+def on_host(ctx, vm: VirtualMachine) -> Iterator[object]:
+    """A slot on the VM's host (its concurrency limit) and a pooled connection, errors as outcomes."""
+    try:
+        with host_slot(vm.host_id, f"job:{ctx.job.pk}", vm.host.max_concurrent_jobs):
+            with host_errors(), connection(vm.host.uri) as conn:
+                yield conn
+    except HostBusy as exc:
+        raise RetryableError(_t("Host %(host)s is busy: %(why)s.") % {"host": vm.host.name, "why": exc}) from exc
 
 
 @contextmanager
@@ -73,7 +85,7 @@ class ProvisionVM(VMRunner):
         if template is None:
             raise JobFailed(_("The VM's template was deleted; it cannot be created."))
         set_state(vm, VMState.PROVISIONING, expected=[VMState.PENDING, VMState.FAILED])
-        with host_errors(), connection(vm.host.uri) as conn:
+        with on_host(ctx, vm) as conn:
             with ctx.step("disks"):
                 disk_path = None
                 if template.disk_source != DiskSource.NONE:
@@ -136,7 +148,7 @@ class DeleteVM(VMRunner):
                 ctx.skip(step, _("A discovered VM is only forgotten; the domain stays on its host."))
             set_state(vm, VMState.DELETED)
             return
-        with host_errors(), connection(vm.host.uri) as conn:
+        with on_host(ctx, vm) as conn:
             dom = domains.find_by_uuid(conn, str(vm.uuid))
             with ctx.step("stop"):
                 if dom is not None:
@@ -162,7 +174,7 @@ class LifecycleRunner(VMRunner):
     def run(self, ctx) -> None:
         vm = load_vm(ctx.job)
         wanted = ACTION_RESULT[self.action]
-        with host_errors(), connection(vm.host.uri) as conn:
+        with on_host(ctx, vm) as conn:
             dom = domains.find_by_uuid(conn, str(vm.uuid))
             if dom is None:
                 raise JobFailed(_t("VM '%(name)s' is not defined on %(host)s any more.") % {

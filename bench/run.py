@@ -1,0 +1,11 @@
+"""`make bench`: every benchmark in turn; each writes its own section of docs/benchmarks.md."""
+
+import subprocess
+import sys
+
+BENCHMARKS = ["bench.provision"]
+
+if __name__ == "__main__":
+    failed = [name for name in BENCHMARKS if subprocess.run([sys.executable, "-m", name]).returncode != 0]
+    if failed:
+        sys.exit(f"benchmarks failed: {', '.join(failed)}")
