@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -75,8 +76,9 @@ def database_config(url: str, var_dir: Path) -> dict:
         config.setdefault("OPTIONS", {}).update(
             {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
         )
-        # A file, not memory, so that a real Celery worker can see what a test wrote.
-        config["TEST"] = {"NAME": str(var_dir / "test-db.sqlite3")}
+        # A file, not memory, so that a real Celery worker can see what a test wrote; one per
+        # test run (pid), so that two runs on one checkout never share it.
+        config["TEST"] = {"NAME": str(var_dir / f"test-db-{os.getpid()}.sqlite3")}
     return config
 
 
@@ -136,6 +138,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", 10),
     "unacked_restore_throttle": 1,
 }
+# Scale-out: send each VM job to the queue of its host ("host.<name>"), so a worker can serve
+# only some hosts (celery -A dashboard worker -Q host.kvm-01,host.kvm-02). Off: one "jobs" queue.
+JOBS_PER_HOST_QUEUES = env_bool("JOBS_PER_HOST_QUEUES", False)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Run by the worker started with -B (make run); one beat per deployment.
 CELERY_BEAT_SCHEDULE = {

@@ -4,11 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(
-  libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev libvirt0 pkg-config
-  qemu-system-x86 qemu-utils busybox-static cpio dnsmasq-base
-  redis-server chromium python3-venv python3-dev gcc
-)
+# One list for this script and the Dockerfile.
+mapfile -t APT_PACKAGES < <(grep -v '^#' scripts/apt-packages.txt | grep -v '^$')
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -44,6 +41,11 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+if [ -f package.json ] && ! command -v npm >/dev/null; then
+  # Debian's npm, only where no Node.js is installed (a NodeSource nodejs already carries npm).
+  echo "==> Installing nodejs and npm"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm
+fi
 if [ -f package.json ]; then
   stamp=node_modules/.package-lock.sha256
   want=$(sha256sum package-lock.json | cut -d' ' -f1)

@@ -103,7 +103,7 @@ def test_default_database_is_sqlite_under_var_with_a_file_test_db(tmp_path):
     config = database_config(f"sqlite:///{tmp_path / 'db.sqlite3'}", tmp_path)
     assert config["ENGINE"] == "django.db.backends.sqlite3"
     assert config["NAME"] == str(tmp_path / "db.sqlite3")
-    assert config["TEST"]["NAME"] == str(tmp_path / "test-db.sqlite3")
+    assert config["TEST"]["NAME"] == str(tmp_path / f"test-db-{os.getpid()}.sqlite3")
     assert config["OPTIONS"]["timeout"] == 30
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
@@ -64,6 +65,11 @@ def validate_request(req: VMRequest) -> None:
         raise ValidationError(errors)
 
 
+def job_queue(host: Host) -> str | None:
+    """The Celery queue for jobs on this host: its own with JOBS_PER_HOST_QUEUES, else the default."""
+    return f"host.{host.name}" if settings.JOBS_PER_HOST_QUEUES else None
+
+
 def create_vm(user, req: VMRequest) -> tuple[VirtualMachine, Job]:
     """Validate, place, record the VM and queue its provisioning; nothing is created on refusal."""
     validate_request(req)
@@ -76,7 +82,8 @@ def create_vm(user, req: VMRequest) -> tuple[VirtualMachine, Job]:
                 template_version=req.template.version, vcpus=req.vcpus, memory_mib=req.memory_mib,
                 disk_gib=req.disk_gib, state=VMState.PROVISIONING, managed=True,
             )
-            job = enqueue("vm.provision", target_for(vm), user, {"ssh_keys": list(req.ssh_keys)})
+            job = enqueue("vm.provision", target_for(vm), user, {"ssh_keys": list(req.ssh_keys)},
+                          queue=job_queue(host))
     except NoHostAvailable as exc:
         raise ValidationError({"host": str(exc)}) from None
     except IntegrityError:
@@ -99,7 +106,7 @@ def request_action(user, vm: VirtualMachine, action: str, *, remove_from_host: b
     params = {"remove_from_host": remove_from_host} if action == VMAction.DELETE else {}
     try:
         with transaction.atomic():
-            job = enqueue(f"vm.{action}", target_for(vm), user, params)
+            job = enqueue(f"vm.{action}", target_for(vm), user, params, queue=job_queue(vm.host))
             if action == VMAction.DELETE:
                 set_state(vm, VMState.DELETING)
     except JobConflict as exc:
