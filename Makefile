@@ -19,11 +19,18 @@ run: fleet
 	@echo "==> Serving on http://127.0.0.1:$${PORT:-8000} (Ctrl-C stops web, worker and watcher)"
 	.venv/bin/honcho start -f Procfile
 
+PG_URL ?= postgres://postgres@127.0.0.1:5432/kvmdash
+
+# The whole suite on SQLite, then again on PostgreSQL (the production database) when one answers.
 test: fleet
 	$(PY) -m pytest $(PYTEST_ARGS)
+	@if $(PY) scripts/pg_answers.py "$(PG_URL)"; then \
+	  echo "==> The suite again on PostgreSQL ($(PG_URL))"; \
+	  DATABASE_URL="$(PG_URL)" $(PY) -m pytest $(PYTEST_ARGS); \
+	else echo "==> PostgreSQL does not answer at $(PG_URL): the PostgreSQL run was skipped"; fi
 
 test-postgres: fleet
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/kvmdash} $(PY) -m pytest $(PYTEST_ARGS)
+	DATABASE_URL="$(PG_URL)" $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: fleet
 	$(PY) -m bench.run

@@ -12,22 +12,20 @@ from pathlib import Path
 
 import redis
 from django.conf import settings
-from django.db import connection
 
 from jobs.choices import FINISHED
 from jobs.models import Job
+from tests.support.db import subprocess_database_url
 
 BASE_DIR = Path(settings.BASE_DIR)
 VISIBILITY_TIMEOUT = 5
 
 
 def start_worker(queue: str, log_path: Path, concurrency: int = 1, extra_env: dict | None = None) -> subprocess.Popen:
-    db_name = connection.settings_dict["NAME"]  # the test database, a file (see settings.database_config)
-    assert db_name and db_name != ":memory:" and "mode=memory" not in str(db_name)
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "dashboard.settings",
-        "DATABASE_URL": f"sqlite:///{db_name}",
+        "DATABASE_URL": subprocess_database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "JOBS_EXTRA_RUNNER_MODULES": "tests.jobs.runners",
         # A worker that dies unacked gets its message back within seconds, not an hour.
