@@ -2,11 +2,17 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from jobs.api_urls import router as jobs_router
-from vms import api
+from vms import api, api_templates
 
 router = DefaultRouter()
 router.register("hosts", api.HostViewSet, basename="host")
 router.register("vms", api.VMViewSet, basename="vm")
+router.register("templates", api_templates.TemplateViewSet, basename="template")
+router.register("images", api_templates.ImageViewSet, basename="image")
 router.registry.extend(jobs_router.registry)
 
-urlpatterns = [path("", include(router.urls))]
+urlpatterns = [
+    path("vms/<int:pk>/adopt/", api_templates.AdoptVMView.as_view(), name="vm-adopt"),
+    path("vms/<int:pk>/forget/", api_templates.ForgetVMView.as_view(), name="vm-forget"),
+    path("", include(router.urls)),
+]

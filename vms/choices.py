@@ -78,3 +78,21 @@ ACTION_RESULT: dict[str, str] = {
     VMAction.RESUME: VMState.RUNNING,
     VMAction.DELETE: VMState.DELETED,
 }
+
+
+class ImageKind(models.TextChoices):
+    BASE = "base", _("Base disk image")
+    ISO = "iso", _("ISO (CD-ROM)")
+
+
+class ImageFormat(models.TextChoices):
+    RAW = "raw", _("raw")
+    QCOW2 = "qcow2", _("qcow2")
+    ISO = "iso", _("ISO 9660")
+
+
+class CopyState(models.TextChoices):
+    PENDING = "pending", _("Waiting")
+    COPYING = "copying", _("Copying")
+    READY = "ready", _("Ready")
+    FAILED = "failed", _("Failed")

@@ -3,8 +3,10 @@ an earlier attempt made (volumes named from the VM UUID, the domain by UUID) bef
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
@@ -13,15 +15,18 @@ from jobs.errors import JobFailed, RetryableError
 from jobs.registry import Runner, register
 from jobs.targets import parse_target
 from vms.choices import ACTION_RESULT, DiskSource, VMAction, VMState
+from vms.cloudinit import SeedError, build_seed_iso
 from vms.domainxml.errors import DomainXMLError
 from vms.domainxml.hostcaps import adapt_to_connection
 from vms.hypervisor import domains
 from vms.hypervisor.connection import connection
 from vms.hypervisor.errors import HypervisorError, is_transient
+from vms.hypervisor.storage import upload_file
 from vms.hypervisor.volumes import delete_volumes_of, disk_volume_name, ensure_disk
 from vms.models import VirtualMachine
 from vms.services.host_slots import HostBusy, host_slot
 from vms.services.state import set_state, vm_groups
+from vms.services.templates import volume_notes
 from vms.vmxml import VMSpec, build_vm_domain
 
 POOL = "default"
@@ -74,6 +79,7 @@ class ProvisionVM(VMRunner):
     label = _("Create VM")
     steps = [
         ("disks", _("Create disks")),
+        ("seed", _("Cloud-init seed")),
         ("define", _("Define the domain")),
         ("start", _("Start")),
         ("wait", _("Wait until running")),
@@ -96,15 +102,23 @@ class ProvisionVM(VMRunner):
                         full_copy=template.disk_source == DiskSource.COPY,
                     )
                     ctx.log(_t("Disk %(name)s is ready.") % {"name": name})
+            seed_path = None
+            if template.cloud_init:
+                with ctx.step("seed"):
+                    seed_path = self._upload_seed(conn, vm, ctx.params.get("ssh_keys", []))
+            else:
+                ctx.skip("seed", _("The template does not use cloud-init."))
             with ctx.step("define"):
                 spec = VMSpec(str(vm.uuid), vm.name, vm.vcpus, vm.memory_mib, disk_path, template.disk_format,
-                              vm.owner.get_username() if vm.owner else "")
+                              vm.owner.get_username() if vm.owner else "", seed_path)
                 try:
+                    dom = build_vm_domain(template.domain_xml, spec)
+                    for sentence in volume_notes(dom, conn):
+                        ctx.log(sentence)
                     adapted = adapt_to_connection(
-                        build_vm_domain(template.domain_xml, spec), conn,
-                        virt_types=("kvm", "qemu") if vm.host.uses_kvm else ("qemu",),
+                        dom, conn, virt_types=("kvm", "qemu") if vm.host.uses_kvm else ("qemu",)
                     )
-                except DomainXMLError as exc:
+                except (DomainXMLError, ValueError) as exc:
                     raise JobFailed(_t("The template cannot run on %(host)s: %(why)s") % {
                         "host": vm.host.name, "why": exc}) from exc
                 for sentence in adapted.adjustments:
@@ -118,6 +132,18 @@ class ProvisionVM(VMRunner):
                     raise JobFailed(_t("VM '%(name)s' did not reach running within %(s)d s.") % {
                         "name": vm.name, "s": START_TIMEOUT})
         set_state(vm, VMState.RUNNING, expected=[VMState.PROVISIONING])
+
+    @staticmethod
+    def _upload_seed(conn, vm: VirtualMachine, ssh_keys: list[str]) -> str:
+        """A NoCloud seed ISO (hostname, SSH keys) in the VM's pool, named from its UUID."""
+        try:
+            iso = build_seed_iso(str(vm.uuid), vm.name, ssh_keys)
+        except SeedError as exc:
+            raise JobFailed(str(exc)) from exc
+        with tempfile.NamedTemporaryFile(suffix=".iso") as fh:
+            fh.write(iso)
+            fh.flush()
+            return upload_file(conn, POOL, f"{vm.uuid}-seed.iso", Path(fh.name)).path()
 
     def on_failure(self, ctx) -> None:
         vm = load_vm(ctx.job)
@@ -252,3 +278,6 @@ class ResumeVM(LifecycleRunner):
 
     def act(self, dom) -> None:
         domains.resume(dom)
+
+
+from vms import image_jobs  # noqa: E402,F401  (registers the image.copy runner with the workers)

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from vms.choices import BootMode, DiskFormat, DiskSource, Emulation, VMState
+from vms.choices import BootMode, CopyState, DiskFormat, DiskSource, Emulation, ImageFormat, ImageKind, VMState
 from vms.hypervisor.uris import safe_uri
 
 
@@ -134,24 +134,6 @@ class TemplateVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template.name} v{self.version}"
-
-
-class ImageKind(models.TextChoices):
-    BASE = "base", _("Base disk image")
-    ISO = "iso", _("ISO (CD-ROM)")
-
-
-class ImageFormat(models.TextChoices):
-    RAW = "raw", _("raw")
-    QCOW2 = "qcow2", _("qcow2")
-    ISO = "iso", _("ISO 9660")
-
-
-class CopyState(models.TextChoices):
-    PENDING = "pending", _("Waiting")
-    COPYING = "copying", _("Copying")
-    READY = "ready", _("Ready")
-    FAILED = "failed", _("Failed")
 
 
 class Image(models.Model):

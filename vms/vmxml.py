@@ -20,6 +20,7 @@ class VMSpec:
     disk_path: str | None
     disk_format: str
     owner: str
+    seed_iso_path: str | None = None
 
 
 def build_vm_domain(template_xml: str, spec: VMSpec) -> Domain:
@@ -42,7 +43,18 @@ def build_vm_domain(template_xml: str, spec: VMSpec) -> Domain:
             disk.driver_type = spec.disk_format
         else:
             dom.devices.add_disk(spec.disk_path, target_dev="vda", bus="virtio", driver_type=spec.disk_format)
+    if spec.seed_iso_path:
+        dom.devices.add_disk(spec.seed_iso_path, target_dev=_free_ide_target(dom), bus="ide", device="cdrom",
+                             driver_type="raw", readonly=True)
     return dom
+
+
+def _free_ide_target(dom: Domain) -> str:
+    used = {d.target_dev for d in dom.devices.disks}
+    for dev in ("hdd", "hdc", "hdb", "hda"):  # from the end: templates put their own CD-ROM first
+        if dev not in used:
+            return dev
+    raise ValueError("No free IDE slot for the cloud-init seed CD-ROM; remove an IDE disk from the template.")
 
 
 def is_ours(domain_xml: str) -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 
+import pycdlib
 import pytest
 from rest_framework.test import APIClient
 
@@ -140,3 +142,29 @@ def test_duplicate_name_refused(api, fleet_hosts, demo_template, jobs_to_test_qu
     response = api.post("/api/v1/vms/", {"template": demo_template.pk, "name": "twin"}, format="json")
     assert response.status_code == 400 and "already exists" in response.json()["name"][0]
     assert VirtualMachine.objects.filter(name="twin").count() == 1
+
+
+def test_cloud_init_seed_iso_is_made_and_attached(api, vm_worker, jobs_to_test_queue, fleet_hosts, demo_template):
+    demo_template.cloud_init = True
+    demo_template.save()
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ0m0f0Gk3QpN1x2bVb9q8oQp1y2u3i4o5p6a7s8d9f0 me@laptop"
+    response = api.post("/api/v1/vms/", {"template": demo_template.pk, "name": "seeded", "ssh_keys": [key]},
+                        format="json")
+    assert response.status_code == 202, response.json()
+    vm = VirtualMachine.objects.select_related("host").get(pk=response.json()["id"])
+    job = wait_for(Job.objects.get(pk=response.json()["job"]["id"]), vm_worker, timeout=90)
+    assert job.state == JobState.SUCCEEDED, (job.error, job.log)
+    assert [s["state"] for s in job.steps if s["name"] == "seed"] == ["done"]
+    seed = f"{vm.uuid}-seed.iso"
+    assert seed in virsh(vm.host.uri, "vol-list", "default")
+    xml = virsh(vm.host.uri, "dumpxml", str(vm.uuid))
+    assert f"/var/lib/libvirt/images/{seed}" in xml and "device='cdrom'" in xml
+    # The seed says who the VM is: read it back from the host's volume.
+    data = subprocess.run(["virsh", "-c", vm.host.uri, "vol-download", "--pool", "default", seed, "/dev/stdout"],
+                          check=True, capture_output=True, timeout=60).stdout
+    iso = pycdlib.PyCdlib()
+    iso.open_fp(io.BytesIO(data))
+    out = io.BytesIO()
+    iso.get_file_from_iso_fp(out, rr_path="/user-data")
+    assert key.split()[1] in out.getvalue().decode()
+    assert iso.pvd.volume_identifier.decode().strip() == "cidata"

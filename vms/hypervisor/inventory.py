@@ -6,7 +6,6 @@ import re
 from dataclasses import dataclass
 
 import libvirt
-from lxml import etree
 
 from vms.hypervisor import domains
 from vms.hypervisor.errors import wrap

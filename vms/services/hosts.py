@@ -10,11 +10,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from vms.choices import Emulation
 from vms.hypervisor.connection import open_connection
 from vms.hypervisor.errors import HypervisorError
 from vms.hypervisor.hostinfo import describe_host
 from vms.hypervisor.uris import BadURI, check_uri
-from vms.choices import Emulation
 from vms.models import Host
 
 

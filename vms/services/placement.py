@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Q, Sum
 from django.utils.translation import gettext as _
 
-from vms.choices import VMState
+from vms.choices import CopyState, VMState
 from vms.models import Host, VMTemplate
 
 # VMs in these states hold no resources on their host.
@@ -49,6 +49,8 @@ def why_not(host: Host, template: VMTemplate, need: Need) -> str | None:
     caps = host.capabilities
     if template.requires_kvm and not caps.get("kvm"):
         return _("%(host)s has no usable KVM, which this template requires.") % {"host": host.name}
+    if template.base_image and not host.image_copies.filter(volume=template.base_image, state=CopyState.READY).exists():
+        return _("%(host)s does not have the base image yet (copy it from the Images page).") % {"host": host.name}
     free_memory = caps.get("memory_mib", 0) - (host.reserved_memory or 0)
     if free_memory < need.memory_mib:
         return _("%(host)s has %(free)s MiB of memory left, %(need)s MiB needed.") % {

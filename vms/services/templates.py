@@ -48,6 +48,29 @@ _BUS_PREFIX = {"virtio": "vd", "sata": "sd", "scsi": "sd", "ide": "hd", "usb": "
 CLOCK_OFFSETS = ("utc", "localtime")
 
 
+def blank_domain_xml() -> str:
+    """Where a template made from scratch starts: a small BIOS guest, one disk, user networking, VNC, serial."""
+    dom = Domain.new(PLACEHOLDER_NAME, "kvm")
+    dom.memory = "512MiB"
+    dom.current_memory = "512MiB"
+    dom.vcpu = 1
+    dom.os.type = "hvm"
+    dom.os.arch = "x86_64"
+    dom.os.machine = "pc"
+    dom.os.boot_devices = ["hd", "cdrom"]
+    dom.features.acpi = True
+    dom.features.apic = True
+    dom.clock.offset = "utc"
+    dom.on_poweroff, dom.on_reboot, dom.on_crash = "destroy", "restart", "destroy"
+    dom.devices.add_disk(None, target_dev="vda", bus="virtio", driver_type="qcow2")
+    dom.devices.add_interface("user", model="virtio")
+    dom.devices.add_serial("pty", 0)
+    dom.devices.add_console("pty", "serial", 0)
+    dom.devices.add_graphics("vnc", autoport=True)
+    dom.devices.add_video("virtio")
+    return dom.to_xml()
+
+
 def snapshot(template: VMTemplate) -> dict[str, Any]:
     return {field: getattr(template, field) for field in LIMIT_FIELDS}
 
@@ -623,7 +646,8 @@ def preview(template: VMTemplate, host: Host) -> tuple[str, list[str]]:
     """
     try:
         with connection(host.uri) as conn:
-            dom = build_vm_domain(template.domain_xml, sample_spec(template, _pool_path(conn)))
+            spec = sample_spec(template, _pool_path(conn))
+            dom = build_vm_domain(template.domain_xml, spec)
             notes = []
             if template.disk_source in (DiskSource.OVERLAY, DiskSource.COPY) and template.base_image:
                 import libvirt
@@ -640,6 +664,11 @@ def preview(template: VMTemplate, host: Host) -> tuple[str, list[str]]:
     except DomainXMLError as exc:
         raise ValidationError({"host": _("This template cannot run on %(host)s: %(why)s") % {
             "host": host.name, "why": exc}}) from None
+    adjustments = [a for a in result.adjustments if not (spec.disk_path and spec.disk_path in a)]
+    if spec.disk_path:
+        notes.append(_("Each VM gets its own %(fmt)s disk volume in the '%(pool)s' pool, made when the VM is "
+                       "created (%(how)s).") % {"fmt": template.disk_format, "pool": POOL,
+                                                 "how": DiskSource(template.disk_source).label})
     if template.cloud_init:
         notes.append(_("A cloud-init seed CD-ROM (label cidata) is attached to each VM when it is created."))
-    return result.xml, list(result.adjustments) + notes
+    return result.xml, adjustments + notes

@@ -1,0 +1,149 @@
+"""Images and ISOs: checked at upload, copied to a real sandbox host by a real job."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+
+import libvirt
+import pycdlib
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from jobs.choices import JobState
+from jobs.execution import execute
+from tests.templates.conftest import qemu_img, virsh
+from vms.hypervisor.volumes import ensure_disk
+from vms.models import CopyState, Image, ImageCopy
+from vms.services.images import create_image, hosts_with_image
+
+pytestmark = pytest.mark.django_db
+
+
+def upload(path) -> SimpleUploadedFile:
+    return SimpleUploadedFile(path.name, path.read_bytes())
+
+
+def make_iso(path) -> None:
+    iso = pycdlib.PyCdlib()
+    iso.new(vol_ident="TESTISO")
+    iso.add_fp(io.BytesIO(b"hello\n"), 6, "/HELLO.TXT;1")
+    iso.write(str(path))
+    iso.close()
+
+
+@pytest.mark.sandbox
+def test_qcow2_upload_copies_to_a_sandbox_host_as_a_job(image_dir, admin_user, sandbox_host):
+    disk = image_dir / "tiny.qcow2"
+    qemu_img("create", "-f", "qcow2", disk, "16M")
+    image, jobs = create_image(name="Tiny Linux", kind="base", format="qcow2", file=upload(disk), user=admin_user,
+                               hosts=[sandbox_host])
+    assert image.virtual_size == 16 * 2**20 and image.size == disk.stat().st_size
+    assert image.path.read_bytes() == disk.read_bytes() and len(image.sha256) == 64
+    assert image.volume == f"image-{image.pk}-tiny-linux.qcow2"
+    (job,) = jobs
+    copy = ImageCopy.objects.get(image=image, host=sandbox_host)
+    assert copy.state == CopyState.PENDING and copy.job_id == job.pk
+    uri = sandbox_host.uri
+    try:
+        assert execute(job.pk, 0).state == JobState.SUCCEEDED
+        job.refresh_from_db()
+        copy.refresh_from_db()
+        assert (copy.state, copy.progress, job.progress) == (CopyState.READY, 100, 100)
+        assert image.volume in virsh(uri, "vol-list", "default")
+        info = virsh(uri, "vol-info", "--pool", "default", "--bytes", image.volume)
+        assert f"{16 * 2**20} bytes" in info  # libvirt sees the qcow2's virtual size
+        physical = virsh(uri, "vol-dumpxml", "--pool", "default", image.volume)
+        assert f"<physical unit='bytes'>{image.size}</physical>" in physical
+        assert "<format type='qcow2'/>" in physical
+        assert list(hosts_with_image(image.volume)) == [sandbox_host]
+        # The provisioner's contract: template.base_image is this volume name; an overlay starts from it.
+        conn = libvirt.open(uri)
+        try:
+            path = ensure_disk(conn, "default", "overlay-test.qcow2", 1, "qcow2", base_volume=image.volume)
+            overlay = conn.storageVolLookupByPath(path)
+            assert image.volume in overlay.XMLDesc(0) and "<backingStore>" in overlay.XMLDesc(0)
+        finally:
+            conn.close()
+    finally:
+        conn = libvirt.open(uri)
+        pool = conn.storagePoolLookupByName("default")
+        for name in ("overlay-test.qcow2", image.volume):
+            try:
+                pool.storageVolLookupByName(name).delete(0)
+            except libvirt.libvirtError:
+                pass
+        conn.close()
+
+
+def test_iso_and_raw_uploads_are_accepted(image_dir, admin_user):
+    iso = image_dir / "tools.iso"
+    make_iso(iso)
+    image, jobs = create_image(name="Tools", kind="iso", format="iso", file=upload(iso), user=admin_user)
+    assert image.volume.endswith(".iso") and not jobs and image.path.exists()
+    raw = image_dir / "blank.img"
+    qemu_img("create", "-f", "raw", raw, "1M")
+    image, _jobs = create_image(name="Blank", kind="base", format="raw", file=upload(raw), user=admin_user)
+    assert image.virtual_size == 2**20
+
+
+@pytest.mark.parametrize("case", ["text-as-qcow2", "text-as-raw", "backing-file", "qcow2-as-iso", "qcow2-as-raw",
+                                  "iso-as-qcow2", "odd-raw", "data-file", "kind-mismatch"])
+def test_bad_files_are_refused_and_nothing_is_kept(case, image_dir, admin_user):
+    base = image_dir / "base.qcow2"
+    qemu_img("create", "-f", "qcow2", base, "8M")
+    claim = {"kind": "base", "format": "qcow2"}
+    if case.startswith("text"):
+        path = image_dir / "notes.txt"
+        path.write_text("just some notes\n" * 64)  # 1024 bytes: even a whole number of sectors
+        claim["format"] = "qcow2" if case == "text-as-qcow2" else "raw"
+        field, words = "file", "not a qcow2 image" if case == "text-as-qcow2" else "text file"
+    elif case == "backing-file":
+        path = image_dir / "top.qcow2"
+        qemu_img("create", "-f", "qcow2", "-b", base, "-F", "qcow2", path)
+        field, words = "file", "has a backing file"
+    elif case == "data-file":
+        path = image_dir / "split.qcow2"
+        qemu_img("create", "-f", "qcow2", "-o", f"data_file={image_dir / 'split.data'}", path, "8M")
+        field, words = "file", "external data file"
+    elif case == "qcow2-as-iso":
+        path, claim = base, {"kind": "iso", "format": "iso"}
+        field, words = "format", "is a qcow2 disk image, not iso"
+    elif case == "qcow2-as-raw":
+        path, claim = base, {"kind": "base", "format": "raw"}
+        field, words = "format", "is a qcow2 disk image, not raw"
+    elif case == "iso-as-qcow2":
+        path = image_dir / "x.iso"
+        make_iso(path)
+        field, words = "format", "is an ISO 9660 image, not qcow2"
+    elif case == "odd-raw":
+        path = image_dir / "odd.img"
+        path.write_bytes(b"\x00\x01" * 300)
+        claim["format"] = "raw"
+        field, words = "file", "512-byte sectors"
+    else:
+        path, claim = base, {"kind": "iso", "format": "qcow2"}
+        field, words = "format", "must be in one of these formats: iso"
+    with pytest.raises(ValidationError) as info:
+        create_image(name="bad", file=upload(path), user=admin_user, **claim)
+    assert words in " ".join(info.value.message_dict[field])
+    assert not Image.objects.exists()
+    folder = image_dir / "var" / "images"
+    assert not folder.exists() or not any(folder.iterdir())
+
+
+def test_qemu_img_agrees_with_our_header_reading(image_dir):
+    """Our own qcow2 header parser and qemu-img see the same backing file (sanity check of the parser)."""
+    base = image_dir / "b.qcow2"
+    top = image_dir / "t.qcow2"
+    qemu_img("create", "-f", "qcow2", base, "4M")
+    qemu_img("create", "-f", "qcow2", "-b", base, "-F", "qcow2", top)
+    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(top)], check=True,
+                                     capture_output=True, text=True).stdout)
+    assert info["backing-filename"] == str(base)
+    from vms.services.images import _qcow2_problems
+
+    _size, problems = _qcow2_problems(top.read_bytes()[:65536])
+    assert problems
