@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
-
 from dashboard.groups import FLEET, user_group
+from dashboard.sockets import CLOSE_UNAUTHENTICATED, SessionSocket
 
 
-class FleetConsumer(AsyncJsonWebsocketConsumer):
+class FleetConsumer(SessionSocket):
     async def connect(self) -> None:
+        await self.accept()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=4401)
+            await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         # Staff see every change; others only what is sent to their own group.
-        self.groups_joined = [user_group(user.pk)]
-        if user.is_staff:
-            self.groups_joined.append(FLEET)
-        for group in self.groups_joined:
-            await self.channel_layer.group_add(group, self.channel_name)
-        await self.accept()
-
-    async def disconnect(self, code: int) -> None:
-        for group in getattr(self, "groups_joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
-
-    async def broadcast(self, event: dict) -> None:
-        """Relay a typed message (vm.state, host.state, job.progress) to the browser."""
-        await self.send_json(event["payload"])
+        await self.start_session(user, [user_group(user.pk), FLEET] if user.is_staff else [user_group(user.pk)])

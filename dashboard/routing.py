@@ -2,8 +2,11 @@ from django.urls import path
 
 from dashboard.consumers import FleetConsumer
 from jobs.routing import websocket_urlpatterns as job_routes
+from vms.consumers import ConsoleConsumer, VMConsumer
 
 websocket_urlpatterns = [
     path("ws/fleet/", FleetConsumer.as_asgi()),
+    path("ws/vms/<uuid:uuid>/", VMConsumer.as_asgi()),
+    path("ws/vms/<uuid:uuid>/console/", ConsoleConsumer.as_asgi()),
     *job_routes,
 ]

@@ -122,7 +122,12 @@ def _celery_url(redis_url: str) -> str:
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHANNELS_PREFIX", "kvmdash")},
+        # No read timeout: redis-py 8 defaults to 5 s, the same time channels_redis waits for a
+        # message, so every idle websocket would die after 5 s.
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+            "prefix": env_str("CHANNELS_PREFIX", "kvmdash"),
+        },
     }
 }
 

@@ -26,7 +26,9 @@ async def test_root_redirects_to_login_and_login_page_renders():
 async def test_websocket_refused_without_login():
     communicator = WebsocketCommunicator(application, "/ws/fleet/", headers=[ORIGIN])
     connected, _ = await communicator.connect()
-    assert connected is False
+    # Accepted only to be closed with a code the page can read: 4401, not logged in.
+    assert connected is True
+    assert await communicator.receive_output(timeout=2) == {"type": "websocket.close", "code": 4401}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -45,7 +47,23 @@ async def test_websocket_accepted_with_login_and_own_origin():
     communicator = WebsocketCommunicator(application, "/ws/fleet/", headers=[ORIGIN, (b"cookie", cookie)])
     connected, _ = await communicator.connect()
     assert connected is True
+    assert await communicator.receive_nothing(timeout=0.3)
     await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_logout_closes_the_fleet_socket():
+    from asgiref.sync import sync_to_async
+
+    user = await sync_to_async(get_user_model().objects.create_user)("leaver", password="pw-123456789")
+    client = Client()
+    await sync_to_async(client.force_login)(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    communicator = WebsocketCommunicator(application, "/ws/fleet/", headers=[ORIGIN, (b"cookie", cookie)])
+    connected, _ = await communicator.connect()
+    assert connected is True
+    await sync_to_async(client.post)("/logout/")
+    assert await communicator.receive_output(timeout=3) == {"type": "websocket.close", "code": 4401}
 
 
 async def _session_cookie() -> bytes:

@@ -8,42 +8,23 @@ sockets of the session that logged out.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import time
 import uuid as uuid_lib
 
-from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.layers import get_channel_layer
-from django.contrib.auth.signals import user_logged_out
-from django.dispatch import receiver
 from django.utils.translation import gettext as _
 
 from dashboard.groups import console_group, vm_group
+from dashboard.sockets import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, SessionSocket
 from vms.models import VirtualMachine
 from vms.observed import console_scrollback
 from vms.permissions import can_operate_vm, can_view_vm
-from vms.watcher.store import async_redis, console_input_channel, sync_redis
+from vms.watcher.store import async_redis, console_input_channel
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
 MAX_INPUT_BYTES = 4096
-SESSION_RECHECK_S = 5.0
-SOCKETS_TTL_S = 24 * 3600
 
 
-def _session_tag(session_key: str | None) -> str:
-    # Stored in Redis beside the channel name: a digest, never the session key itself.
-    return hashlib.sha256(session_key.encode()).hexdigest()[:16] if session_key else ""
-
-
-def _sockets_key(user_id: int) -> str:
-    return f"kvmdash:sockets:user:{user_id}"
-
-
-class VMSocket(AsyncJsonWebsocketConsumer):
+class VMSocket(SessionSocket):
     """What both VM sockets share: authorization, groups, logout."""
 
     def groups_for(self, vm: VirtualMachine) -> list[str]:
@@ -59,15 +40,7 @@ class VMSocket(AsyncJsonWebsocketConsumer):
         if self.vm is None or not await database_sync_to_async(can_view_vm)(user, self.vm):
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        self.user_id = user.pk
-        self.session_key = self.scope["session"].session_key
-        self.session_checked_at = time.monotonic()
-        self.joined = self.groups_for(self.vm)
-        for group in self.joined:
-            await self.channel_layer.group_add(group, self.channel_name)
-        redis = async_redis()
-        await redis.hset(_sockets_key(user.pk), self.channel_name, _session_tag(self.session_key))
-        await redis.expire(_sockets_key(user.pk), SOCKETS_TTL_S)
+        await self.start_session(user, self.groups_for(self.vm))
         await self.ready()
 
     async def ready(self) -> None:
@@ -80,24 +53,6 @@ class VMSocket(AsyncJsonWebsocketConsumer):
         except ValueError:
             return None
 
-    async def disconnect(self, code: int) -> None:
-        for group in getattr(self, "joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
-        if hasattr(self, "user_id"):
-            await async_redis().hdel(_sockets_key(self.user_id), self.channel_name)
-
-    async def session_closed(self, event: dict) -> None:
-        await self.close(code=CLOSE_UNAUTHENTICATED)
-
-    async def session_still_valid(self) -> bool:
-        """Logout closes sockets at once; this also catches sessions that expired or were deleted."""
-        if time.monotonic() - self.session_checked_at < SESSION_RECHECK_S:
-            return True
-        self.session_checked_at = time.monotonic()
-        return bool(self.session_key) and await database_sync_to_async(self.scope["session"].exists)(self.session_key)
-
-    async def broadcast(self, event: dict) -> None:
-        await self.send_json(event["payload"])
 
 
 class VMConsumer(VMSocket):
@@ -172,22 +127,6 @@ class ConsoleConsumer(VMSocket):
             return b""
         data = message.get("data")
         return data.encode() if isinstance(data, str) else b""
-
-
-@receiver(user_logged_out, dispatch_uid="vms.consumers.close_sockets_on_logout")
-def close_sockets_on_logout(sender, request, user, **kwargs) -> None:
-    """Close the websockets of the session that logged out (all of the user's if it is unknown)."""
-    if user is None:
-        return
-    session_key = getattr(getattr(request, "session", None), "session_key", None)
-    tag = _session_tag(session_key)
-    redis = sync_redis()
-    layer = get_channel_layer()
-    for channel, socket_tag in redis.hgetall(_sockets_key(user.pk)).items():
-        if tag and socket_tag.decode() != tag:
-            continue
-        async_to_sync(layer.send)(channel.decode(), {"type": "session.closed"})
-        redis.hdel(_sockets_key(user.pk), channel)
 
 
 def websocket_urlpatterns() -> list:

@@ -18,8 +18,8 @@ import redis.asyncio as aioredis
 
 from vms.watcher.store import lease_key, sync_redis, watcher_key, watcher_pattern
 
-LEASE_TTL_MS = 12_000
-RENEW_EVERY_S = 4.0
+LEASE_TTL_MS = 10_000
+RENEW_EVERY_S = 3.0
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then

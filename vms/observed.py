@@ -192,7 +192,15 @@ def resync_host(host_id: int, domains: list[ObservedDomain]) -> list[VMObservati
 
 # --- hosts --------------------------------------------------------------------------------------
 def mark_host_online(host_id: int, facts: dict) -> None:
-    Host.objects.filter(pk=host_id).update(online=True, capabilities=facts, last_checked=timezone.now(), last_error="")
+    # Merged, not replaced: other code (the admin's "Test connection") stores its own keys there too.
+    with transaction.atomic():
+        host = Host.objects.select_for_update().filter(pk=host_id).first()
+        if host is None:
+            return
+        capabilities = {**(host.capabilities or {}), **facts}
+        Host.objects.filter(pk=host_id).update(
+            online=True, capabilities=capabilities, last_checked=timezone.now(), last_error=""
+        )
     _host_state_message(host_id, True)
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests.support.db import subprocess_database_url
+
 MANAGE = Path(settings.BASE_DIR) / "manage.py"
 
 
@@ -22,18 +24,11 @@ def django_db_modify_db_settings():
     _set_suffix_to_test_databases(suffix=f"watcher{os.getpid()}")
 
 
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 class WatcherProcess:
     def __init__(self, watcher_id: str, log_path: Path) -> None:
         self.watcher_id = watcher_id
         self.log_path = log_path
-        env = {**os.environ, "DATABASE_URL": _database_url(), "REDIS_URL": settings.REDIS_URL, "LOG_LEVEL": "INFO"}
+        env = {**os.environ, "DATABASE_URL": subprocess_database_url(), "REDIS_URL": settings.REDIS_URL, "LOG_LEVEL": "INFO"}
         self._log = open(log_path, "wb")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
             [sys.executable, str(MANAGE), "watch_hosts", "--watcher-id", watcher_id],
