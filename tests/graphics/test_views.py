@@ -1,0 +1,84 @@
+"""The ticket endpoint, the .vv file and the console page, against a real sandbox display."""
+
+from __future__ import annotations
+
+import configparser
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from vms.choices import VMState
+from vms.models import Host, VirtualMachine
+from vms.services import console_tokens
+
+from .conftest import VNC_PASSWORD, live_vnc_port
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.django_db, pytest.mark.urls("tests.graphics.urls")]
+
+
+def _setup(uri: str, vm_uuid: str, enforce_csrf: bool = False):
+    owner = get_user_model().objects.create_user("owner", password="pw-123456789")
+    host = Host.objects.create(name="sandbox-x", uri=uri)
+    vm = VirtualMachine.objects.create(uuid=vm_uuid, name="my screen", owner=owner, host=host, state=VMState.RUNNING)
+    client = Client(enforce_csrf_checks=enforce_csrf)
+    client.force_login(owner)
+    return owner, vm, client
+
+
+def test_token_view_needs_post_csrf_and_login(vnc_domain):
+    uri, vm_uuid = vnc_domain
+    owner, vm, client = _setup(uri, vm_uuid, enforce_csrf=True)
+    url = f"/vms/{vm.uuid}/console-token/"
+    assert client.get(url).status_code == 405
+    assert client.post(url).status_code == 403  # no CSRF token
+    page = client.get(f"/vms/{vm.uuid}/graphics/")
+    assert page.status_code == 200
+    assert b"vendor/novnc/core/rfb.js" in page.content and b"js/graphics_console.js" in page.content
+    response = client.post(url, HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value)
+    assert response.status_code == 200
+    data = response.json()
+    assert data["path"] == f"/ws/vms/{vm.uuid}/vnc/"
+    assert console_tokens.is_valid(data["token"], owner.pk, vm.uuid)
+    assert not console_tokens.is_valid(data["token"], owner.pk + 1, vm.uuid)
+    assert "password" not in data
+    with_password = client.post(url, {"password": "1"}, HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value)
+    assert with_password.json()["password"] == VNC_PASSWORD
+    anonymous = Client()
+    assert anonymous.post(url).status_code == 401
+
+
+def test_token_refused_to_other_users(vnc_domain):
+    uri, vm_uuid = vnc_domain
+    _owner, vm, _client = _setup(uri, vm_uuid)
+    other = Client()
+    other.force_login(get_user_model().objects.create_user("other", password="pw-123456789"))
+    assert other.post(f"/vms/{vm.uuid}/console-token/").status_code == 404
+    assert other.get(f"/vms/{vm.uuid}/console.vv").status_code == 404
+    assert other.get(f"/vms/{vm.uuid}/graphics/").status_code == 404
+
+
+def test_vv_file_names_the_live_vnc_port(vnc_domain):
+    uri, vm_uuid = vnc_domain
+    _owner, vm, client = _setup(uri, vm_uuid)
+    response = client.get(f"/vms/{vm.uuid}/console.vv")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/x-virt-viewer"
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert "no-store" in response["Cache-Control"]
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(response.content.decode())
+    section = parser["virt-viewer"]
+    assert section["type"] == "vnc"
+    assert section["host"] == "127.0.0.1"
+    assert int(section["port"]) == live_vnc_port(uri, vm_uuid)
+    assert 5900 <= int(section["port"]) <= 5999  # host 1's range
+    assert section["password"] == VNC_PASSWORD
+    assert section["title"] == "my screen"
+    assert section["delete-this-file"] == "1"
+
+
+def test_vv_file_of_a_vm_without_graphics_is_404(plain_domain):
+    uri, vm_uuid = plain_domain
+    _owner, vm, client = _setup(uri, vm_uuid)
+    assert client.get(f"/vms/{vm.uuid}/console.vv").status_code == 404
