@@ -5,20 +5,18 @@ jobs/ only autodiscovers `<app>.jobs` modules, so vms/jobs.py imports this modul
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import libvirt
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 from lxml import etree
 
-from jobs.errors import JobFailed, RetryableError
+from jobs.errors import JobFailed
 from jobs.registry import Runner, register
 from jobs.targets import parse_target
 from vms.hypervisor.connection import connection
-from vms.hypervisor.errors import HypervisorError, is_transient
+from vms.hypervisor.errors import HypervisorError
 from vms.hypervisor.storage import find_volume, upload_file
+from vms.job_errors import host_errors
 from vms.models import CopyState, ImageCopy
 
 POOL = "default"
@@ -30,18 +28,6 @@ def load_copy(job) -> ImageCopy:
     if copy is None:
         raise JobFailed(_("The image or host of this job no longer exists."))
     return copy
-
-
-@contextmanager
-def host_errors() -> Iterator[None]:
-    try:
-        yield
-    except HypervisorError as exc:
-        if is_transient(exc):
-            raise RetryableError(str(exc), host_message=exc.host_message) from exc
-        raise JobFailed(str(exc), host_message=exc.host_message) from exc
-    except libvirt.libvirtError as exc:
-        raise JobFailed(_t("The host refused the copy: %(why)s") % {"why": exc.get_error_message()}) from exc
 
 
 def _set(copy: ImageCopy, **fields) -> None:
@@ -72,7 +58,7 @@ class CopyImage(Runner):
                 ctx.progress(sent / total if total else 1.0)
 
         try:
-            with host_errors(), connection(host.uri) as conn:
+            with host_errors(f"copy image {image.name!r}", host.name), connection(host.uri) as conn:
                 with ctx.step("upload"):
                     upload_file(conn, POOL, copy.volume, path, progress)
                     ctx.log(_t("Copied %(size)d bytes to %(host)s as volume %(vol)s.") % {

@@ -20,9 +20,9 @@ from vms.domainxml.errors import DomainXMLError
 from vms.domainxml.hostcaps import adapt_to_connection
 from vms.hypervisor import domains
 from vms.hypervisor.connection import connection
-from vms.hypervisor.errors import HypervisorError, is_transient
 from vms.hypervisor.storage import upload_file
 from vms.hypervisor.volumes import delete_volumes_of, disk_volume_name, ensure_disk
+from vms.job_errors import host_errors
 from vms.models import VirtualMachine
 from vms.services.host_slots import HostBusy, host_slot
 from vms.services.state import set_state, vm_groups
@@ -51,17 +51,6 @@ def on_host(ctx, vm: VirtualMachine) -> Iterator[object]:
                 yield conn
     except HostBusy as exc:
         raise RetryableError(_t("Host %(host)s is busy: %(why)s.") % {"host": vm.host.name, "why": exc}) from exc
-
-
-@contextmanager
-def host_errors() -> Iterator[None]:
-    """libvirt trouble as job outcomes: a dropped connection retries, anything else fails with words."""
-    try:
-        yield
-    except HypervisorError as exc:
-        if is_transient(exc):
-            raise RetryableError(str(exc), host_message=exc.host_message) from exc
-        raise JobFailed(str(exc), host_message=exc.host_message) from exc
 
 
 class VMRunner(Runner):
