@@ -17,7 +17,8 @@ RUN python3 -m venv /app/.venv && /app/.venv/bin/pip install -r requirements.txt
 COPY . .
 RUN if [ -f package.json ]; then npm ci --no-audit --no-fund && .venv/bin/python scripts/vendor_assets.py; fi \
  && DASHBOARD_VAR_DIR=/tmp/build-var REDIS_URL=redis://unused:6379/0 SECRET_KEY=build \
-    .venv/bin/python manage.py collectstatic --noinput -v 0
+    sh -c '.venv/bin/python manage.py collectstatic --noinput -v 0 \
+        && .venv/bin/python manage.py compilemessages -l vi --ignore=.venv --ignore=node_modules -v 0'
 
 ENV PATH=/app/.venv/bin:$PATH DASHBOARD_VAR_DIR=/app/var
 EXPOSE 8000

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from channels.db import database_sync_to_async
+
 from dashboard.groups import FLEET, user_group
 from dashboard.sockets import CLOSE_UNAUTHENTICATED, SessionSocket
+from vms.permissions import sees_all_vms
 
 
 class FleetConsumer(SessionSocket):
@@ -13,5 +16,6 @@ class FleetConsumer(SessionSocket):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        # Staff see every change; others only what is sent to their own group.
-        await self.start_session(user, [user_group(user.pk), FLEET] if user.is_staff else [user_group(user.pk)])
+        # Admins and operators see every change; others only what is sent to their own group.
+        sees_all = await database_sync_to_async(sees_all_vms)(user)
+        await self.start_session(user, [user_group(user.pk), FLEET] if sees_all else [user_group(user.pk)])

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "channels",
     "jobs",
     "vms",
+    "portal",
 ]
 
 MIDDLEWARE = [

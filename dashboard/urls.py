@@ -14,6 +14,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("vms.api_urls")),
+    path("api/v1/", include("portal.api_urls")),
+    path("", include("portal.urls")),
     path("", include("vms.urls")),
+    path("", include("vms.urls_graphics")),
     path("", include("jobs.urls")),
 ]

@@ -58,4 +58,6 @@ if [ -f package.json ]; then
 fi
 
 mkdir -p var
+# Vietnamese: compiled from the committed .po on every set-up (the .mo is not committed).
+.venv/bin/python manage.py compilemessages -l vi --ignore=.venv --ignore=node_modules -v 0
 echo "==> Set-up complete"

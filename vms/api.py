@@ -13,11 +13,14 @@ from rest_framework.exceptions import ValidationError as APIValidationError
 from rest_framework.response import Response
 
 from jobs.api import JobSerializer
+from portal import audit
+from portal.api import VMRequestSerializer, submit_from_api
+from portal.services import act_on_vm
 from vms.choices import GONE_STATES, VMAction
 from vms.models import Host, VirtualMachine, VMTemplate
 from vms.selectors import visible_vms
 from vms.services import hosts as host_services
-from vms.services.vms import VMRequest, create_vm, request_action
+from vms.services.vms import VMRequest, create_vm
 
 
 def as_api_error(exc: DjangoValidationError) -> APIValidationError:
@@ -96,8 +99,9 @@ class VMViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gener
     @extend_schema(request=VMCreateSerializer, responses={202: VMSerializer})
     def create(self, request):
         if not request.user.is_staff:
-            # Requests with approval and quotas for everyone come with the self-service portal.
-            raise PermissionDenied("Only admins may create VMs directly for now.")
+            # Everyone else goes through the portal's request flow: atomic quota, approval, audit.
+            req = submit_from_api(request.user, request.data)
+            return Response({"request": VMRequestSerializer(req).data}, status=status.HTTP_202_ACCEPTED)
         incoming = VMCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
@@ -113,6 +117,7 @@ class VMViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gener
             vm, job = create_vm(request.user, req)
         except DjangoValidationError as exc:
             raise as_api_error(exc) from None
+        audit.record(request.user, "vm.create", vm, job=job.pk, host=vm.host.name, via="api")
         return Response({**VMSerializer(vm).data, "job": JobSerializer(job).data}, status=status.HTTP_202_ACCEPTED)
 
     def destroy(self, request, pk=None):
@@ -132,7 +137,7 @@ class VMViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gener
         if vm.state in GONE_STATES:
             raise APIValidationError({"action": "This VM was deleted."})
         try:
-            job = request_action(self.request.user, vm, action_name, **options)
+            job = act_on_vm(self.request.user, vm, action_name, **options)
         except DjangoPermissionDenied as exc:
             raise PermissionDenied(str(exc)) from None
         except DjangoValidationError as exc:

@@ -16,13 +16,15 @@ from jobs.services import enqueue
 from jobs.targets import target_for
 from vms.choices import ACTION_FROM_STATES, GONE_STATES, VMAction, VMState
 from vms.models import Host, VirtualMachine, VMTemplate
-from vms.permissions import can_operate_vm
+from vms.permissions import can_delete_vm, can_operate_vm
 from vms.services.placement import Need, NoHostAvailable, choose_host
 from vms.services.state import set_state
 
 # Stricter than libvirt's rule (no '/'): the name also becomes a hostname and part of file names.
 VM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-SSH_KEY_RE = re.compile(r"^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( [^\r\n]*)?$")
+SSH_KEY_RE = re.compile(
+    r"^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( [^\r\n]*)?$"
+)
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,8 @@ def request_action(user, vm: VirtualMachine, action: str, *, remove_from_host: b
     """Queue a lifecycle job; refused with a reason when not allowed or not possible now."""
     if not can_operate_vm(user, vm):
         raise PermissionDenied(_("You may not operate this VM."))
+    if action == VMAction.DELETE and not can_delete_vm(user, vm):
+        raise PermissionDenied(_("You may not delete this VM; ask its owner."))
     if action not in ACTION_FROM_STATES:
         raise ValidationError({"action": _("Unknown action '%(a)s'.") % {"a": action}})
     if vm.state not in ACTION_FROM_STATES[action]:

@@ -1,0 +1,89 @@
+"""Forms parse input; the rules (limits, names, quotas) live in portal.services and vms.services."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from portal.choices import ShareLevel
+from vms.models import Host, VMTemplate
+
+
+class RequestForm(forms.Form):
+    template = forms.ModelChoiceField(
+        queryset=VMTemplate.objects.filter(active=True), widget=forms.RadioSelect, label=_("Template"), empty_label=None
+    )
+    name = forms.CharField(
+        label=_("Name"),
+        max_length=64,
+        help_text=_("Letters, digits, dots, hyphens and underscores; also the hostname."),
+    )
+    vcpus = forms.IntegerField(label=_("vCPUs"), min_value=1)
+    memory_mib = forms.IntegerField(label=_("Memory (MiB)"), min_value=1)
+    disk_gib = forms.IntegerField(label=_("Disk (GiB)"), min_value=1)
+    ssh_keys = forms.CharField(
+        label=_("SSH public keys"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+        help_text=_("One OpenSSH public key per line (ssh-ed25519 AAAA… you@laptop)."),
+    )
+    note = forms.CharField(
+        label=_("Note for the admins"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    host = forms.ModelChoiceField(
+        queryset=Host.objects.filter(enabled=True),
+        required=False,
+        label=_("Host"),
+        empty_label=_("Let the dashboard choose"),
+    )
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not (user and user.is_staff):
+            del self.fields["host"]
+
+    def apply_errors(self, errors: dict) -> None:
+        """Put a service's ValidationError (field -> messages) on the form."""
+        for field, messages in errors.items():
+            target = field if field in self.fields else None
+            for message in messages if isinstance(messages, list) else [messages]:
+                self.add_error(target, message)
+
+
+class ApproveForm(forms.Form):
+    host = forms.ModelChoiceField(
+        queryset=Host.objects.filter(enabled=True),
+        required=False,
+        label=_("Host"),
+        empty_label=_("Let the dashboard choose"),
+    )
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ShareForm(forms.Form):
+    username = forms.CharField(label=_("Username"), max_length=150)
+    level = forms.ChoiceField(label=_("Access"), choices=ShareLevel.choices, initial=ShareLevel.VIEW)
+
+
+class AuditFilterForm(forms.Form):
+    actor = forms.CharField(label=_("Who"), required=False)
+    action = forms.CharField(label=_("Action"), required=False)
+    object_type = forms.ChoiceField(
+        label=_("Object"),
+        required=False,
+        choices=[
+            ("", _("Any")),
+            ("vm", _("VM")),
+            ("host", _("Host")),
+            ("template", _("Template")),
+            ("request", _("Request")),
+            ("quota", _("Quota")),
+            ("image", _("Image")),
+        ],
+    )
+    q = forms.CharField(label=_("Name contains"), required=False)
+    since = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label=_("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"}))

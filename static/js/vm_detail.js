@@ -1,0 +1,160 @@
+// One VM, live: state, job timeline with progress, CPU/memory sparklines (/ws/vms/<uuid>/),
+// and the serial console in xterm.js (/ws/vms/<uuid>/console/). Values only, never markup.
+(function () {
+  "use strict";
+  const root = document.getElementById("vm");
+  if (!root || !window.KVM) return;
+  const uuid = root.dataset.vm;
+  const vmLabels = KVM.jsonScript("vm-state-labels", {});
+  const jobLabels = KVM.jsonScript("job-state-labels", {});
+  const FINISHED = ["succeeded", "failed", "cancelled"];
+
+  // --- state -----------------------------------------------------------------------------------
+  function applyState(state) {
+    KVM.setBadge(document.getElementById("vm-state"), state, vmLabels);
+    document.querySelectorAll('[data-vm-actions="' + uuid + '"]').forEach(function (el) { KVM.applyActions(el, state); });
+    document.getElementById("vm-gone").hidden = state !== "deleted";
+  }
+
+  // --- jobs ------------------------------------------------------------------------------------
+  const jobList = document.getElementById("jobs");
+  function jobRow(msg) {
+    let li = jobList.querySelector('li[data-job="' + msg.job + '"]');
+    if (li) return li;
+    const empty = document.getElementById("jobs-empty");
+    if (empty) empty.remove();
+    li = document.createElement("li");
+    li.dataset.job = msg.job;
+    const title = document.createElement("span");
+    const link = document.createElement("a");
+    link.href = "/jobs/" + msg.job + "/";
+    link.textContent = msg.kind;
+    const when = document.createElement("span");
+    when.className = "when";
+    when.textContent = " #" + msg.job;
+    title.append(link, when);
+    const badge = document.createElement("span");
+    badge.className = "badge";
+    badge.dataset.role = "state";
+    const bar = document.createElement("progress");
+    bar.max = 100;
+    bar.dataset.role = "progress";
+    const err = document.createElement("span");
+    err.className = "err";
+    err.dataset.role = "error";
+    err.hidden = true;
+    li.append(title, badge, bar, err);
+    jobList.prepend(li);
+    return li;
+  }
+  function applyJob(msg) {
+    if (msg.target !== "vms.virtualmachine:" + root.dataset.vmId) return;
+    const li = jobRow(msg);
+    KVM.setBadge(li.querySelector('[data-role="state"]'), msg.state, jobLabels);
+    const bar = li.querySelector('[data-role="progress"]');
+    bar.value = msg.progress || 0;
+    bar.textContent = (msg.progress || 0) + " %";
+    bar.hidden = FINISHED.indexOf(msg.state) >= 0;
+    const err = li.querySelector('[data-role="error"]');
+    const message = msg.error && msg.error.message;
+    err.textContent = message || "";
+    err.hidden = !message;
+  }
+
+  // --- sparklines ------------------------------------------------------------------------------
+  const points = { cpu: [], mem: [] };
+  const MAX_POINTS = 60;
+  function draw(id, values, text) {
+    const box = document.getElementById(id);
+    const line = box.querySelector("polyline");
+    const max = id === "spark-cpu" ? 100 : Math.max.apply(null, values.concat([1]));
+    const n = values.length;
+    line.setAttribute("points", values.map(function (v, i) {
+      const x = n > 1 ? (i * 60) / (n - 1) : 60;
+      const y = 100 - Math.max(0, Math.min(100, (100 * v) / max));
+      return x.toFixed(2) + "," + y.toFixed(2);
+    }).join(" "));
+    box.querySelector('[data-role="value"]').textContent = text;
+  }
+  function addStats(s) {
+    if (s.cpu_percent != null) points.cpu.push(Number(s.cpu_percent));
+    if (s.memory_used_mib != null) points.mem.push(Number(s.memory_used_mib));
+    points.cpu = points.cpu.slice(-MAX_POINTS);
+    points.mem = points.mem.slice(-MAX_POINTS);
+    if (points.cpu.length) draw("spark-cpu", points.cpu, points.cpu[points.cpu.length - 1].toFixed(1) + " %");
+    if (points.mem.length) {
+      const total = s.memory_total_mib ? " / " + Math.round(s.memory_total_mib) + " MiB" : " MiB";
+      draw("spark-mem", points.mem, Math.round(points.mem[points.mem.length - 1]) + total);
+    }
+    document.getElementById("spark-none").hidden = points.cpu.length + points.mem.length > 0;
+  }
+  (KVM.jsonScript("vm-stats", []) || []).forEach(addStats);
+
+  // --- the VM socket -------------------------------------------------------------------------
+  const live = document.getElementById("vm-live");
+  KVM.socket(root.dataset.wsPath, {
+    open: function () { live.classList.add("on"); },
+    close: function () { live.classList.remove("on"); },
+    message: function (msg) {
+      if (msg.type === "vm.state" && msg.vm === uuid) applyState(msg.state);
+      else if (msg.type === "job.progress") applyJob(msg);
+      else if (msg.type === "vm.stats" && msg.vm === uuid) addStats(msg);
+    },
+  });
+  // The fleet socket also carries this VM's state and jobs (app.js); apply them the same way.
+  document.addEventListener("kvm:message", function (event) {
+    const msg = event.detail;
+    if (msg.type === "vm.state" && msg.vm === uuid) applyState(msg.state);
+    else if (msg.type === "job.progress") applyJob(msg);
+  });
+
+  // --- the serial console ----------------------------------------------------------------------
+  const box = document.getElementById("console");
+  const stateBadge = document.getElementById("console-state");
+  const mayType = root.dataset.mayType === "1";
+  function consoleState(kind) {
+    stateBadge.textContent = stateBadge.dataset[kind + "Label"];
+    stateBadge.className = "badge " + (kind === "open" ? "state-running" : kind === "closed" ? "state-stopped" : "state-pending");
+    stateBadge.dataset.console = kind;
+  }
+  let write;
+  let term = null;
+  if (window.Terminal) {
+    term = new window.Terminal({ convertEol: false, cursorBlink: true, fontSize: 14, scrollback: 5000,
+      disableStdin: !mayType, theme: { background: "#0b0f17" } });
+    let fit = null;
+    if (window.FitAddon) { fit = new window.FitAddon.FitAddon(); term.loadAddon(fit); }
+    term.open(box);
+    if (fit) {
+      const refit = function () { try { fit.fit(); } catch (e) { /* hidden */ } };
+      refit();
+      window.addEventListener("resize", refit);
+    }
+    write = function (text) { term.write(text); };
+  } else {
+    // No xterm.js (static/vendor missing): a plain, read-only transcript.
+    const pre = document.createElement("pre");
+    pre.style.cssText = "color:#e5e7eb;margin:0;white-space:pre-wrap;height:100%;overflow:auto";
+    box.appendChild(pre);
+    write = function (text) { pre.textContent += text; pre.scrollTop = pre.scrollHeight; };
+  }
+  // Everything written, for tests and for copying: the terminal keeps only what fits its buffer.
+  root.consoleText = "";
+  consoleState("connecting");
+  const consoleSocket = KVM.socket(root.dataset.consolePath, {
+    message: function (msg) {
+      if (msg.type === "console.output") {
+        write(msg.data);
+        root.consoleText = (root.consoleText + msg.data).slice(-200000);
+      } else if (msg.type === "console.state") {
+        consoleState(msg.open ? "open" : "closed");
+      } else if (msg.type === "error" && msg.message) {
+        write("\r\n[" + msg.message + "]\r\n");
+      }
+    },
+    close: function () { consoleState("connecting"); },
+  });
+  if (term && mayType) {
+    term.onData(function (data) { consoleSocket.send({ type: "console.input", data: data }); });
+  }
+})();
