@@ -13,6 +13,7 @@ and (b) the `vm.state` message reaching the websocket.
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 import threading
 import time
@@ -63,6 +64,7 @@ def _run_default_loop() -> None:
 
 
 def main() -> None:
+    load_at_start = os.getloadavg()[0]  # other work on this shared 2-core machine skews the tails
     # The floor listener's loop: registered before any connection of this process opens.
     libvirt.virEventRegisterDefaultImpl()
     threading.Thread(target=_run_default_loop, daemon=True, name="libvirt-events").start()
@@ -81,7 +83,7 @@ def main() -> None:
     from vms.sandbox.demo_guest import KERNEL_CMDLINE
     from vms.sandbox.fleet import SandboxFleet
 
-    owner = get_user_model().objects.create_user("bench-owner", password="bench-password-1")
+    owner = get_user_model().objects.create_user("bench-owner")  # no password: force_login
     fleet = SandboxFleet(settings.SANDBOX_DIR, first_index=settings.SANDBOX_FIRST_INDEX)
     hosts = bootstrap.register_sandbox_hosts(fleet.hosts(3))
     bootstrap.check_all(hosts)
@@ -146,7 +148,8 @@ def main() -> None:
         return (f"| {name} | {percentile(values, 50):.1f} | {percentile(values, 95):.1f} | "
                 f"{max(values):.1f} | {len(values)} |")
 
-    body = f"""Command: `.venv/bin/python -m bench.events` (part of `make bench`)
+    body = f"""Command: `.venv/bin/python -m bench.events` (part of `make bench`). Load average (1 min) of the
+machine when it started: {load_at_start:.2f} (other sessions' tests share these 2 cores; tails move with it).
 
 Setup: 3 sandbox hosts (real libvirtd over `qemu+tcp`, TCG), {VMS} running demo guests (one per host)
 with managed VM rows owned by a plain user; `manage.py watch_hosts` and daphne

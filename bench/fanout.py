@@ -31,6 +31,7 @@ TARGET_P95_MS = 250
 
 
 def main() -> None:
+    load_at_start = os.getloadavg()[0]  # other work on this shared 2-core machine skews the tails
     # Our own channel-layer prefix: no other server on this Redis gets (or sends) these messages.
     prefix = f"kvmdash-bench-{uuid.uuid4().hex[:6]}"
     os.environ["CHANNELS_PREFIX"] = prefix
@@ -38,6 +39,7 @@ def main() -> None:
     setup_django(ROOT / "var" / "bench-fanout.sqlite3")
     from django.conf import settings
     from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
     from django.test import Client
 
     from vms.choices import VMState
@@ -47,7 +49,7 @@ def main() -> None:
     host = Host.objects.create(name="bench-fanout", uri="test:///default")
     vm = VirtualMachine.objects.create(name="bench-fanout-vm", host=host, state=VMState.RUNNING, managed=False)
     User.objects.bulk_create(
-        [User(username=f"bench-staff-{i}", is_staff=True, password="!") for i in range(CLIENTS)]
+        [User(username=f"bench-staff-{i}", is_staff=True, password=make_password(None)) for i in range(CLIENTS)]
     )
     cookies = []
     t0 = time.monotonic()
@@ -89,26 +91,31 @@ def main() -> None:
         )
         first_last = r["spread"]
     met = "met" if all(verdicts) else "NOT met"
+    header = ("| sockets on | connected | connect all (50 at a time) | p50 ms | p95 ms | max ms | lost | "
+              f"send_now p50 ms | daphne CPU for the {CHANGES} sends | bench (clients + sender) CPU |")
     layer = settings.CHANNEL_LAYERS["default"]["CONFIG"]
-    body = f"""Command: `.venv/bin/python -m bench.fanout` (part of `make bench`)
+    body = f"""Command: `.venv/bin/python -m bench.fanout` (part of `make bench`). Load average (1 min) of the
+machine when it started: {load_at_start:.2f} (other sessions' tests share these 2 cores; tails move with it).
 
 {CLIENTS} websocket clients, each its own staff user and session, connected over loopback to one daphne
 process (`dashboard.asgi:application`, bench SQLite DB, local Redis channel layer, a private channel
-prefix). Broadcasts: **synthetic**, from the bench process, {CHANGES} `vm.state` messages {SPACING_S * 1000:.0f} ms apart with
+prefix). Broadcasts: **synthetic**, from the bench process, {CHANGES} `vm.state` messages
+{SPACING_S * 1000:.0f} ms apart with
 `dashboard.broadcast.send_now(["vm.<uuid>", "fleet"], payload)` -- the same call and groups the watcher
 uses after its database write (the watcher's own share is measured in "Event-to-browser latency").
 Latency = when a client read the frame - just before `send_now`, per client per message. The clients
 are a minimal RFC 6455 reader (`bench/wsclient.py`), all {CLIENTS} in the bench process: they share the 2
 cores with daphne and Redis, so their own reading time is inside these numbers.
 
-| sockets on | connected | connect all (50 at a time) | p50 ms | p95 ms | max ms | lost | send_now p50 ms | daphne CPU for the {CHANGES} sends | bench (clients + sender) CPU |
+{header}
 |---|---|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
 - Target "500 clients, no message lost, p95 delivery under {TARGET_P95_MS} ms" on one daphne: **{met}** --
   {"; ".join(per_row)}. It sits at the edge: p95 varies by about +-50 ms between runs here.
 - first-to-last client of one message (mean spread): {first_last:.0f} ms on the last run; daphne RSS
-  after both runs {daphne_rss[0]:.0f} MiB (peak {daphne_rss[1]:.0f} MiB). Logging in {CLIENTS} users took {login_s:.1f} s (setup, not measured).
+  after both runs {daphne_rss[0]:.0f} MiB (peak {daphne_rss[1]:.0f} MiB). Logging in {CLIENTS} users took
+  {login_s:.1f} s (setup, not measured).
 
 Where the time goes: `send_now` does one `group_send` per group; channels_redis 4 groups the members by
 process, so each group_send is one Lua call that puts **one** message (listing all {CLIENTS} channel

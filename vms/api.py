@@ -10,6 +10,7 @@ from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.exceptions import ValidationError as APIValidationError
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
 from jobs.api import JobSerializer
@@ -90,8 +91,16 @@ class VMCreateSerializer(serializers.Serializer):
     host = serializers.PrimaryKeyRelatedField(queryset=Host.objects.all(), required=False, allow_null=True)
 
 
+class VMPagination(PageNumberPagination):
+    # A fleet has thousands of VMs: never answer with all of them at once.
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
 class VMViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = VMSerializer
+    pagination_class = VMPagination
 
     def get_queryset(self):
         return visible_vms(self.request.user).order_by("name")
