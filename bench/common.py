@@ -33,12 +33,33 @@ def start_workers(count: int, queue: str, log_dir: Path, concurrency: int = 1) -
     procs = []
     for i in range(count):
         log = open(log_dir / f"worker-{i}.log", "wb")
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "dashboard", "worker", "-Q", queue, "--concurrency", str(concurrency),
-             "-n", f"bench-{i}-{uuid.uuid4().hex[:4]}@%h", "--without-gossip", "--without-mingle",
-             "--loglevel", "WARNING"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        ))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "dashboard",
+                    "worker",
+                    "-Q",
+                    queue,
+                    "--concurrency",
+                    str(concurrency),
+                    "-n",
+                    f"bench-{i}-{uuid.uuid4().hex[:4]}@%h",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--loglevel",
+                    "WARNING",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
     time.sleep(3)  # let them connect to the broker before the clock starts
     return procs
 
@@ -63,13 +84,20 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def summary(values: list[float]) -> str:
-    return (f"p50 {percentile(values, 50):.3f} s, p95 {percentile(values, 95):.3f} s, "
-            f"mean {statistics.mean(values):.3f} s, max {max(values):.3f} s")
+    return (
+        f"p50 {percentile(values, 50):.3f} s, p95 {percentile(values, 95):.3f} s, "
+        f"mean {statistics.mean(values):.3f} s, max {max(values):.3f} s"
+    )
 
 
 def write_section(title: str, body: str) -> None:
     """Replace (or add) one `## title` section of docs/benchmarks.md, keeping the others."""
-    text = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n\nMeasured on this project's 2-core machine. Each section says the command that produced it.\n"
+    text = (
+        REPORT.read_text()
+        if REPORT.exists()
+        else "# Benchmarks\n\nMeasured on this project's 2-core machine. "
+        "Each section says the command that produced it.\n"
+    )
     head = f"## {title}\n"
     sections = text.split("\n## ")
     kept = [sections[0]] + [s for s in sections[1:] if not s.startswith(title + "\n")]

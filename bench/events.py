@@ -99,8 +99,13 @@ def main() -> None:
         for i in range(VMS):
             host = hosts[i % len(hosts)]
             vm = VirtualMachine.objects.create(
-                name=f"bench-ev-{i}-{uuid.uuid4().hex[:4]}", host=host, owner=owner, managed=True,
-                state=VMState.RUNNING, vcpus=1, memory_mib=128,
+                name=f"bench-ev-{i}-{uuid.uuid4().hex[:4]}",
+                host=host,
+                owner=owner,
+                managed=True,
+                state=VMState.RUNNING,
+                vcpus=1,
+                memory_mib=128,
             )
             dom = domains.define(control[host.pk], demo_domain_xml(vm.name, str(vm.uuid), KERNEL_CMDLINE), vm.name)
             domains.start(dom)
@@ -112,8 +117,9 @@ def main() -> None:
         deadline = time.monotonic() + 60
         from vms.models import Host
 
-        while Host.objects.filter(pk__in=[h.pk for h in hosts], online=True).count() < len(hosts) or \
-                "watching host" not in (work / "watcher.log").read_text(errors="replace"):
+        while Host.objects.filter(pk__in=[h.pk for h in hosts], online=True).count() < len(
+            hosts
+        ) or "watching host" not in (work / "watcher.log").read_text(errors="replace"):
             if time.monotonic() > deadline:
                 raise SystemExit(f"watcher not ready: {(work / 'watcher.log').read_text()[-2000:]}")
             time.sleep(0.2)
@@ -145,8 +151,10 @@ def main() -> None:
     met = "met" if diff_p95 <= TARGET_MS and not missed else "NOT met"
 
     def line(name: str, values: list[float]) -> str:
-        return (f"| {name} | {percentile(values, 50):.1f} | {percentile(values, 95):.1f} | "
-                f"{max(values):.1f} | {len(values)} |")
+        return (
+            f"| {name} | {percentile(values, 50):.1f} | {percentile(values, 95):.1f} | "
+            f"{max(values):.1f} | {len(values)} |"
+        )
 
     body = f"""Command: `.venv/bin/python -m bench.events` (part of `make bench`). Load average (1 min) of the
 machine when it started: {load_at_start:.2f} (other sessions' tests share these 2 cores; tails move with it).
@@ -214,8 +222,11 @@ async def _measure(port: int, cookie: str, vms: list, floor: FloorListener):
         queue = queues[key]
         while not queue.empty():
             queue.get_nowait()
-        wanted, event = ("running", libvirt.VIR_DOMAIN_EVENT_RESUMED) if paused[key] else \
-            ("paused", libvirt.VIR_DOMAIN_EVENT_SUSPENDED)
+        wanted, event = (
+            ("running", libvirt.VIR_DOMAIN_EVENT_RESUMED)
+            if paused[key]
+            else ("paused", libvirt.VIR_DOMAIN_EVENT_SUSPENDED)
+        )
         call = dom.resume if paused[key] else dom.suspend
         before = time.time()
 

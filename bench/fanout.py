@@ -70,7 +70,8 @@ def main() -> None:
         port2 = free_port()
         second = start_daphne(port2, work / "daphne-2.log")
         runs["/ws/fleet/ on 2 daphne processes, 250 each"] = asyncio.run(
-            _run([port, port2], "/ws/fleet/", cookies, vm, host.pk, prefix, [daphne.pid, second.pid]))
+            _run([port, port2], "/ws/fleet/", cookies, vm, host.pk, prefix, [daphne.pid, second.pid])
+        )
     finally:
         stop(daphne)
         stop(second)
@@ -82,8 +83,9 @@ def main() -> None:
         ok = r["lost"] == 0 and r["connected"] == CLIENTS and percentile(r["latencies"], 95) < TARGET_P95_MS
         if "2 daphne" not in label:  # the target is for the default deployment: one web process
             verdicts.append(ok)
-            per_row.append(f"{label} {'met' if ok else 'NOT met'} (p95 {percentile(r['latencies'], 95):.0f} ms, "
-                           f"lost {r['lost']})")
+            per_row.append(
+                f"{label} {'met' if ok else 'NOT met'} (p95 {percentile(r['latencies'], 95):.0f} ms, lost {r['lost']})"
+            )
         rows.append(
             f"| {label} | {r['connected']} | {r['connect_s']:.1f} s | {percentile(r['latencies'], 50):.0f} | "
             f"{percentile(r['latencies'], 95):.0f} | {max(r['latencies']):.0f} | {r['lost']} of {r['expected']} | "
@@ -91,8 +93,10 @@ def main() -> None:
         )
         first_last = r["spread"]
     met = "met" if all(verdicts) else "NOT met"
-    header = ("| sockets on | connected | connect all (50 at a time) | p50 ms | p95 ms | max ms | lost | "
-              f"send_now p50 ms | daphne CPU for the {CHANGES} sends | bench (clients + sender) CPU |")
+    header = (
+        "| sockets on | connected | connect all (50 at a time) | p50 ms | p95 ms | max ms | lost | "
+        f"send_now p50 ms | daphne CPU for the {CHANGES} sends | bench (clients + sender) CPU |"
+    )
     layer = settings.CHANNEL_LAYERS["default"]["CONFIG"]
     body = f"""Command: `.venv/bin/python -m bench.fanout` (part of `make bench`). Load average (1 min) of the
 machine when it started: {load_at_start:.2f} (other sessions' tests share these 2 cores; tails move with it).
@@ -149,8 +153,9 @@ always-open dashboards, raise `group_expiry` or re-join groups periodically.
     print(body)
 
 
-async def _run(ports: list[int], path: str, cookies: list[str], vm, host_id: int, prefix: str,
-               daphne_pids: list[int]) -> dict:
+async def _run(
+    ports: list[int], path: str, cookies: list[str], vm, host_id: int, prefix: str, daphne_pids: list[int]
+) -> dict:
     import redis.asyncio as aioredis
     from django.conf import settings
 
@@ -192,8 +197,13 @@ async def _run(ports: list[int], path: str, cookies: list[str], vm, host_id: int
     cpu_before = sum(cpu_seconds(pid) for pid in daphne_pids)
     own_before = cpu_seconds(os.getpid())
     for seq in range(CHANGES):
-        payload = {"type": "vm.state", "vm": str(vm.uuid), "state": "paused" if seq % 2 == 0 else "running",
-                   "host": host_id, "seq": seq}
+        payload = {
+            "type": "vm.state",
+            "vm": str(vm.uuid),
+            "state": "paused" if seq % 2 == 0 else "running",
+            "host": host_id,
+            "seq": seq,
+        }
         sent[seq] = time.time()
         await asyncio.to_thread(send_now, [vm_group(vm.uuid), FLEET], payload)
         send_ms.append((time.time() - sent[seq]) * 1000)
@@ -214,9 +224,14 @@ async def _run(ports: list[int], path: str, cookies: list[str], vm, host_id: int
             spreads.append((max(times) - min(times)) * 1000)
     got = sum(len(r) for r in received)
     return {
-        "connected": connected, "connect_s": connect_s, "latencies": latencies or [float("nan")],
-        "expected": len(cookies) * CHANGES, "lost": len(cookies) * CHANGES - got,
-        "send_ms_p50": percentile(send_ms, 50), "daphne_cpu_s": daphne_cpu, "client_cpu_s": own_cpu,
+        "connected": connected,
+        "connect_s": connect_s,
+        "latencies": latencies or [float("nan")],
+        "expected": len(cookies) * CHANGES,
+        "lost": len(cookies) * CHANGES - got,
+        "send_ms_p50": percentile(send_ms, 50),
+        "daphne_cpu_s": daphne_cpu,
+        "client_cpu_s": own_cpu,
         "spread": sum(spreads) / len(spreads) if spreads else float("nan"),
     }
 

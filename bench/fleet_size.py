@@ -34,8 +34,15 @@ ENDPOINT_BUDGET_S = 30
 def node_xml(host_index: int) -> bytes:
     node = etree.Element("node")
     cpu = etree.SubElement(node, "cpu")
-    for tag, value in (("mhz", "2400"), ("model", "x86_64"), ("active", "64"), ("nodes", "1"), ("sockets", "2"),
-                       ("cores", "16"), ("threads", "2")):
+    for tag, value in (
+        ("mhz", "2400"),
+        ("model", "x86_64"),
+        ("active", "64"),
+        ("nodes", "1"),
+        ("sockets", "2"),
+        ("cores", "16"),
+        ("threads", "2"),
+    ):
         etree.SubElement(cpu, tag).text = value
     etree.SubElement(node, "memory").text = str(512 * 1024 * 1024)  # KiB
     for d in range(DOMAINS):
@@ -111,8 +118,11 @@ def main() -> None:
 
     pages = _time_pages(get_user_model(), VirtualMachine.objects.count(), Host.objects.count())
 
-    per_domain_ms = ((discovery_s - marks["first host online"]) * 1000 / (HOSTS * DOMAINS)
-                     if discovery_s is not None else float("nan"))
+    per_domain_ms = (
+        (discovery_s - marks["first host online"]) * 1000 / (HOSTS * DOMAINS)
+        if discovery_s is not None
+        else float("nan")
+    )
     took = f"{discovery_s:.1f} s" if discovery_s is not None else f"not finished in 150 s ({count} rows)"
     disc_met = "met" if discovery_s is not None and discovery_s < DISCOVERY_TARGET_S else "NOT met"
     rss_met = "met" if hwm < RSS_TARGET_MIB else "NOT met"
@@ -199,8 +209,13 @@ def _time_pages(User, vm_count: int, host_count: int) -> list[dict]:
             times.append((time.perf_counter() - t) * 1000)
         body = response.content
         entry = {
-            "url": url, "status": first.status_code, "n": len(times), "p50": percentile(times, 50),
-            "p95": percentile(times, 95), "size": len(body), "queries": len(executed),
+            "url": url,
+            "status": first.status_code,
+            "n": len(times),
+            "p50": percentile(times, 50),
+            "p95": percentile(times, 95),
+            "size": len(body),
+            "queries": len(executed),
         }
         verdict = "met" if entry["p95"] < PAGE_TARGET_MS else "NOT met"
         entry["verdict"] = verdict if url == "/fleet/" else "(for reference)"
@@ -218,12 +233,14 @@ def _api_note(pages: list[dict]) -> str:
     api = next(p for p in pages if p["url"].startswith("/api/"))
     if api["paginated"]:
         return f"The API list is paginated: {api['items']} VMs in the first page."
-    return (f"**Finding: `/api/v1/vms/` is not paginated**: one request returns all {api['items']} VMs "
-            f"({api['size'] / 1024 / 1024:.1f} MiB of JSON, p50 {api['p50']:.0f} ms of server time), "
-            "and grows linearly with the fleet. Suggested fix: `REST_FRAMEWORK['DEFAULT_PAGINATION_CLASS']` = "
-            "`rest_framework.pagination.CursorPagination` (ordering by `name`, `id`; stable under inserts) or "
-            "`PageNumberPagination` with `PAGE_SIZE` 100 in `dashboard/settings.py`, or `pagination_class` on "
-            "`vms/api.py` `VMViewSet` only; clients then follow `next`.")
+    return (
+        f"**Finding: `/api/v1/vms/` is not paginated**: one request returns all {api['items']} VMs "
+        f"({api['size'] / 1024 / 1024:.1f} MiB of JSON, p50 {api['p50']:.0f} ms of server time), "
+        "and grows linearly with the fleet. Suggested fix: `REST_FRAMEWORK['DEFAULT_PAGINATION_CLASS']` = "
+        "`rest_framework.pagination.CursorPagination` (ordering by `name`, `id`; stable under inserts) or "
+        "`PageNumberPagination` with `PAGE_SIZE` 100 in `dashboard/settings.py`, or `pagination_class` on "
+        "`vms/api.py` `VMViewSet` only; clients then follow `next`."
+    )
 
 
 if __name__ == "__main__":

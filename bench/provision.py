@@ -1,6 +1,6 @@
 """Provisioning latency (request to running) and throughput: 12 demo VMs, 3 sandbox hosts, 2 workers.
 
-    .venv/bin/python -m bench.provision
+.venv/bin/python -m bench.provision
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def _step_times(jobs) -> str:
     for job in jobs:
         for step in job.steps:
             if step.get("started_at") and step.get("finished_at"):
-                took = (datetime.fromisoformat(step["finished_at"]) - datetime.fromisoformat(step["started_at"]))
+                took = datetime.fromisoformat(step["finished_at"]) - datetime.fromisoformat(step["started_at"])
                 sums.setdefault(step["name"], []).append(took.total_seconds())
     return ", ".join(f"{name} {sum(v) / len(v) * 1000:.0f} ms" for name, v in sums.items())
 

@@ -29,7 +29,11 @@ def start_daphne(port: int, log_path: Path) -> subprocess.Popen:
     log = open(log_path, "wb")  # noqa: SIM115 (the process owns it until it exits)
     proc = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "dashboard.asgi:application"],
-        cwd=ROOT, env=_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT,
+        env=_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -47,7 +51,11 @@ def start_watcher(log_path: Path, watcher_id: str = "bench") -> subprocess.Popen
     log = open(log_path, "wb")  # noqa: SIM115
     return subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "watch_hosts", "--watcher-id", watcher_id],
-        cwd=ROOT, env=_env({"LOG_LEVEL": "INFO"}), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT,
+        env=_env({"LOG_LEVEL": "INFO"}),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 

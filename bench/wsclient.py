@@ -73,7 +73,7 @@ class _Protocol(asyncio.Protocol):
                 offset = 10
             if len(buf) < offset + length:
                 return
-            payload = bytes(buf[offset: offset + length])
+            payload = bytes(buf[offset : offset + length])
             del buf[: offset + length]
             opcode = b0 & 0x0F
             if opcode == 0x9:  # ping: answer as a browser would
@@ -118,8 +118,15 @@ class WSClient:
         return self.protocol.close_code
 
     @classmethod
-    async def connect(cls, host: str, port: int, path: str, cookie: str, timeout: float = 30,
-                      on_message: Callable[[float, dict], None] | None = None) -> WSClient:
+    async def connect(
+        cls,
+        host: str,
+        port: int,
+        path: str,
+        cookie: str,
+        timeout: float = 30,
+        on_message: Callable[[float, dict], None] | None = None,
+    ) -> WSClient:
         """Open and upgrade. With `on_message`, messages go to it (from the loop) instead of `recv`."""
         key = base64.b64encode(os.urandom(16)).decode()
         request = (

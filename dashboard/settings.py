@@ -69,6 +69,7 @@ TEMPLATES = [
     },
 ]
 
+
 def database_config(url: str, var_dir: Path) -> dict:
     config = dj_database_url.parse(url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0))
     if config["ENGINE"].endswith("sqlite3"):

@@ -8,8 +8,12 @@ import psycopg
 url = urlsplit(sys.argv[1])
 try:
     psycopg.connect(
-        host=url.hostname, port=url.port or 5432, user=url.username or "postgres",
-        password=url.password, dbname="postgres", connect_timeout=3,
+        host=url.hostname,
+        port=url.port or 5432,
+        user=url.username or "postgres",
+        password=url.password,
+        dbname="postgres",
+        connect_timeout=3,
     ).close()
 except psycopg.OperationalError:
     sys.exit(1)

@@ -58,8 +58,9 @@ def test_redis_url_from_environment_wins(tmp_path):
 
 def test_redis_on_tcp_is_used_when_it_answers(tmp_path):
     port = _free_port()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
-                            stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""], stdout=subprocess.DEVNULL
+    )
     try:
         for _ in range(100):
             if tcp_answers("127.0.0.1", port):

@@ -37,8 +37,17 @@ class ImageCopyInline(admin.TabularInline):
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "format", "size", "volume", "created_at"]
-    readonly_fields = ["kind", "format", "size", "virtual_size", "sha256", "file", "volume", "uploaded_by",
-                       "created_at"]
+    readonly_fields = [
+        "kind",
+        "format",
+        "size",
+        "virtual_size",
+        "sha256",
+        "file",
+        "volume",
+        "uploaded_by",
+        "created_at",
+    ]
     inlines = [ImageCopyInline]
 
     def has_add_permission(self, request) -> bool:

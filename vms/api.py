@@ -36,8 +36,21 @@ class HostSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Host
-        fields = ["id", "name", "uri", "display_uri", "enabled", "max_concurrent_jobs", "emulation", "notes",
-                  "online", "last_checked", "last_error", "capabilities", "require_reachable"]
+        fields = [
+            "id",
+            "name",
+            "uri",
+            "display_uri",
+            "enabled",
+            "max_concurrent_jobs",
+            "emulation",
+            "notes",
+            "online",
+            "last_checked",
+            "last_error",
+            "capabilities",
+            "require_reachable",
+        ]
         read_only_fields = ["online", "last_checked", "last_error", "capabilities"]
 
     def create(self, data):
@@ -51,7 +64,8 @@ class HostSerializer(serializers.ModelSerializer):
         if "uri" in data or "name" in data:
             try:
                 data["uri"] = host_services.validate_host_fields(
-                    data.get("name", host.name), data.get("uri", host.uri), exclude_pk=host.pk)
+                    data.get("name", host.name), data.get("uri", host.uri), exclude_pk=host.pk
+                )
             except DjangoValidationError as exc:
                 raise as_api_error(exc) from None
         return super().update(host, data)
@@ -77,8 +91,22 @@ class VMSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = VirtualMachine
-        fields = ["id", "uuid", "name", "state", "host", "template", "template_version", "owner", "vcpus",
-                  "memory_mib", "disk_gib", "managed", "state_changed_at", "created_at"]
+        fields = [
+            "id",
+            "uuid",
+            "name",
+            "state",
+            "host",
+            "template",
+            "template_version",
+            "owner",
+            "vcpus",
+            "memory_mib",
+            "disk_gib",
+            "managed",
+            "state_changed_at",
+            "created_at",
+        ]
 
 
 class VMCreateSerializer(serializers.Serializer):
@@ -116,11 +144,13 @@ class VMViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gener
         data = incoming.validated_data
         template = data["template"]
         req = VMRequest(
-            template=template, name=data["name"],
+            template=template,
+            name=data["name"],
             vcpus=data.get("vcpus", template.default_vcpus),
             memory_mib=data.get("memory_mib", template.default_memory_mib),
             disk_gib=data.get("disk_gib", template.default_disk_gib),
-            ssh_keys=tuple(data["ssh_keys"]), host=data.get("host"),
+            ssh_keys=tuple(data["ssh_keys"]),
+            host=data.get("host"),
         )
         try:
             vm, job = create_vm(request.user, req)
@@ -138,8 +168,12 @@ class VMViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gener
     @action(detail=True, methods=["post"], url_path=r"actions/(?P<action_name>[a-z-]+)")
     def actions(self, request, pk=None, action_name=None):
         if action_name == VMAction.DELETE or action_name not in VMAction.values:
-            raise APIValidationError({"action": f"Unknown action '{action_name}'; use one of "
-                                      "start, shutdown, reboot, force-off, suspend, resume."})
+            raise APIValidationError(
+                {
+                    "action": f"Unknown action '{action_name}'; use one of "
+                    "start, shutdown, reboot, force-off, suspend, resume."
+                }
+            )
         return self._act(self.get_object(), action_name)
 
     def _act(self, vm: VirtualMachine, action_name: str, **options) -> Response:

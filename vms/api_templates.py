@@ -70,8 +70,18 @@ class TemplateSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = VMTemplate
-        fields = ["id", "name", "description", "version", "active", *template_services.LIMIT_FIELDS,
-                  "domain_xml", "settings", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "description",
+            "version",
+            "active",
+            *template_services.LIMIT_FIELDS,
+            "domain_xml",
+            "settings",
+            "created_at",
+            "updated_at",
+        ]
 
     def get_settings(self, template) -> dict:
         return template_services.read_settings(template.domain_xml)
@@ -157,9 +167,15 @@ class TemplateViewSet(viewsets.ModelViewSet):
         template = self.get_object()
         in_use = VirtualMachine.objects.filter(template=template).exclude(state__in=GONE_STATES).count()
         if in_use:
-            raise APIValidationError({"detail": _(
-                "%(n)d VMs were made from this template; retire it (set active to false) instead of deleting it."
-            ) % {"n": in_use}})
+            raise APIValidationError(
+                {
+                    "detail": _(
+                        "%(n)d VMs were made from this template; "
+                        "retire it (set active to false) instead of deleting it."
+                    )
+                    % {"n": in_use}
+                }
+            )
         template.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -179,8 +195,9 @@ class TemplateViewSet(viewsets.ModelViewSet):
         if xml is None:
             raise APIValidationError({"xml": [_("Paste the domain XML as 'xml' or upload it as 'file'.")]})
         try:
-            template = template_services.import_template(data["name"], xml, request.user,
-                                                         description=data["description"])
+            template = template_services.import_template(
+                data["name"], xml, request.user, description=data["description"]
+            )
         except DjangoValidationError as exc:
             raise api_error(exc) from None
         return self._written(template, status.HTTP_201_CREATED, notes=template.import_notes)
@@ -230,8 +247,19 @@ class ImageSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Image
-        fields = ["id", "name", "kind", "format", "size", "virtual_size", "sha256", "volume", "uploaded_by",
-                  "created_at", "copies"]
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "format",
+            "size",
+            "virtual_size",
+            "sha256",
+            "volume",
+            "uploaded_by",
+            "created_at",
+            "copies",
+        ]
 
 
 class ImageUploadSerializer(serializers.Serializer):
@@ -252,8 +280,7 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     permission_classes = [permissions.IsAdminUser]
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
-    @extend_schema(request={"multipart/form-data": ImageUploadSerializer},
-                   responses={201: ImageSerializer})
+    @extend_schema(request={"multipart/form-data": ImageUploadSerializer}, responses={201: ImageSerializer})
     def create(self, request):
         """Upload a base image or ISO (multipart: file, name, kind, format, optional hosts to copy it to)."""
         incoming = ImageUploadSerializer(data=request.data)
@@ -261,13 +288,19 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         data = incoming.validated_data
         try:
             image, jobs = image_services.create_image(
-                name=data["name"], kind=data["kind"], format=data["format"], file=data["file"], user=request.user,
-                hosts=data["hosts"])
+                name=data["name"],
+                kind=data["kind"],
+                format=data["format"],
+                file=data["file"],
+                user=request.user,
+                hosts=data["hosts"],
+            )
         except DjangoValidationError as exc:
             raise api_error(exc) from None
         image = self.get_queryset().get(pk=image.pk)
-        return Response({**ImageSerializer(image).data, "jobs": JobSerializer(jobs, many=True).data},
-                        status=status.HTTP_201_CREATED)
+        return Response(
+            {**ImageSerializer(image).data, "jobs": JobSerializer(jobs, many=True).data}, status=status.HTTP_201_CREATED
+        )
 
     def destroy(self, request, pk=None):
         try:
@@ -315,8 +348,16 @@ class AdoptVMView(APIView):
             raise PermissionDenied(str(exc)) from None
         except DjangoValidationError as exc:
             raise api_error(exc) from None
-        return Response({"id": vm.pk, "uuid": str(vm.uuid), "name": vm.name, "owner": owner.get_username(),
-                         "managed": vm.managed, "state": vm.state})
+        return Response(
+            {
+                "id": vm.pk,
+                "uuid": str(vm.uuid),
+                "name": vm.name,
+                "owner": owner.get_username(),
+                "managed": vm.managed,
+                "state": vm.state,
+            }
+        )
 
 
 class ForgetVMView(APIView):

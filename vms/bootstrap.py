@@ -51,8 +51,11 @@ def register_sandbox_hosts(hosts: list[SandboxHost]) -> list[Host]:
         host, _created = Host.objects.update_or_create(
             name=sandbox_host.name,
             # /dev/kvm on these machines accepts a guest but never runs it: emulate in software.
-            defaults={"uri": sandbox_host.uri, "emulation": Emulation.QEMU,
-                      "notes": "Sandbox host on this machine (manage.py sandbox)."},
+            defaults={
+                "uri": sandbox_host.uri,
+                "emulation": Emulation.QEMU,
+                "notes": "Sandbox host on this machine (manage.py sandbox).",
+            },
         )
         registered.append(host)
     return registered

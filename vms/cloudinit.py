@@ -46,16 +46,15 @@ def _check(instance_id: str, hostname: str, ssh_keys: list[str]) -> None:
     if not isinstance(instance_id, str) or not instance_id or _CONTROL.search(instance_id) or "\n" in instance_id:
         raise SeedError("The instance id must be a non-empty single line of text.")
     if not isinstance(hostname, str) or not _HOSTNAME.match(hostname):
-        raise SeedError(
-            f"'{hostname}' cannot be a host name: use letters, digits and hyphens (dots between labels)."
-        )
+        raise SeedError(f"'{hostname}' cannot be a host name: use letters, digits and hyphens (dots between labels).")
     for key in ssh_keys:
         if not isinstance(key, str) or "\n" in key.strip() or "\r" in key or _CONTROL.search(key):
             raise SeedError("Each SSH public key must be one line of text.")
 
 
-def build_seed_iso(instance_id: str, hostname: str, ssh_keys: Iterable[str],
-                   user_data: Mapping[str, Any] | None = None) -> bytes:
+def build_seed_iso(
+    instance_id: str, hostname: str, ssh_keys: Iterable[str], user_data: Mapping[str, Any] | None = None
+) -> bytes:
     """The bytes of a NoCloud seed ISO (label `cidata`; Rock Ridge and Joliet names `meta-data`, `user-data`).
 
     `user_data` is a mapping of extra cloud-config keys (packages,

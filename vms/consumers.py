@@ -54,7 +54,6 @@ class VMSocket(SessionSocket):
             return None
 
 
-
 class VMConsumer(VMSocket):
     """/ws/vms/<uuid>/: vm.state, vm.stats and the job messages of one VM."""
 

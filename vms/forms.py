@@ -11,22 +11,50 @@ from vms.domainxml import LIFECYCLE_ACTIONS
 from vms.models import Host, Image, ImageFormat, ImageKind, VMTemplate
 from vms.services import templates as services
 
-BOOT_DEVICE_CHOICES = [("", "—"), ("hd", _("Hard disk")), ("cdrom", _("CD-ROM")), ("network", _("Network (PXE)")),
-                       ("fd", _("Floppy"))]
-NETWORK_CHOICES = [("none", _("No network")), ("user", _("User-mode (outgoing only, no set-up)")),
-                   ("network", _("libvirt network")), ("bridge", _("Host bridge"))]
+BOOT_DEVICE_CHOICES = [
+    ("", "—"),
+    ("hd", _("Hard disk")),
+    ("cdrom", _("CD-ROM")),
+    ("network", _("Network (PXE)")),
+    ("fd", _("Floppy")),
+]
+NETWORK_CHOICES = [
+    ("none", _("No network")),
+    ("user", _("User-mode (outgoing only, no set-up)")),
+    ("network", _("libvirt network")),
+    ("bridge", _("Host bridge")),
+]
 GRAPHICS_CHOICES = [("none", _("None (serial console only)")), ("vnc", _("VNC")), ("spice", _("SPICE"))]
 CLOCK_CHOICES = [("utc", _("UTC")), ("localtime", _("Host local time (Windows guests)"))]
-BUS_CHOICES = [("virtio", _("virtio (fastest; Linux)")), ("sata", _("SATA")), ("scsi", _("SCSI")),
-               ("ide", _("IDE (old guests)"))]
+BUS_CHOICES = [
+    ("virtio", _("virtio (fastest; Linux)")),
+    ("sata", _("SATA")),
+    ("scsi", _("SCSI")),
+    ("ide", _("IDE (old guests)")),
+]
 ACTION_LABELS = {
-    "destroy": _("Stop the VM"), "restart": _("Restart the VM"), "preserve": _("Keep it for debugging"),
-    "rename-restart": _("Rename and restart"), "coredump-destroy": _("Dump core, then stop"),
+    "destroy": _("Stop the VM"),
+    "restart": _("Restart the VM"),
+    "preserve": _("Keep it for debugging"),
+    "rename-restart": _("Rename and restart"),
+    "coredump-destroy": _("Dump core, then stop"),
     "coredump-restart": _("Dump core, then restart"),
 }
 # Template columns the form edits directly (the rest are typed parts of the domain XML).
-MODEL_FIELDS = ("name", "description", "active", "max_vcpus", "max_memory_mib", "default_disk_gib", "max_disk_gib",
-                "disk_source", "disk_format", "base_image", "cloud_init", "requires_kvm")
+MODEL_FIELDS = (
+    "name",
+    "description",
+    "active",
+    "max_vcpus",
+    "max_memory_mib",
+    "default_disk_gib",
+    "max_disk_gib",
+    "disk_source",
+    "disk_format",
+    "base_image",
+    "cloud_init",
+    "requires_kvm",
+)
 SETTING_FIELDS = services.SETTING_NAMES
 
 
@@ -75,12 +103,14 @@ class TemplateForm(forms.Form):
     apic = forms.BooleanField(label=_("APIC"), required=False)
     pae = forms.BooleanField(label=_("PAE (32-bit guests with more than 4 GiB)"), required=False)
     clock_offset = forms.ChoiceField(label=_("Clock"), choices=CLOCK_CHOICES)
-    cloud_init = forms.BooleanField(label=_("Configure the guest with cloud-init (SSH keys, host name)"),
-                                    required=False)
+    cloud_init = forms.BooleanField(
+        label=_("Configure the guest with cloud-init (SSH keys, host name)"), required=False
+    )
     requires_kvm = forms.BooleanField(label=_("Only place on hosts with KVM"), required=False)
 
     domain_xml = forms.CharField(
-        label=_("Domain XML (advanced)"), required=False,
+        label=_("Domain XML (advanced)"),
+        required=False,
         widget=forms.Textarea(attrs={"rows": 16, "spellcheck": "false"}),
         help_text=_("Edit anything the fields above do not cover. The fields above are applied on top of it."),
     )
@@ -146,8 +176,9 @@ class TemplateForm(forms.Form):
                 name = fields.pop("name")
                 for key in ("default_vcpus", "default_memory_mib"):
                     fields.pop(key)
-                return services.create_template(user, name=name, domain_xml=xml or services.blank_domain_xml(),
-                                                settings=settings, **fields)
+                return services.create_template(
+                    user, name=name, domain_xml=xml or services.blank_domain_xml(), settings=settings, **fields
+                )
             for key in ("default_vcpus", "default_memory_mib"):
                 fields.pop(key)
             return services.update_template(self.instance, user, domain_xml=xml, settings=settings, **fields)
@@ -156,8 +187,13 @@ class TemplateForm(forms.Form):
             raise
 
     def _add_service_errors(self, exc: ValidationError) -> None:
-        aliases = {"default_vcpus": "vcpus", "default_memory_mib": "memory_mib", "boot_order": "boot_1",
-                   "xml": "domain_xml", "__all__": None}
+        aliases = {
+            "default_vcpus": "vcpus",
+            "default_memory_mib": "memory_mib",
+            "boot_order": "boot_1",
+            "xml": "domain_xml",
+            "__all__": None,
+        }
         for key, messages in (exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}).items():
             field = aliases.get(key, key) if key is not None else None
             for message in messages:
@@ -167,9 +203,12 @@ class TemplateForm(forms.Form):
 class TemplateImportForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=100)
     description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    xml = forms.CharField(label=_("Domain XML"), required=False,
-                          widget=forms.Textarea(attrs={"rows": 20, "spellcheck": "false"}),
-                          help_text=_("Paste the output of 'virsh dumpxml NAME', or upload the file below."))
+    xml = forms.CharField(
+        label=_("Domain XML"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 20, "spellcheck": "false"}),
+        help_text=_("Paste the output of 'virsh dumpxml NAME', or upload the file below."),
+    )
     file = forms.FileField(label=_("or upload an XML file"), required=False)
 
     def clean(self):
@@ -193,10 +232,15 @@ class ImageUploadForm(forms.Form):
     kind = forms.ChoiceField(label=_("Kind"), choices=ImageKind.choices)
     format = forms.ChoiceField(label=_("Format"), choices=ImageFormat.choices)
     file = forms.FileField(label=_("File"))
-    hosts = forms.ModelMultipleChoiceField(label=_("Copy to hosts"), queryset=Host.objects.filter(enabled=True),
-                                           required=False, widget=forms.CheckboxSelectMultiple)
+    hosts = forms.ModelMultipleChoiceField(
+        label=_("Copy to hosts"),
+        queryset=Host.objects.filter(enabled=True),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
 
 
 class ImageCopyForm(forms.Form):
-    hosts = forms.ModelMultipleChoiceField(label=_("Copy to hosts"), queryset=Host.objects.filter(enabled=True),
-                                           widget=forms.CheckboxSelectMultiple)
+    hosts = forms.ModelMultipleChoiceField(
+        label=_("Copy to hosts"), queryset=Host.objects.filter(enabled=True), widget=forms.CheckboxSelectMultiple
+    )

@@ -45,8 +45,11 @@ class CopyImage(Runner):
         image, host = copy.image, copy.host
         path = image.path
         if not image.file or not path.exists():
-            self._fail(copy, _t("The uploaded file of image '%(name)s' is missing on the dashboard server; "
-                                "upload it again.") % {"name": image.name})
+            self._fail(
+                copy,
+                _t("The uploaded file of image '%(name)s' is missing on the dashboard server; upload it again.")
+                % {"name": image.name},
+            )
         _set(copy, state=CopyState.COPYING, progress=0, error="", job=ctx.job)
         last = {"pct": -1}
 
@@ -61,19 +64,25 @@ class CopyImage(Runner):
             with host_errors(f"copy image {image.name!r}", host.name), connection(host.uri) as conn:
                 with ctx.step("upload"):
                     upload_file(conn, POOL, copy.volume, path, progress)
-                    ctx.log(_t("Copied %(size)d bytes to %(host)s as volume %(vol)s.") % {
-                        "size": image.size, "host": host.name, "vol": copy.volume})
+                    ctx.log(
+                        _t("Copied %(size)d bytes to %(host)s as volume %(vol)s.")
+                        % {"size": image.size, "host": host.name, "vol": copy.volume}
+                    )
                 with ctx.step("check"):
                     pool = conn.storagePoolLookupByName(POOL)
                     pool.refresh(0)  # libvirt reads the format (qcow2) and virtual size from the file
                     vol = find_volume(pool, copy.volume)
                     physical = _physical_size(vol) if vol is not None else None
                     if physical is not None and physical != image.size:
-                        raise JobFailed(_t("The copy on %(host)s has %(got)d bytes instead of %(want)d; "
-                                           "retry the job.") % {"host": host.name, "got": physical, "want": image.size})
+                        raise JobFailed(
+                            _t("The copy on %(host)s has %(got)d bytes instead of %(want)d; retry the job.")
+                            % {"host": host.name, "got": physical, "want": image.size}
+                        )
                     if vol is None:
-                        raise JobFailed(_t("The volume %(vol)s is missing on %(host)s after the upload; "
-                                           "retry the job.") % {"vol": copy.volume, "host": host.name})
+                        raise JobFailed(
+                            _t("The volume %(vol)s is missing on %(host)s after the upload; retry the job.")
+                            % {"vol": copy.volume, "host": host.name}
+                        )
         except JobFailed as exc:
             _set(copy, state=CopyState.FAILED, error=exc.message)
             raise
@@ -88,8 +97,9 @@ class CopyImage(Runner):
         copy = load_copy(ctx.job)
         copy.refresh_from_db()
         if copy.state != CopyState.FAILED:
-            _set(copy, state=CopyState.FAILED, error=_t("The copy did not finish; see job #%(id)d.") % {
-                "id": ctx.job.pk})
+            _set(
+                copy, state=CopyState.FAILED, error=_t("The copy did not finish; see job #%(id)d.") % {"id": ctx.job.pk}
+            )
         try:
             with connection(copy.host.uri) as conn:
                 pool = conn.storagePoolLookupByName(POOL)
@@ -97,8 +107,11 @@ class CopyImage(Runner):
                 if vol is not None:
                     vol.delete(0)
         except (HypervisorError, libvirt.libvirtError):
-            ctx.log(_t("The partial volume %(vol)s could not be removed from %(host)s.") % {
-                "vol": copy.volume, "host": copy.host.name}, level="warning")
+            ctx.log(
+                _t("The partial volume %(vol)s could not be removed from %(host)s.")
+                % {"vol": copy.volume, "host": copy.host.name},
+                level="warning",
+            )
 
 
 def _physical_size(vol) -> int | None:

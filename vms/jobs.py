@@ -86,7 +86,11 @@ class ProvisionVM(VMRunner):
                 if template.disk_source != DiskSource.NONE:
                     name = disk_volume_name(str(vm.uuid), 0, template.disk_format)
                     disk_path = ensure_disk(
-                        conn, POOL, name, vm.disk_gib, template.disk_format,
+                        conn,
+                        POOL,
+                        name,
+                        vm.disk_gib,
+                        template.disk_format,
                         base_volume=template.base_image or None,
                         full_copy=template.disk_source == DiskSource.COPY,
                     )
@@ -98,8 +102,16 @@ class ProvisionVM(VMRunner):
             else:
                 ctx.skip("seed", _("The template does not use cloud-init."))
             with ctx.step("define"):
-                spec = VMSpec(str(vm.uuid), vm.name, vm.vcpus, vm.memory_mib, disk_path, template.disk_format,
-                              vm.owner.get_username() if vm.owner else "", seed_path)
+                spec = VMSpec(
+                    str(vm.uuid),
+                    vm.name,
+                    vm.vcpus,
+                    vm.memory_mib,
+                    disk_path,
+                    template.disk_format,
+                    vm.owner.get_username() if vm.owner else "",
+                    seed_path,
+                )
                 try:
                     dom = build_vm_domain(template.domain_xml, spec)
                     for sentence in volume_notes(dom, conn):
@@ -108,8 +120,9 @@ class ProvisionVM(VMRunner):
                         dom, conn, virt_types=("kvm", "qemu") if vm.host.uses_kvm else ("qemu",)
                     )
                 except (DomainXMLError, ValueError) as exc:
-                    raise JobFailed(_t("The template cannot run on %(host)s: %(why)s") % {
-                        "host": vm.host.name, "why": exc}) from exc
+                    raise JobFailed(
+                        _t("The template cannot run on %(host)s: %(why)s") % {"host": vm.host.name, "why": exc}
+                    ) from exc
                 for sentence in adapted.adjustments:
                     ctx.log(sentence)
                 dom = domains.define(conn, adapted.xml, vm.name)
@@ -118,8 +131,10 @@ class ProvisionVM(VMRunner):
                 domains.start(dom)
             with ctx.step("wait"):
                 if not domains.wait_for_state(dom, "running", START_TIMEOUT):
-                    raise JobFailed(_t("VM '%(name)s' did not reach running within %(s)d s.") % {
-                        "name": vm.name, "s": START_TIMEOUT})
+                    raise JobFailed(
+                        _t("VM '%(name)s' did not reach running within %(s)d s.")
+                        % {"name": vm.name, "s": START_TIMEOUT}
+                    )
         set_state(vm, VMState.RUNNING, expected=[VMState.PROVISIONING])
 
     @staticmethod
@@ -192,8 +207,9 @@ class LifecycleRunner(VMRunner):
         with on_host(ctx, vm) as conn:
             dom = domains.find_by_uuid(conn, str(vm.uuid))
             if dom is None:
-                raise JobFailed(_t("VM '%(name)s' is not defined on %(host)s any more.") % {
-                    "name": vm.name, "host": vm.host.name})
+                raise JobFailed(
+                    _t("VM '%(name)s' is not defined on %(host)s any more.") % {"name": vm.name, "host": vm.host.name}
+                )
             with ctx.step("act"):
                 self.act(dom)
             with ctx.step("confirm"):
@@ -203,7 +219,10 @@ class LifecycleRunner(VMRunner):
 
     def timeout_message(self, vm) -> str:
         return _t("VM '%(name)s' did not become %(state)s within %(s)d s.") % {
-            "name": vm.name, "state": VMState(ACTION_RESULT[self.action]).label, "s": self.timeout}
+            "name": vm.name,
+            "state": VMState(ACTION_RESULT[self.action]).label,
+            "s": self.timeout,
+        }
 
 
 def _shutdown_too_slow(vm) -> str:

@@ -82,11 +82,19 @@ class VirtualMachine(models.Model):
     uuid = models.UUIDField(_("UUID"), default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(_("name"), max_length=64)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("owner"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="vms",
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="vms",
     )
-    host = models.ForeignKey(Host, verbose_name=_("host"), null=True, blank=True, on_delete=models.PROTECT, related_name="vms")
-    template = models.ForeignKey(VMTemplate, verbose_name=_("template"), null=True, blank=True, on_delete=models.SET_NULL)
+    host = models.ForeignKey(
+        Host, verbose_name=_("host"), null=True, blank=True, on_delete=models.PROTECT, related_name="vms"
+    )
+    template = models.ForeignKey(
+        VMTemplate, verbose_name=_("template"), null=True, blank=True, on_delete=models.SET_NULL
+    )
     template_version = models.PositiveIntegerField(_("template version"), null=True, blank=True)
     domain_xml = models.TextField(_("domain XML"), blank=True)
     vcpus = models.PositiveSmallIntegerField(_("vCPUs"), default=1)
@@ -116,15 +124,22 @@ class VirtualMachine(models.Model):
 class TemplateVersion(models.Model):
     """What a template was at one version: editing never changes VMs already made from it."""
 
-    template = models.ForeignKey(VMTemplate, verbose_name=_("template"), on_delete=models.CASCADE,
-                                 related_name="versions")
+    template = models.ForeignKey(
+        VMTemplate, verbose_name=_("template"), on_delete=models.CASCADE, related_name="versions"
+    )
     version = models.PositiveIntegerField(_("version"))
     domain_xml = models.TextField(_("domain XML"))
     # The limits, disk layout and cloud-init choice at that version (see services.templates.snapshot).
     limits = models.JSONField(_("limits and disk"), default=dict, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
 
     class Meta:
         ordering = ["template", "-version"]
@@ -149,8 +164,14 @@ class Image(models.Model):
     file = models.CharField(_("file"), max_length=255, blank=True)
     # The volume name in every host's default pool (templates refer to base images by it).
     volume = models.CharField(_("volume name"), max_length=255, blank=True)
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("uploaded by"), null=True, blank=True,
-                                    on_delete=models.SET_NULL, related_name="+")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("uploaded by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -175,8 +196,9 @@ class ImageCopy(models.Model):
     state = models.CharField(_("state"), max_length=8, choices=CopyState.choices, default=CopyState.PENDING)
     progress = models.PositiveSmallIntegerField(_("progress (%)"), default=0)
     error = models.TextField(_("error"), blank=True)
-    job = models.ForeignKey("jobs.Job", verbose_name=_("job"), null=True, blank=True, on_delete=models.SET_NULL,
-                            related_name="+")
+    job = models.ForeignKey(
+        "jobs.Job", verbose_name=_("job"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:

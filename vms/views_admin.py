@@ -42,12 +42,16 @@ def template_edit(request, pk: int | None = None):
             if template is None:
                 messages.success(request, _("Template '%(name)s' created.") % {"name": saved.name})
             else:
-                messages.success(request, _("Template '%(name)s' saved (version %(v)d).") % {
-                    "name": saved.name, "v": saved.version})
+                messages.success(
+                    request, _("Template '%(name)s' saved (version %(v)d).") % {"name": saved.name, "v": saved.version}
+                )
             return redirect("manage-template-edit", pk=saved.pk)
-    context = {"form": form, "template": template,
-               "preview_form": PreviewForm() if template is not None else None,
-               "versions": template.versions.all()[:20] if template is not None else []}
+    context = {
+        "form": form,
+        "template": template,
+        "preview_form": PreviewForm() if template is not None else None,
+        "versions": template.versions.all()[:20] if template is not None else [],
+    }
     return render(request, "vms/admin/template_form.html", context)
 
 
@@ -57,8 +61,11 @@ def template_import(request):
     if request.method == "POST" and form.is_valid():
         try:
             template = template_services.import_template(
-                form.cleaned_data["name"], form.cleaned_data["xml"], request.user,
-                description=form.cleaned_data["description"])
+                form.cleaned_data["name"],
+                form.cleaned_data["xml"],
+                request.user,
+                description=form.cleaned_data["description"],
+            )
         except ValidationError as exc:
             for key, msgs in exc.message_dict.items():
                 for message in msgs:
@@ -93,19 +100,29 @@ def image_list(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            image, jobs = image_services.create_image(name=data["name"], kind=data["kind"], format=data["format"],
-                                                      file=data["file"], user=request.user, hosts=data["hosts"])
+            image, jobs = image_services.create_image(
+                name=data["name"],
+                kind=data["kind"],
+                format=data["format"],
+                file=data["file"],
+                user=request.user,
+                hosts=data["hosts"],
+            )
         except ValidationError as exc:
             for key, msgs in exc.message_dict.items():
                 for message in msgs:
                     form.add_error(key if key in form.fields else None, message)
         else:
-            messages.success(request, _("Image '%(name)s' uploaded; %(n)d copy jobs queued.") % {
-                "name": image.name, "n": len(jobs)})
+            messages.success(
+                request, _("Image '%(name)s' uploaded; %(n)d copy jobs queued.") % {"name": image.name, "n": len(jobs)}
+            )
             return redirect("manage-images")
     images = Image.objects.prefetch_related("copies__host", "copies__job")
-    return render(request, "vms/admin/image_list.html", {
-        "form": form, "images": images, "copy_form": ImageCopyForm(), "hosts": Host.objects.filter(enabled=True)})
+    return render(
+        request,
+        "vms/admin/image_list.html",
+        {"form": form, "images": images, "copy_form": ImageCopyForm(), "hosts": Host.objects.filter(enabled=True)},
+    )
 
 
 @staff_member_required
@@ -136,6 +153,7 @@ def image_delete(request, pk: int):
         for message in _first_messages(exc):
             messages.error(request, message)
     else:
-        messages.success(request, _("Image '%(name)s' deleted here; copies on hosts were left in place.") % {
-            "name": image.name})
+        messages.success(
+            request, _("Image '%(name)s' deleted here; copies on hosts were left in place.") % {"name": image.name}
+        )
     return redirect("manage-images")

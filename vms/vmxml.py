@@ -44,8 +44,14 @@ def build_vm_domain(template_xml: str, spec: VMSpec) -> Domain:
         else:
             dom.devices.add_disk(spec.disk_path, target_dev="vda", bus="virtio", driver_type=spec.disk_format)
     if spec.seed_iso_path:
-        dom.devices.add_disk(spec.seed_iso_path, target_dev=_free_ide_target(dom), bus="ide", device="cdrom",
-                             driver_type="raw", readonly=True)
+        dom.devices.add_disk(
+            spec.seed_iso_path,
+            target_dev=_free_ide_target(dom),
+            bus="ide",
+            device="cdrom",
+            driver_type="raw",
+            readonly=True,
+        )
     return dom
 
 

@@ -92,5 +92,3 @@ def wait_for(job: Job, worker, predicate=lambda job: job.state in FINISHED, time
     raise AssertionError(
         f"job #{job.pk} is {job.state} after {timeout}s\nlog: {job.log}\nworker:\n{worker.log_path.read_text()[-4000:]}"
     )
-
-

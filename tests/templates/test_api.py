@@ -35,17 +35,20 @@ def test_template_crud_is_for_admins_reading_for_users(son_xml, admin_user, plai
     assert [t["name"] for t in listed] == ["son"] and "domain_xml" not in listed[0]
     assert {t["name"] for t in admin.get("/api/v1/templates/").json()} == {"son", "old"}
 
-    for method, url, body in [("post", "/api/v1/templates/", {"name": "x", "domain_xml": son_xml}),
-                              ("post", "/api/v1/templates/import/", {"name": "x", "xml": son_xml}),
-                              ("put", f"/api/v1/templates/{tid}/", {"name": "y"}),
-                              ("patch", f"/api/v1/templates/{tid}/", {"max_vcpus": 8}),
-                              ("delete", f"/api/v1/templates/{tid}/", None)]:
+    for method, url, body in [
+        ("post", "/api/v1/templates/", {"name": "x", "domain_xml": son_xml}),
+        ("post", "/api/v1/templates/import/", {"name": "x", "xml": son_xml}),
+        ("put", f"/api/v1/templates/{tid}/", {"name": "y"}),
+        ("patch", f"/api/v1/templates/{tid}/", {"max_vcpus": 8}),
+        ("delete", f"/api/v1/templates/{tid}/", None),
+    ]:
         assert getattr(user, method)(url, body, format="json").status_code == 403
         assert getattr(anon, method)(url, body, format="json").status_code in (401, 403)
     assert anon.get("/api/v1/templates/").status_code in (401, 403)
 
-    r = admin.patch(f"/api/v1/templates/{tid}/", {"settings": {"vcpus": 2, "graphics": "none"}, "max_vcpus": 8},
-                    format="json")
+    r = admin.patch(
+        f"/api/v1/templates/{tid}/", {"settings": {"vcpus": 2, "graphics": "none"}, "max_vcpus": 8}, format="json"
+    )
     assert r.status_code == 200, r.content
     assert (r.json()["version"], r.json()["default_vcpus"], r.json()["settings"]["graphics"]) == (2, 2, "none")
     versions = admin.get(f"/api/v1/templates/{tid}/versions/").json()
@@ -74,7 +77,7 @@ def test_preview_endpoint(son_xml, admin_user, plain_user, sandbox_host):
     url = f"/api/v1/templates/{template.pk}/preview/?host={sandbox_host.pk}"
     r = client_for(admin_user).get(url)
     assert r.status_code == 200, r.content
-    assert r.json()["xml"].startswith("<domain type=\"qemu\"") and r.json()["adjustments"]
+    assert r.json()["xml"].startswith('<domain type="qemu"') and r.json()["adjustments"]
     assert client_for(plain_user).get(url).status_code == 403
     assert client_for(admin_user).get(f"/api/v1/templates/{template.pk}/preview/").status_code == 400
 
@@ -87,8 +90,12 @@ def test_images_are_for_admins_only(image_dir, admin_user, plain_user, sandbox_u
     qemu_img("create", "-f", "qcow2", disk, "4M")
 
     def form():
-        return {"name": "tiny", "kind": "base", "format": "qcow2",
-                "file": SimpleUploadedFile("t.qcow2", disk.read_bytes())}
+        return {
+            "name": "tiny",
+            "kind": "base",
+            "format": "qcow2",
+            "file": SimpleUploadedFile("t.qcow2", disk.read_bytes()),
+        }
 
     assert client_for(plain_user).post("/api/v1/images/", form(), format="multipart").status_code == 403
     assert client_for().post("/api/v1/images/", form(), format="multipart").status_code in (401, 403)
@@ -101,8 +108,12 @@ def test_images_are_for_admins_only(image_dir, admin_user, plain_user, sandbox_u
     # A second copy while the first is queued is refused with the reason.
     r = admin.post(f"/api/v1/images/{body['id']}/copy/", {"hosts": [host.pk]}, format="json")
     assert r.status_code == 400 and "still running" in r.json()["hosts"][0]
-    assert client_for(plain_user).post(f"/api/v1/images/{body['id']}/copy/", {"hosts": [host.pk]},
-                                       format="json").status_code == 403
+    assert (
+        client_for(plain_user)
+        .post(f"/api/v1/images/{body['id']}/copy/", {"hosts": [host.pk]}, format="json")
+        .status_code
+        == 403
+    )
     bad = {**form(), "name": "bad", "format": "raw", "kind": "base"}
     r = admin.post("/api/v1/images/", bad, format="multipart")
     assert r.status_code == 400 and "qcow2" in r.json()["format"][0]
@@ -117,8 +128,10 @@ def test_adopt_and_forget_discovered_vms(admin_user, plain_user):
     host = add_host("h", "test:///default")
     found = VirtualMachine.objects.create(name="legacy", host=host, managed=False, state=VMState.RUNNING)
     ours = VirtualMachine.objects.create(name="ours", host=host, managed=True, state=VMState.RUNNING)
-    assert client_for(plain_user).post(f"/api/v1/vms/{found.pk}/adopt/", {"owner": "carol"},
-                                       format="json").status_code == 403
+    assert (
+        client_for(plain_user).post(f"/api/v1/vms/{found.pk}/adopt/", {"owner": "carol"}, format="json").status_code
+        == 403
+    )
     admin = client_for(admin_user)
     r = admin.post(f"/api/v1/vms/{found.pk}/adopt/", {"owner": "nobody"}, format="json")
     assert r.status_code == 400 and "no user named 'nobody'" in r.json()["owner"][0]

@@ -38,8 +38,9 @@ def make_iso(path) -> None:
 def test_qcow2_upload_copies_to_a_sandbox_host_as_a_job(image_dir, admin_user, sandbox_host):
     disk = image_dir / "tiny.qcow2"
     qemu_img("create", "-f", "qcow2", disk, "16M")
-    image, jobs = create_image(name="Tiny Linux", kind="base", format="qcow2", file=upload(disk), user=admin_user,
-                               hosts=[sandbox_host])
+    image, jobs = create_image(
+        name="Tiny Linux", kind="base", format="qcow2", file=upload(disk), user=admin_user, hosts=[sandbox_host]
+    )
     assert image.virtual_size == 16 * 2**20 and image.size == disk.stat().st_size
     assert image.path.read_bytes() == disk.read_bytes() and len(image.sha256) == 64
     assert image.volume == f"image-{image.pk}-tiny-linux.qcow2"
@@ -89,8 +90,20 @@ def test_iso_and_raw_uploads_are_accepted(image_dir, admin_user):
     assert image.virtual_size == 2**20
 
 
-@pytest.mark.parametrize("case", ["text-as-qcow2", "text-as-raw", "backing-file", "qcow2-as-iso", "qcow2-as-raw",
-                                  "iso-as-qcow2", "odd-raw", "data-file", "kind-mismatch"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "text-as-qcow2",
+        "text-as-raw",
+        "backing-file",
+        "qcow2-as-iso",
+        "qcow2-as-raw",
+        "iso-as-qcow2",
+        "odd-raw",
+        "data-file",
+        "kind-mismatch",
+    ],
+)
 def test_bad_files_are_refused_and_nothing_is_kept(case, image_dir, admin_user):
     base = image_dir / "base.qcow2"
     qemu_img("create", "-f", "qcow2", base, "8M")
@@ -140,8 +153,11 @@ def test_qemu_img_agrees_with_our_header_reading(image_dir):
     top = image_dir / "t.qcow2"
     qemu_img("create", "-f", "qcow2", base, "4M")
     qemu_img("create", "-f", "qcow2", "-b", base, "-F", "qcow2", top)
-    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(top)], check=True,
-                                     capture_output=True, text=True).stdout)
+    info = json.loads(
+        subprocess.run(
+            ["qemu-img", "info", "--output=json", str(top)], check=True, capture_output=True, text=True
+        ).stdout
+    )
     assert info["backing-filename"] == str(base)
     from vms.services.images import _qcow2_problems
 

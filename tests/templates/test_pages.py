@@ -37,8 +37,14 @@ def form_data(form: TemplateForm, **changes) -> dict:
 def test_pages_are_staff_only(plain_user, son_xml, admin_user):
     template = import_template("son", son_xml, admin_user)
     client = client_for(plain_user)
-    for url in ["/manage/templates/", "/manage/templates/new/", "/manage/templates/import/",
-                f"/manage/templates/{template.pk}/", f"/manage/templates/{template.pk}/preview/", "/manage/images/"]:
+    for url in [
+        "/manage/templates/",
+        "/manage/templates/new/",
+        "/manage/templates/import/",
+        f"/manage/templates/{template.pk}/",
+        f"/manage/templates/{template.pk}/preview/",
+        "/manage/images/",
+    ]:
         assert client.get(url).status_code == 302  # to the login page
 
 
@@ -46,8 +52,15 @@ def test_create_from_scratch_then_edit_through_the_form(admin_user):
     client = client_for(admin_user)
     page = client.get("/manage/templates/new/")
     assert page.status_code == 200
-    data = form_data(TemplateForm(), name="Small Linux", memory_mib=256, vcpus=1, graphics="none",
-                     network_kind="network", network_source="default")
+    data = form_data(
+        TemplateForm(),
+        name="Small Linux",
+        memory_mib=256,
+        vcpus=1,
+        graphics="none",
+        network_kind="network",
+        network_source="default",
+    )
     r = client.post("/manage/templates/new/", data)
     assert r.status_code == 302, r.context["form"].errors if r.context else r
     template = VMTemplate.objects.get(name="Small Linux")
@@ -57,8 +70,9 @@ def test_create_from_scratch_then_edit_through_the_form(admin_user):
     assert template.version == 1
 
     edit = TemplateForm(instance=template)
-    r = client.post(f"/manage/templates/{template.pk}/", form_data(edit, on_crash="restart", boot_menu="on",
-                                                                   acpi=False))
+    r = client.post(
+        f"/manage/templates/{template.pk}/", form_data(edit, on_crash="restart", boot_menu="on", acpi=False)
+    )
     assert r.status_code == 302
     template.refresh_from_db()
     dom = Domain.from_xml(template.domain_xml)
@@ -70,8 +84,9 @@ def test_create_from_scratch_then_edit_through_the_form(admin_user):
 def test_form_shows_engine_errors_on_the_field(admin_user, son_xml):
     template = import_template("son", son_xml, admin_user)
     client = client_for(admin_user)
-    data = form_data(TemplateForm(instance=template), network_kind="bridge", network_source="",
-                     boot_mode="kernel", kernel="")
+    data = form_data(
+        TemplateForm(instance=template), network_kind="bridge", network_source="", boot_mode="kernel", kernel=""
+    )
     r = client.post(f"/manage/templates/{template.pk}/", data)
     assert r.status_code == 200
     errors = r.context["form"].errors
@@ -106,11 +121,15 @@ def test_image_page_upload_and_refusal(admin_user, image_dir):
     client = client_for(admin_user)
     disk = image_dir / "t.qcow2"
     qemu_img("create", "-f", "qcow2", disk, "4M")
-    r = client.post("/manage/images/", {"name": "tiny", "kind": "base", "format": "qcow2",
-                                        "file": SimpleUploadedFile("t.qcow2", disk.read_bytes())})
+    r = client.post(
+        "/manage/images/",
+        {"name": "tiny", "kind": "base", "format": "qcow2", "file": SimpleUploadedFile("t.qcow2", disk.read_bytes())},
+    )
     assert r.status_code == 302
-    r = client.post("/manage/images/", {"name": "t2", "kind": "iso", "format": "iso",
-                                        "file": SimpleUploadedFile("t.qcow2", disk.read_bytes())})
+    r = client.post(
+        "/manage/images/",
+        {"name": "t2", "kind": "iso", "format": "iso", "file": SimpleUploadedFile("t.qcow2", disk.read_bytes())},
+    )
     assert r.status_code == 200 and "not iso" in r.context["form"].errors["format"][0]
     assert list(Image.objects.values_list("name", flat=True)) == ["tiny"]
     assert "image-" in client.get("/manage/images/").content.decode()

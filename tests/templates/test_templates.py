@@ -47,11 +47,14 @@ def test_import_son_removes_per_vm_parts_and_keeps_the_rest(son_xml, admin_user)
     assert any("MAC" in note for note in template.import_notes)
 
 
-@pytest.mark.parametrize("xml,words", [
-    ("<domain type='kvm'><name>x</name>", "not well-formed XML (line 1)"),
-    ("<network><name>x</name></network>", "root element must be <domain>"),
-    ("", "empty"),
-])
+@pytest.mark.parametrize(
+    "xml,words",
+    [
+        ("<domain type='kvm'><name>x</name>", "not well-formed XML (line 1)"),
+        ("<network><name>x</name></network>", "root element must be <domain>"),
+        ("", "empty"),
+    ],
+)
 def test_malformed_xml_is_refused_with_one_message(xml, words, admin_user):
     with pytest.raises(ValidationError) as info:
         import_template("bad", xml, admin_user)
@@ -85,8 +88,9 @@ def test_command_imports_and_refuses_in_one_line(tmp_path, son_xml, capsys, monk
 def test_edit_bumps_version_and_keeps_the_old_one(son_xml, admin_user):
     template = import_template("son", son_xml, admin_user)
     old_xml = template.domain_xml
-    edited = update_template(template, admin_user, settings={"memory_mib": 1024, "graphics": "vnc",
-                                                             "network_kind": "user"}, max_disk_gib=20)
+    edited = update_template(
+        template, admin_user, settings={"memory_mib": 1024, "graphics": "vnc", "network_kind": "user"}, max_disk_gib=20
+    )
     assert edited.version == 2 and edited.default_memory_mib == 1024 and edited.max_disk_gib == 20
     settings = read_settings(edited.domain_xml)
     assert settings["graphics"] == "vnc" and settings["network_kind"] == "user"
@@ -104,8 +108,16 @@ def test_edit_bumps_version_and_keeps_the_old_one(son_xml, admin_user):
 def test_engine_errors_land_on_the_right_field(son_xml, admin_user):
     template = import_template("son", son_xml, admin_user)
     with pytest.raises(ValidationError) as info:
-        apply_settings(template.domain_xml, {"on_crash": "explode", "network_kind": "bridge", "network_source": "",
-                                             "boot_mode": "kernel", "kernel": ""})
+        apply_settings(
+            template.domain_xml,
+            {
+                "on_crash": "explode",
+                "network_kind": "bridge",
+                "network_source": "",
+                "boot_mode": "kernel",
+                "kernel": "",
+            },
+        )
     errors = info.value.message_dict
     assert "explode" in errors["on_crash"][0]
     assert "bridge" in errors["network_source"][0]
@@ -119,8 +131,15 @@ def test_engine_errors_land_on_the_right_field(son_xml, admin_user):
 
 def test_kernel_boot_settings(son_xml, admin_user):
     template = import_template("son", son_xml, admin_user)
-    xml = apply_settings(template.domain_xml, {"boot_mode": "kernel", "kernel": "/boot/vmlinuz",
-                                               "initrd": "/boot/initrd", "cmdline": "console=ttyS0 root=/dev/vda"})
+    xml = apply_settings(
+        template.domain_xml,
+        {
+            "boot_mode": "kernel",
+            "kernel": "/boot/vmlinuz",
+            "initrd": "/boot/initrd",
+            "cmdline": "console=ttyS0 root=/dev/vda",
+        },
+    )
     dom = Domain.from_xml(xml)
     assert (dom.os.kernel, dom.os.cmdline, dom.os.boot_devices) == ("/boot/vmlinuz", "console=ttyS0 root=/dev/vda", [])
     assert is_valid(xml)
@@ -130,8 +149,9 @@ def test_kernel_boot_settings(son_xml, admin_user):
 
 def test_user_strings_stay_values(son_xml, admin_user):
     template = import_template("son", son_xml, admin_user)
-    xml = apply_settings(template.domain_xml, {"network_kind": "network", "network_source": "x'/><evil/>",
-                                               "cmdline": "a </cmdline><b>"})
+    xml = apply_settings(
+        template.domain_xml, {"network_kind": "network", "network_source": "x'/><evil/>", "cmdline": "a </cmdline><b>"}
+    )
     root = etree.fromstring(xml.encode())
     assert root.find(".//evil") is None and root.find(".//interface/source").get("network") == "x'/><evil/>"
 

@@ -72,12 +72,17 @@ def test_six_vms_across_three_hosts_then_every_action_and_delete(
     api, vm_worker, jobs_to_test_queue, fleet_hosts, demo_template
 ):
     created = [request_vm(api, demo_template, f"demo-{i}") for i in range(6)]
-    for vm, job in created:
+    for _vm, job in created:
         job = wait_for(job, vm_worker, timeout=120)
         assert job.state == JobState.SUCCEEDED, (job.error, job.log)
         # Every step done, but the cloud-init seed: the demo template does not use cloud-init.
         assert {s["name"]: s["state"] for s in job.steps} == {
-            "disks": "done", "seed": "skipped", "define": "done", "start": "done", "wait": "done"}
+            "disks": "done",
+            "seed": "skipped",
+            "define": "done",
+            "start": "done",
+            "wait": "done",
+        }
         assert job.progress == 100
     vms = [VirtualMachine.objects.select_related("host").get(pk=vm.pk) for vm, _ in created]
     assert {vm.state for vm in vms} == {VMState.RUNNING}
@@ -151,8 +156,9 @@ def test_cloud_init_seed_iso_is_made_and_attached(api, vm_worker, jobs_to_test_q
     demo_template.cloud_init = True
     demo_template.save()
     key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ0m0f0Gk3QpN1x2bVb9q8oQp1y2u3i4o5p6a7s8d9f0 me@laptop"
-    response = api.post("/api/v1/vms/", {"template": demo_template.pk, "name": "seeded", "ssh_keys": [key]},
-                        format="json")
+    response = api.post(
+        "/api/v1/vms/", {"template": demo_template.pk, "name": "seeded", "ssh_keys": [key]}, format="json"
+    )
     assert response.status_code == 202, response.json()
     vm = VirtualMachine.objects.select_related("host").get(pk=response.json()["id"])
     job = wait_for(Job.objects.get(pk=response.json()["job"]["id"]), vm_worker, timeout=90)
@@ -163,8 +169,12 @@ def test_cloud_init_seed_iso_is_made_and_attached(api, vm_worker, jobs_to_test_q
     xml = virsh(vm.host.uri, "dumpxml", str(vm.uuid))
     assert f"/var/lib/libvirt/images/{seed}" in xml and "device='cdrom'" in xml
     # The seed says who the VM is: read it back from the host's volume.
-    data = subprocess.run(["virsh", "-c", vm.host.uri, "vol-download", "--pool", "default", seed, "/dev/stdout"],
-                          check=True, capture_output=True, timeout=60).stdout
+    data = subprocess.run(
+        ["virsh", "-c", vm.host.uri, "vol-download", "--pool", "default", seed, "/dev/stdout"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    ).stdout
     iso = pycdlib.PyCdlib()
     iso.open_fp(io.BytesIO(data))
     out = io.BytesIO()

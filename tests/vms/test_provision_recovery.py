@@ -37,15 +37,21 @@ def test_worker_killed_mid_provision_ends_with_one_domain(
 ):
     queue = f"vms-kill-{uuid.uuid4().hex[:8]}"
     settings.CELERY_TASK_DEFAULT_QUEUE = queue
-    first = start_worker(queue, tmp_path / "first.log", extra_env={"JOBS_FAULTS": f"vm.provision:{paused_before}=pause:120"})
+    first = start_worker(
+        queue, tmp_path / "first.log", extra_env={"JOBS_FAULTS": f"vm.provision:{paused_before}=pause:120"}
+    )
     second = None
     try:
-        response = api.post("/api/v1/vms/", {"template": demo_template.pk, "name": f"crash-{paused_before}"},
-                            format="json")
+        response = api.post(
+            "/api/v1/vms/", {"template": demo_template.pk, "name": f"crash-{paused_before}"}, format="json"
+        )
         assert response.status_code == 202, response.json()
         vm = VirtualMachine.objects.select_related("host").get(pk=response.json()["id"])
-        job = wait_for(Job.objects.get(pk=response.json()["job"]["id"]), first,
-                       predicate=lambda j: j.current_step == paused_before and j.state == JobState.RUNNING)
+        job = wait_for(
+            Job.objects.get(pk=response.json()["job"]["id"]),
+            first,
+            predicate=lambda j: j.current_step == paused_before and j.state == JobState.RUNNING,
+        )
         os.killpg(first.pid, signal.SIGKILL)  # the whole worker: nobody acks, nobody rejects
         first.wait()
         time.sleep(VISIBILITY_TIMEOUT + 0.5)

@@ -28,7 +28,12 @@ class WatcherProcess:
     def __init__(self, watcher_id: str, log_path: Path) -> None:
         self.watcher_id = watcher_id
         self.log_path = log_path
-        env = {**os.environ, "DATABASE_URL": subprocess_database_url(), "REDIS_URL": settings.REDIS_URL, "LOG_LEVEL": "INFO"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": subprocess_database_url(),
+            "REDIS_URL": settings.REDIS_URL,
+            "LOG_LEVEL": "INFO",
+        }
         self._log = open(log_path, "wb")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
             [sys.executable, str(MANAGE), "watch_hosts", "--watcher-id", watcher_id],

@@ -124,4 +124,3 @@ def disk_sources(dom: libvirt.virDomain) -> list[str]:
     """File paths of the domain's disks, read from its XML."""
     root = etree.fromstring(dom.XMLDesc(0))
     return [src.get("file") for src in root.iterfind("devices/disk/source") if src.get("file")]
-

@@ -45,7 +45,8 @@ def _networks(conn: libvirt.virConnect) -> list[dict]:
 def _bridges(conn: libvirt.virConnect) -> list[str]:
     try:
         return sorted(
-            iface.name() for iface in conn.listAllInterfaces(0)
+            iface.name()
+            for iface in conn.listAllInterfaces(0)
             if etree.fromstring(iface.XMLDesc(0)).get("type") == "bridge"
         )
     except libvirt.libvirtError:
@@ -77,4 +78,3 @@ def describe_host(conn: libvirt.virConnect) -> dict:
     except libvirt.libvirtError as exc:
         raise wrap(exc, "read the host's capabilities", where) from exc
     return facts
-

@@ -45,8 +45,14 @@ def ensure_dir_pool(conn: libvirt.virConnect, name: str, path: str) -> libvirt.v
         raise wrap(exc, f"prepare storage pool '{name}'", _uri(conn)) from exc
 
 
-def volume_xml(name: str, capacity_bytes: int, fmt: str = "raw", allocation_bytes: int = 0,
-               backing_path: str | None = None, backing_format: str | None = None) -> str:
+def volume_xml(
+    name: str,
+    capacity_bytes: int,
+    fmt: str = "raw",
+    allocation_bytes: int = 0,
+    backing_path: str | None = None,
+    backing_format: str | None = None,
+) -> str:
     vol = etree.Element("volume")
     etree.SubElement(vol, "name").text = name
     etree.SubElement(vol, "capacity", unit="bytes").text = str(capacity_bytes)
@@ -70,8 +76,13 @@ def find_volume(pool: libvirt.virStoragePool, name: str) -> libvirt.virStorageVo
         raise
 
 
-def upload_file(conn: libvirt.virConnect, pool_name: str, vol_name: str, path: Path,
-                progress: Callable[[int, int], None] | None = None) -> libvirt.virStorageVol:
+def upload_file(
+    conn: libvirt.virConnect,
+    pool_name: str,
+    vol_name: str,
+    path: Path,
+    progress: Callable[[int, int], None] | None = None,
+) -> libvirt.virStorageVol:
     """Copy a local file into a pool volume through a libvirt stream (works on remote hosts)."""
     size = path.stat().st_size
     try:

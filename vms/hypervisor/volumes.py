@@ -25,8 +25,15 @@ def _pool(conn: libvirt.virConnect, pool_name: str) -> libvirt.virStoragePool:
         raise wrap(exc, f"open storage pool '{pool_name}'", f"host {safe_uri(conn.getURI())}") from exc
 
 
-def ensure_disk(conn: libvirt.virConnect, pool_name: str, name: str, size_gib: int, fmt: str,
-                base_volume: str | None = None, full_copy: bool = False) -> str:
+def ensure_disk(
+    conn: libvirt.virConnect,
+    pool_name: str,
+    name: str,
+    size_gib: int,
+    fmt: str,
+    base_volume: str | None = None,
+    full_copy: bool = False,
+) -> str:
     """Create the volume unless it exists; return its path. Sparse always; overlay or copy of a base."""
     pool = _pool(conn, pool_name)
     where = f"host {safe_uri(conn.getURI())}"
@@ -42,8 +49,9 @@ def ensure_disk(conn: libvirt.virConnect, pool_name: str, name: str, size_gib: i
             base = pool.storageVolLookupByName(base_volume)
             base_fmt = _volume_format(base)
             capacity = max(size_gib * GIB, base.info()[1])
-            vol = pool.createXML(volume_xml(name, capacity, "qcow2", backing_path=base.path(),
-                                            backing_format=base_fmt), 0)
+            vol = pool.createXML(
+                volume_xml(name, capacity, "qcow2", backing_path=base.path(), backing_format=base_fmt), 0
+            )
         else:
             vol = pool.createXML(volume_xml(name, size_gib * GIB, fmt), 0)
         return vol.path()

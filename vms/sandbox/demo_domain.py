@@ -11,8 +11,15 @@ DEMO_KERNEL_PATH = f"{POOL_PATH}/{DEMO_KERNEL_VOLUME}"
 DEMO_INITRD_PATH = f"{POOL_PATH}/{DEMO_INITRD_VOLUME}"
 
 
-def demo_domain_xml(name: str, uuid: str | None, cmdline: str, memory_mib: int = 128, vcpus: int = 1,
-                    disk_path: str | None = None, disk_format: str = "qcow2") -> str:
+def demo_domain_xml(
+    name: str,
+    uuid: str | None,
+    cmdline: str,
+    memory_mib: int = 128,
+    vcpus: int = 1,
+    disk_path: str | None = None,
+    disk_format: str = "qcow2",
+) -> str:
     domain = etree.Element("domain", type="qemu")
     etree.SubElement(domain, "name").text = name
     if uuid:

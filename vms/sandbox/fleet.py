@@ -218,7 +218,9 @@ class SandboxFleet:
     def _check_requirements(self) -> None:
         if os.geteuid() != 0:
             raise SandboxError("The sandbox fleet needs root (it uses mount namespaces); run it as root.")
-        missing = [b for b in ("libvirtd", "virtlogd", "unshare", "nsenter", "qemu-system-x86_64") if not shutil.which(b)]
+        missing = [
+            b for b in ("libvirtd", "virtlogd", "unshare", "nsenter", "qemu-system-x86_64") if not shutil.which(b)
+        ]
         if missing:
             raise SandboxError(
                 f"Missing programs: {', '.join(missing)}. Run 'make setup' (it installs libvirt and QEMU)."
@@ -243,16 +245,34 @@ class SandboxFleet:
         if virtlogd_pid and _pid_alive(virtlogd_pid, "virtlogd"):
             # libvirtd died but its namespace (virtlogd, guests) lives on: start it there again,
             # so it finds its running guests, as a real host's daemon does after a restart.
-            cmd = ["nsenter", f"--mount=/proc/{virtlogd_pid}/ns/mnt", "libvirtd", "-d", "--listen",
-                   "--config", str(host.state_dir / "etc" / "libvirtd.conf"),
-                   "--pid-file", str(host.pidfile("libvirtd"))]
+            cmd = [
+                "nsenter",
+                f"--mount=/proc/{virtlogd_pid}/ns/mnt",
+                "libvirtd",
+                "-d",
+                "--listen",
+                "--config",
+                str(host.state_dir / "etc" / "libvirtd.conf"),
+                "--pid-file",
+                str(host.pidfile("libvirtd")),
+            ]
             self.report(f"{host.name}: restarting libvirtd in its namespace")
         else:
             mounts: list[str] = []
             for sub, target in PRIVATE_DIRS.items():
                 mounts += [sub, target]
-            cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c", _START_SCRIPT, "sandbox-host",
-                   str(host.state_dir), *mounts]
+            cmd = [
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                _START_SCRIPT,
+                "sandbox-host",
+                str(host.state_dir),
+                *mounts,
+            ]
             self.report(f"{host.name}: starting libvirtd on {host.uri}")
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         if result.returncode != 0:

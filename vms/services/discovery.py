@@ -24,8 +24,12 @@ def _check(vm: VirtualMachine, by_user) -> None:
     if by_user is None or not by_user.is_authenticated or not by_user.is_staff:
         raise PermissionDenied(_("Only an admin may adopt or forget a discovered VM."))
     if vm.managed:
-        raise ValidationError({"vm": _("'%(name)s' was created by the dashboard; only discovered VMs can be adopted "
-                                       "or forgotten.") % {"name": vm.name}})
+        raise ValidationError(
+            {
+                "vm": _("'%(name)s' was created by the dashboard; only discovered VMs can be adopted or forgotten.")
+                % {"name": vm.name}
+            }
+        )
     if vm.state == VMState.DELETED:
         raise ValidationError({"vm": _("'%(name)s' is no longer on its host.") % {"name": vm.name}})
 
@@ -35,8 +39,7 @@ def adopt(vm: VirtualMachine, owner, by_user) -> VirtualMachine:
     _check(vm, by_user)
     if owner is None or not getattr(owner, "is_active", False):
         raise ValidationError({"owner": _("Choose an active user to own this VM.")})
-    changed = VirtualMachine.objects.filter(pk=vm.pk, managed=False).exclude(state=VMState.DELETED).update(
-        owner=owner)
+    changed = VirtualMachine.objects.filter(pk=vm.pk, managed=False).exclude(state=VMState.DELETED).update(owner=owner)
     if not changed:
         raise ValidationError({"vm": _("'%(name)s' changed meanwhile; reload and try again.") % {"name": vm.name}})
     vm.owner = owner
@@ -50,8 +53,12 @@ def forget(vm: VirtualMachine, by_user) -> VirtualMachine:
     _check(vm, by_user)
     if not set_state(vm, VMState.DELETED, expected=FORGETTABLE, owner=None):
         vm.refresh_from_db(fields=["state"])
-        raise ValidationError({"vm": _("'%(name)s' is %(state)s; wait until its job finishes.") % {
-            "name": vm.name, "state": VMState(vm.state).label.lower()}})
+        raise ValidationError(
+            {
+                "vm": _("'%(name)s' is %(state)s; wait until its job finishes.")
+                % {"name": vm.name, "state": VMState(vm.state).label.lower()}
+            }
+        )
     return vm
 
 

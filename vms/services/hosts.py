@@ -53,8 +53,16 @@ def probe(uri: str) -> dict:
         conn.close()
 
 
-def add_host(name: str, uri: str, *, enabled: bool = True, max_concurrent_jobs: int = 4, notes: str = "",
-             emulation: str = Emulation.AUTO, require_reachable: bool = True) -> Host:
+def add_host(
+    name: str,
+    uri: str,
+    *,
+    enabled: bool = True,
+    max_concurrent_jobs: int = 4,
+    notes: str = "",
+    emulation: str = Emulation.AUTO,
+    require_reachable: bool = True,
+) -> Host:
     """Register a host. By default it must answer first, so a typo never becomes a dead host."""
     uri = validate_host_fields(name, uri)
     if not 1 <= max_concurrent_jobs <= 64:
@@ -67,8 +75,14 @@ def add_host(name: str, uri: str, *, enabled: bool = True, max_concurrent_jobs: 
             raise ValidationError({"uri": str(exc)}) from None
     with transaction.atomic():
         return Host.objects.create(
-            name=name, uri=uri, enabled=enabled, max_concurrent_jobs=max_concurrent_jobs, notes=notes,
-            emulation=emulation, capabilities=facts, online=bool(facts),
+            name=name,
+            uri=uri,
+            enabled=enabled,
+            max_concurrent_jobs=max_concurrent_jobs,
+            notes=notes,
+            emulation=emulation,
+            capabilities=facts,
+            online=bool(facts),
             last_checked=timezone.now() if facts else None,
         )
 
@@ -109,8 +123,6 @@ def check_host(host: Host) -> HostCheck:
         Host.objects.filter(pk=host.pk).update(online=False, last_checked=timezone.now(), last_error=str(exc))
         host.refresh_from_db()
         return HostCheck(False, [], str(exc))
-    Host.objects.filter(pk=host.pk).update(
-        online=True, capabilities=facts, last_checked=timezone.now(), last_error=""
-    )
+    Host.objects.filter(pk=host.pk).update(online=True, capabilities=facts, last_checked=timezone.now(), last_error="")
     host.refresh_from_db()
     return HostCheck(True, [_("Reachable.")] + describe_lines(facts, host.emulation))

@@ -68,9 +68,12 @@ def _qcow2_problems(header: bytes) -> tuple[int, list[str]]:
     if version not in (2, 3):
         problems.append(_("qcow2 version %(v)d is not supported (only versions 2 and 3).") % {"v": version})
     if backing_offset or backing_size:
-        problems.append(_(
-            "This qcow2 image has a backing file. Upload a standalone image: run "
-            "'qemu-img convert -O qcow2 image.qcow2 standalone.qcow2' first."))
+        problems.append(
+            _(
+                "This qcow2 image has a backing file. Upload a standalone image: run "
+                "'qemu-img convert -O qcow2 image.qcow2 standalone.qcow2' first."
+            )
+        )
     if crypt:
         problems.append(_("This qcow2 image is encrypted; upload an unencrypted image."))
     ext_start = 72
@@ -82,7 +85,7 @@ def _qcow2_problems(header: bytes) -> tuple[int, list[str]]:
     # Header extensions: (type u32, length u32, data padded to 8 bytes) until type 0.
     pos = ext_start
     while pos + 8 <= len(header):
-        ext_type, ext_len = struct.unpack(">II", header[pos:pos + 8])
+        ext_type, ext_len = struct.unpack(">II", header[pos : pos + 8])
         if ext_type == QCOW2_EXT_END:
             break
         if ext_type == QCOW2_EXT_DATA_FILE:
@@ -111,8 +114,12 @@ def inspect_file(path: Path, claimed_format: str) -> Inspection:
     actual = ImageFormat.QCOW2 if head[:4] == QCOW2_MAGIC else ImageFormat.ISO if iso_sig == ISO_MAGIC else None
     names = {ImageFormat.QCOW2: _("a qcow2 disk image"), ImageFormat.ISO: _("an ISO 9660 image")}
     if actual is not None and actual != claimed_format:
-        raise ValidationError({"format": _("This file is %(actual)s, not %(claimed)s; choose the right format (and "
-                                           "kind) for it.") % {"actual": names[actual], "claimed": claimed_format}})
+        raise ValidationError(
+            {
+                "format": _("This file is %(actual)s, not %(claimed)s; choose the right format (and kind) for it.")
+                % {"actual": names[actual], "claimed": claimed_format}
+            }
+        )
     if claimed_format == ImageFormat.QCOW2:
         if actual is None:
             raise _refuse(_("This file is not a qcow2 image (it has no qcow2 header)."))
@@ -128,8 +135,13 @@ def inspect_file(path: Path, claimed_format: str) -> Inspection:
         if _looks_like_text(head[:4096]):
             raise _refuse(_("This looks like a text file, not a disk image."))
         if size % SECTOR:
-            raise _refuse(_("A raw disk image is a whole number of 512-byte sectors; this file is %(size)d bytes. "
-                            "Is it really a disk image?") % {"size": size})
+            raise _refuse(
+                _(
+                    "A raw disk image is a whole number of 512-byte sectors; this file is %(size)d bytes. "
+                    "Is it really a disk image?"
+                )
+                % {"size": size}
+            )
         return Inspection(ImageFormat.RAW, size, size)
     raise ValidationError({"format": _("Choose raw, qcow2 or iso as the format.")})
 
@@ -147,7 +159,9 @@ def _check_fields(name: Any, kind: Any, fmt: Any) -> str:
     elif fmt not in KIND_FORMATS[kind]:
         allowed = ", ".join(KIND_FORMATS[kind])
         errors["format"] = _("A %(kind)s must be in one of these formats: %(allowed)s.") % {
-            "kind": ImageKind(kind).label, "allowed": allowed}
+            "kind": ImageKind(kind).label,
+            "allowed": allowed,
+        }
     if errors:
         raise ValidationError(errors)
     return name.strip()
@@ -170,8 +184,15 @@ def _save_stream(source: Any, dest: Path) -> str:
     return digest.hexdigest()
 
 
-def create_image(*, name: str, kind: str, format: str, file: Any, user,  # noqa: A002
-                 hosts: Iterable[Host] = ()) -> tuple[Image, list[Job]]:
+def create_image(
+    *,
+    name: str,
+    kind: str,
+    format: str,
+    file: Any,
+    user,  # noqa: A002
+    hosts: Iterable[Host] = (),
+) -> tuple[Image, list[Job]]:
     """Check and store an uploaded image, then queue its copy to each of `hosts`.
 
     Nothing is kept when the file is refused. The file's name on disk is chosen here, never by the uploader.
@@ -185,8 +206,15 @@ def create_image(*, name: str, kind: str, format: str, file: Any, user,  # noqa:
         sha256 = _save_stream(file, incoming)
         info = inspect_file(incoming, format)
         with transaction.atomic():
-            image = Image.objects.create(name=name, kind=kind, format=format, size=info.size,
-                                         virtual_size=info.virtual_size, sha256=sha256, uploaded_by=user)
+            image = Image.objects.create(
+                name=name,
+                kind=kind,
+                format=format,
+                size=info.size,
+                virtual_size=info.virtual_size,
+                sha256=sha256,
+                uploaded_by=user,
+            )
             stem = f"image-{image.pk}-{slugify(name)[:40] or 'file'}.{EXTENSIONS[format]}"
             image.file = stem
             image.volume = stem
@@ -221,8 +249,9 @@ def delete_image(image: Image) -> None:
     users = list(VMTemplate.objects.filter(base_image=image.volume).values_list("name", flat=True))
     users += [t.name for t in VMTemplate.objects.filter(domain_xml__contains=image.volume) if t.name not in users]
     if users:
-        raise ValidationError({"image": _("Templates still use this image: %(names)s. Change them first.") % {
-            "names": ", ".join(users)}})
+        raise ValidationError(
+            {"image": _("Templates still use this image: %(names)s. Change them first.") % {"names": ", ".join(users)}}
+        )
     path = image.path if image.file else None
     image.delete()
     if path is not None and path.exists():

@@ -54,11 +54,17 @@ def why_not(host: Host, template: VMTemplate, need: Need) -> str | None:
     free_memory = caps.get("memory_mib", 0) - (host.reserved_memory or 0)
     if free_memory < need.memory_mib:
         return _("%(host)s has %(free)s MiB of memory left, %(need)s MiB needed.") % {
-            "host": host.name, "free": max(free_memory, 0), "need": need.memory_mib}
+            "host": host.name,
+            "free": max(free_memory, 0),
+            "need": need.memory_mib,
+        }
     free_disk = _pool_available_gib(host) - (host.reserved_disk or 0)
     if need.disk_gib and free_disk < need.disk_gib:
         return _("%(host)s has %(free).0f GiB of storage left, %(need)s GiB needed.") % {
-            "host": host.name, "free": max(free_disk, 0), "need": need.disk_gib}
+            "host": host.name,
+            "free": max(free_disk, 0),
+            "need": need.disk_gib,
+        }
     return None
 
 

@@ -36,8 +36,18 @@ MAX_XML_BYTES = 512 * 1024
 
 # The template columns that say what a VM may ask for and how its disk is made; kept in every version.
 LIMIT_FIELDS = (
-    "boot_mode", "default_vcpus", "max_vcpus", "default_memory_mib", "max_memory_mib", "default_disk_gib",
-    "max_disk_gib", "disk_source", "disk_format", "base_image", "cloud_init", "requires_kvm",
+    "boot_mode",
+    "default_vcpus",
+    "max_vcpus",
+    "default_memory_mib",
+    "max_memory_mib",
+    "default_disk_gib",
+    "max_disk_gib",
+    "disk_source",
+    "disk_format",
+    "base_image",
+    "cloud_init",
+    "requires_kvm",
 )
 EDITABLE_FIELDS = ("name", "description", "active", *LIMIT_FIELDS)
 
@@ -89,8 +99,12 @@ def parse_domain(xml: Any, field: str = "domain_xml") -> Domain:
     if not size or not (xml.strip() if isinstance(xml, str) else xml.strip()):
         raise ValidationError({field: _("Paste or upload a libvirt domain XML document; this one is empty.")})
     if size > MAX_XML_BYTES:
-        raise ValidationError({field: _("This XML is %(size)d KiB; a domain XML document is at most %(max)d KiB.")
-                               % {"size": size // 1024, "max": MAX_XML_BYTES // 1024}})
+        raise ValidationError(
+            {
+                field: _("This XML is %(size)d KiB; a domain XML document is at most %(max)d KiB.")
+                % {"size": size // 1024, "max": MAX_XML_BYTES // 1024}
+            }
+        )
     try:
         return Domain.from_xml(xml)
     except DomainXMLError as exc:
@@ -101,10 +115,15 @@ def check_schema(dom: Domain | str, field: str = "domain_xml") -> None:
     """libvirt's RelaxNG schema must accept the document; the first (located) problem is reported."""
     issues = schema_issues(dom)
     if issues:
-        raise ValidationError({field: _(
-            "libvirt's domain schema does not accept this XML at %(issue)s. Correct that element or attribute "
-            "and try again."
-        ) % {"issue": str(issues[0])}})
+        raise ValidationError(
+            {
+                field: _(
+                    "libvirt's domain schema does not accept this XML at %(issue)s. Correct that element or attribute "
+                    "and try again."
+                )
+                % {"issue": str(issues[0])}
+            }
+        )
 
 
 # --- import ---------------------------------------------------------------------------------------
@@ -128,8 +147,10 @@ def strip_instance_parts(dom: Domain) -> list[str]:
     if "id" in root.attrib:
         del root.attrib["id"]
     if dom.name != PLACEHOLDER_NAME:
-        notes.append(_("The domain name '%(name)s' was replaced by a placeholder: each VM gets its own name.")
-                     % {"name": dom.name})
+        notes.append(
+            _("The domain name '%(name)s' was replaced by a placeholder: each VM gets its own name.")
+            % {"name": dom.name}
+        )
         dom.name = PLACEHOLDER_NAME
     if dom.uuid:
         dom.uuid = None
@@ -146,8 +167,10 @@ def strip_instance_parts(dom: Domain) -> list[str]:
             device.remove_address()
             addresses += 1
     if addresses:
-        notes.append(_("%(n)d device addresses (PCI, drive, USB, ...) were removed: libvirt assigns them per VM.")
-                     % {"n": addresses})
+        notes.append(
+            _("%(n)d device addresses (PCI, drive, USB, ...) were removed: libvirt assigns them per VM.")
+            % {"n": addresses}
+        )
 
     macs = 0
     for iface in dom.devices.interfaces:
@@ -159,19 +182,22 @@ def strip_instance_parts(dom: Domain) -> list[str]:
     data_disks = [d for d in dom.devices.disks if d.device in ("disk", "lun", None)]
     for extra in data_disks[1:]:
         dom.devices.remove(extra)
-        notes.append(_("Disk %(dev)s was removed: a template describes one disk, which each VM gets new.")
-                     % {"dev": extra.target_dev or "?"})
+        notes.append(
+            _("Disk %(dev)s was removed: a template describes one disk, which each VM gets new.")
+            % {"dev": extra.target_dev or "?"}
+        )
     for disk in dom.devices.disks:
         path = disk.source
         _remove_children(disk.element, "backingStore")
         if path:
             disk.eject()
             if disk.removable:
-                notes.append(_("The CD-ROM/floppy image '%(path)s' was removed; choose an uploaded ISO instead.")
-                             % {"path": path})
+                notes.append(
+                    _("The CD-ROM/floppy image '%(path)s' was removed; choose an uploaded ISO instead.")
+                    % {"path": path}
+                )
             else:
-                notes.append(_("The disk path '%(path)s' was removed: each VM gets its own volume.")
-                             % {"path": path})
+                notes.append(_("The disk path '%(path)s' was removed: each VM gets its own volume.") % {"path": path})
         if disk.type not in ("file", "volume") and not disk.removable:
             disk.type = "file"  # the provisioner gives every VM a file volume from the default pool
 
@@ -179,8 +205,10 @@ def strip_instance_parts(dom: Domain) -> list[str]:
         if graphics.port not in (None, -1) and graphics.autoport is not True:
             graphics.port = -1
             graphics.autoport = True
-            notes.append(_("The fixed %(kind)s port was replaced by an automatic one: two VMs cannot share a port.")
-                         % {"kind": (graphics.type or "").upper()})
+            notes.append(
+                _("The fixed %(kind)s port was replaced by an automatic one: two VMs cannot share a port.")
+                % {"kind": (graphics.type or "").upper()}
+            )
     for chardev in [*dom.devices.serials, *dom.devices.consoles, *dom.devices.channels]:
         if chardev.type in ("pty", "unix") and chardev.element.find("source") is not None:
             _remove_children(chardev.element, "source")  # /dev/pts/N or a per-VM socket path
@@ -413,8 +441,9 @@ def _apply_cdrom(dom: Domain, volume: str) -> None:
         insert_child(cdrom.element, "source", {"pool": POOL, "volume": volume})
         return
     bus = "sata" if "q35" in (dom.os.machine or "") else "ide"
-    dom.devices.add_disk(volume, pool=POOL, device="cdrom", bus=bus, target_dev=_free_target(dom, _BUS_PREFIX[bus]),
-                         driver_type="raw")
+    dom.devices.add_disk(
+        volume, pool=POOL, device="cdrom", bus=bus, target_dev=_free_target(dom, _BUS_PREFIX[bus]), driver_type="raw"
+    )
 
 
 def _apply_disk_bus(dom: Domain, bus: str) -> None:
@@ -452,15 +481,19 @@ def apply_settings(xml: str, settings: TemplateSettings | dict[str, Any]) -> str
             errors[field] = str(exc)
 
     if s.memory_mib is not None:
+
         def memory() -> None:
             dom.memory = f"{int(s.memory_mib)}MiB"
             dom.current_memory = f"{int(s.memory_mib)}MiB"
+
         attempt("memory_mib", memory)
     if s.vcpus is not None:
+
         def vcpus() -> None:
             dom.vcpu = int(s.vcpus)
             if dom.vcpu_current is not None and dom.vcpu_current > dom.vcpu:
                 dom.vcpu_current = dom.vcpu
+
         attempt("vcpus", vcpus)
     if any(v is not None for v in (s.boot_mode, s.boot_order, s.boot_menu, s.kernel, s.initrd, s.cmdline)):
         field = "kernel" if s.boot_mode == BootMode.KERNEL else "boot_order"
@@ -476,8 +509,10 @@ def apply_settings(xml: str, settings: TemplateSettings | dict[str, Any]) -> str
     if s.clock_offset is not None:
         attempt("clock_offset", lambda: setattr(dom.clock, "offset", _choice(s.clock_offset, CLOCK_OFFSETS)))
     if s.network_kind is not None:
-        attempt("network_source" if s.network_kind in ("bridge", "network") else "network_kind",
-                lambda: _apply_network(dom, s.network_kind, (s.network_source or "").strip()))
+        attempt(
+            "network_source" if s.network_kind in ("bridge", "network") else "network_kind",
+            lambda: _apply_network(dom, s.network_kind, (s.network_source or "").strip()),
+        )
     if s.graphics is not None:
         attempt("graphics", lambda: _apply_graphics(dom, s.graphics))
     if s.serial_console is not None:
@@ -496,8 +531,11 @@ def apply_settings(xml: str, settings: TemplateSettings | dict[str, Any]) -> str
 
 def _check_limits(data: dict[str, Any]) -> None:
     errors: dict[str, str] = {}
-    pairs = (("default_vcpus", "max_vcpus"), ("default_memory_mib", "max_memory_mib"),
-             ("default_disk_gib", "max_disk_gib"))
+    pairs = (
+        ("default_vcpus", "max_vcpus"),
+        ("default_memory_mib", "max_memory_mib"),
+        ("default_disk_gib", "max_disk_gib"),
+    )
     for default, maximum in pairs:
         if data[default] < 1:
             errors[default] = _("Must be at least 1.")
@@ -508,7 +546,8 @@ def _check_limits(data: dict[str, Any]) -> None:
             errors["base_image"] = _("Choose the base image that each VM's disk starts from.")
         elif not Image.objects.filter(volume=data["base_image"], kind=ImageKind.BASE).exists():
             errors["base_image"] = _("No uploaded base image has the volume name '%(name)s'.") % {
-                "name": data["base_image"]}
+                "name": data["base_image"]
+            }
     if data["disk_source"] == DiskSource.OVERLAY and data["disk_format"] != DiskFormat.QCOW2:
         errors["disk_format"] = _("An overlay on a base image is always qcow2; choose qcow2.")
     if errors:
@@ -545,8 +584,9 @@ def _create(user, **data: Any) -> VMTemplate:
     return template
 
 
-def create_template(user, *, name: str, domain_xml: str, settings: TemplateSettings | dict | None = None,
-                    **fields: Any) -> VMTemplate:
+def create_template(
+    user, *, name: str, domain_xml: str, settings: TemplateSettings | dict | None = None, **fields: Any
+) -> VMTemplate:
     """A new template from XML plus typed settings; per-VM parts of the XML are removed first."""
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
@@ -556,8 +596,14 @@ def create_template(user, *, name: str, domain_xml: str, settings: TemplateSetti
     return _create(user, name=name, domain_xml=xml, **fields)
 
 
-def update_template(template: VMTemplate, user, *, domain_xml: str | None = None,
-                    settings: TemplateSettings | dict | None = None, **fields: Any) -> VMTemplate:
+def update_template(
+    template: VMTemplate,
+    user,
+    *,
+    domain_xml: str | None = None,
+    settings: TemplateSettings | dict | None = None,
+    **fields: Any,
+) -> VMTemplate:
     """Change a template; when anything changed the version goes up and the old content is kept."""
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
@@ -586,7 +632,10 @@ def update_template(template: VMTemplate, user, *, domain_xml: str | None = None
 
 def _record_version(template: VMTemplate, user) -> TemplateVersion:
     return TemplateVersion.objects.create(
-        template=template, version=template.version, domain_xml=template.domain_xml, limits=snapshot(template),
+        template=template,
+        version=template.version,
+        domain_xml=template.domain_xml,
+        limits=snapshot(template),
         created_by=user if user is not None and user.is_authenticated else None,
     )
 
@@ -623,11 +672,18 @@ def volume_notes(dom: Domain, conn) -> list[str]:  # noqa: ANN001
             pass
         if disk.removable:
             disk.eject()
-            notes.append(_("The ISO '%(vol)s' is not on this host yet (copy it from the Images page); the CD-ROM "
-                           "drive %(dev)s is left empty.") % {"vol": disk.source_volume, "dev": disk.target_dev})
+            notes.append(
+                _(
+                    "The ISO '%(vol)s' is not on this host yet (copy it from the Images page); the CD-ROM "
+                    "drive %(dev)s is left empty."
+                )
+                % {"vol": disk.source_volume, "dev": disk.target_dev}
+            )
         else:
-            notes.append(_("The volume '%(vol)s' (%(dev)s) is not on this host.") % {
-                "vol": disk.source_volume, "dev": disk.target_dev})
+            notes.append(
+                _("The volume '%(vol)s' (%(dev)s) is not on this host.")
+                % {"vol": disk.source_volume, "dev": disk.target_dev}
+            )
     return notes
 
 
@@ -635,8 +691,15 @@ def sample_spec(template: VMTemplate, pool_path: str) -> VMSpec:
     disk_path = None
     if template.disk_source != DiskSource.NONE:
         disk_path = f"{pool_path.rstrip('/')}/{disk_volume_name(PREVIEW_UUID, 0, template.disk_format)}"
-    return VMSpec(PREVIEW_UUID, PREVIEW_NAME, template.default_vcpus, template.default_memory_mib, disk_path,
-                  template.disk_format, "")
+    return VMSpec(
+        PREVIEW_UUID,
+        PREVIEW_NAME,
+        template.default_vcpus,
+        template.default_memory_mib,
+        disk_path,
+        template.disk_format,
+        "",
+    )
 
 
 def preview(template: VMTemplate, host: Host) -> tuple[str, list[str]]:
@@ -655,20 +718,27 @@ def preview(template: VMTemplate, host: Host) -> tuple[str, list[str]]:
                 try:
                     conn.storagePoolLookupByName(POOL).storageVolLookupByName(template.base_image)
                 except libvirt.libvirtError:
-                    notes.append(_("The base image '%(vol)s' is not on this host yet; copy it there from the Images "
-                                   "page before creating VMs here.") % {"vol": template.base_image})
+                    notes.append(
+                        _(
+                            "The base image '%(vol)s' is not on this host yet; copy it there from the Images "
+                            "page before creating VMs here."
+                        )
+                        % {"vol": template.base_image}
+                    )
             notes += volume_notes(dom, conn)
             result = adapt_to_connection(dom, conn, virt_types=("kvm", "qemu") if host.uses_kvm else ("qemu",))
     except HypervisorError as exc:
         raise ValidationError({"host": str(exc)}) from None
     except DomainXMLError as exc:
-        raise ValidationError({"host": _("This template cannot run on %(host)s: %(why)s") % {
-            "host": host.name, "why": exc}}) from None
+        raise ValidationError(
+            {"host": _("This template cannot run on %(host)s: %(why)s") % {"host": host.name, "why": exc}}
+        ) from None
     adjustments = [a for a in result.adjustments if not (spec.disk_path and spec.disk_path in a)]
     if spec.disk_path:
-        notes.append(_("Each VM gets its own %(fmt)s disk volume in the '%(pool)s' pool, made when the VM is "
-                       "created (%(how)s).") % {"fmt": template.disk_format, "pool": POOL,
-                                                 "how": DiskSource(template.disk_source).label})
+        notes.append(
+            _("Each VM gets its own %(fmt)s disk volume in the '%(pool)s' pool, made when the VM is created (%(how)s).")
+            % {"fmt": template.disk_format, "pool": POOL, "how": DiskSource(template.disk_source).label}
+        )
     if template.cloud_init:
         notes.append(_("A cloud-init seed CD-ROM (label cidata) is attached to each VM when it is created."))
     return result.xml, adjustments + notes

@@ -80,17 +80,24 @@ def create_vm(user, req: VMRequest) -> tuple[VirtualMachine, Job]:
         with transaction.atomic():
             host = choose_host(req.template, need, preferred=req.host)
             vm = VirtualMachine.objects.create(
-                name=req.name, owner=user, host=host, template=req.template,
-                template_version=req.template.version, vcpus=req.vcpus, memory_mib=req.memory_mib,
-                disk_gib=req.disk_gib, state=VMState.PROVISIONING, managed=True,
+                name=req.name,
+                owner=user,
+                host=host,
+                template=req.template,
+                template_version=req.template.version,
+                vcpus=req.vcpus,
+                memory_mib=req.memory_mib,
+                disk_gib=req.disk_gib,
+                state=VMState.PROVISIONING,
+                managed=True,
             )
-            job = enqueue("vm.provision", target_for(vm), user, {"ssh_keys": list(req.ssh_keys)},
-                          queue=job_queue(host))
+            job = enqueue("vm.provision", target_for(vm), user, {"ssh_keys": list(req.ssh_keys)}, queue=job_queue(host))
     except NoHostAvailable as exc:
         raise ValidationError({"host": str(exc)}) from None
     except IntegrityError:
-        raise ValidationError({"name": _("A VM named '%(name)s' already exists; choose another name.")
-                               % {"name": req.name}}) from None
+        raise ValidationError(
+            {"name": _("A VM named '%(name)s' already exists; choose another name.") % {"name": req.name}}
+        ) from None
     return vm, job
 
 
@@ -103,8 +110,12 @@ def request_action(user, vm: VirtualMachine, action: str, *, remove_from_host: b
     if action not in ACTION_FROM_STATES:
         raise ValidationError({"action": _("Unknown action '%(a)s'.") % {"a": action}})
     if vm.state not in ACTION_FROM_STATES[action]:
-        raise ValidationError({"action": _("Cannot %(action)s a VM that is %(state)s.") % {
-            "action": VMAction(action).label.lower(), "state": VMState(vm.state).label.lower()}})
+        raise ValidationError(
+            {
+                "action": _("Cannot %(action)s a VM that is %(state)s.")
+                % {"action": VMAction(action).label.lower(), "state": VMState(vm.state).label.lower()}
+            }
+        )
     if action == VMAction.DELETE and remove_from_host and not user.is_staff:
         raise PermissionDenied(_("Only an admin may remove a discovered VM from its host."))
     params = {"remove_from_host": remove_from_host} if action == VMAction.DELETE else {}

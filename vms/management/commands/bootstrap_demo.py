@@ -22,6 +22,8 @@ class Command(BaseCommand):
         template = bootstrap.ensure_demo_template()
         self.stdout.write(_("Hosts: %(names)s") % {"names": ", ".join(h.name for h in registered)})
         self.stdout.write(_("Template: %(name)s") % {"name": template.name})
-        self.stdout.write(self.style.SUCCESS(
-            _("Admin login: %(user)s / %(password)s") % {"user": login.username, "password": login.password}
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                _("Admin login: %(user)s / %(password)s") % {"user": login.username, "password": login.password}
+            )
+        )

@@ -35,8 +35,12 @@ class Command(BaseCommand):
         if action == "add":
             try:
                 host = add_host(
-                    opts["name"], opts["uri"], enabled=not opts["disabled"], max_concurrent_jobs=opts["max_jobs"],
-                    emulation=opts["emulation"], require_reachable=not opts["offline"],
+                    opts["name"],
+                    opts["uri"],
+                    enabled=not opts["disabled"],
+                    max_concurrent_jobs=opts["max_jobs"],
+                    emulation=opts["emulation"],
+                    require_reachable=not opts["offline"],
                 )
             except ValidationError as exc:
                 raise CommandError(_("Host not added: %(reason)s") % {"reason": _one_line(exc)}) from exc

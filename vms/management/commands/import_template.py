@@ -35,14 +35,18 @@ class Command(BaseCommand):
         try:
             data = sys.stdin.buffer.read() if file == "-" else open(file, "rb").read()  # noqa: SIM115
         except OSError as exc:
-            raise CommandError(_("Cannot read %(file)s: %(reason)s") % {"file": file, "reason": exc.strerror},
-                               returncode=2) from None
+            raise CommandError(
+                _("Cannot read %(file)s: %(reason)s") % {"file": file, "reason": exc.strerror}, returncode=2
+            ) from None
         try:
             template = import_template(name, data, None, description=description)
         except ValidationError as exc:
-            raise CommandError(_("Template not imported: %(reason)s") % {"reason": _one_line(exc)},
-                               returncode=2) from None
+            raise CommandError(
+                _("Template not imported: %(reason)s") % {"reason": _one_line(exc)}, returncode=2
+            ) from None
         for note in template.import_notes:
             self.stderr.write(note)
-        self.stdout.write(_("Imported template '%(name)s' (id %(id)d, version %(v)d).") % {
-            "name": template.name, "id": template.pk, "v": template.version})
+        self.stdout.write(
+            _("Imported template '%(name)s' (id %(id)d, version %(v)d).")
+            % {"name": template.name, "id": template.pk, "v": template.version}
+        )
