@@ -22,12 +22,19 @@ FILES = [
     ("@xterm/xterm/LICENSE", "xterm/LICENSE"),
     ("@xterm/addon-fit/lib/addon-fit.js", "xterm/addon-fit.js"),
     ("@novnc/novnc/LICENSE.txt", "novnc/LICENSE.txt"),  # MPL-2.0; pako inside is MIT
+    # LGPL-3.0-or-later (COPYING.LESSER amends the GPL text in COPYING); thirdparty/ holds jsbn & co.
+    ("@spice-project/spice-html5/COPYING", "spice-html5/COPYING"),
+    ("@spice-project/spice-html5/COPYING.LESSER", "spice-html5/COPYING.LESSER"),
 ]
 # Whole folders: noVNC's ES modules import each other (core/inflator.js -> ../vendor/pako/...).
 DIRS = [
     ("@novnc/novnc/core", "novnc/core"),
     ("@novnc/novnc/vendor/pako", "novnc/vendor/pako"),
+    # spice-html5's ES modules (src/main.js imports the rest, and thirdparty/ for the RSA ticket).
+    ("@spice-project/spice-html5/src", "spice-html5/src"),
 ]
+# Not served: a module loader for browsers without ES modules (every browser we support has them).
+IGNORE = shutil.ignore_patterns("browser-es-module-loader")
 
 
 def main() -> int:
@@ -45,7 +52,7 @@ def main() -> int:
         shutil.copyfile(source, target)
         copied += 1
     for src, dst in DIRS:
-        shutil.copytree(NODE_MODULES / src, VENDOR / dst, dirs_exist_ok=True)
+        shutil.copytree(NODE_MODULES / src, VENDOR / dst, dirs_exist_ok=True, ignore=IGNORE)
     print(f"vendor_assets: {copied} file(s) and {len(DIRS)} folder(s) copied into {VENDOR.relative_to(BASE_DIR)}/")
     return 0
 

@@ -1,4 +1,4 @@
-"""A VM's graphical console: the noVNC page, its one-use tickets, and `.vv` files for native clients.
+"""A VM's graphical console: the noVNC (or spice-html5) page, its tickets, and `.vv` files for native clients.
 
 Who: the console needs `can_operate_vm` (RFB carries keyboard and mouse input in the same stream as
 the picture, see vms/consumers_graphics.py); seeing the VM at all is checked first, so a VM the user
@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from vms.graphics import connect_address, live_graphics, virt_viewer_file
+from vms.graphics import connect_address, first_graphics, live_graphics, virt_viewer_file
 from vms.hypervisor.errors import HypervisorError
 from vms.permissions import can_operate_vm
 from vms.selectors import visible_vms
@@ -39,16 +39,31 @@ def _text(message: str, status: int) -> HttpResponse:
     return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
 
 
+def _stored_display_type(vm) -> str:
+    """The display type the VM's stored XML asks for ("vnc" when it names none or cannot be read)."""
+    try:
+        graphics = first_graphics(vm.domain_xml) if vm.domain_xml else None
+    except Exception:  # lxml's XMLSyntaxError and friends: a page must not fail on a stored XML
+        graphics = None
+    return graphics.type if graphics is not None else "vnc"
+
+
 @login_required
 @require_GET
-def graphics_console(request: HttpRequest, uuid) -> HttpResponse:
-    """The full-page VNC viewer. The page fetches a ticket, then opens the websocket with it."""
+def graphics_console(request: HttpRequest, uuid, display: str | None = None) -> HttpResponse:
+    """The full-page viewer: noVNC, or spice-html5 for a SPICE display.
+
+    Which one: the route's `display`, else the VM's stored XML (no libvirt call for the page). The page
+    fetches a ticket, then opens the websocket(s) with it.
+    """
     vm = _visible_vm_or_404(request, uuid)
     may_operate = can_operate_vm(request.user, vm)
+    display = display or _stored_display_type(vm)
     config = {
         "vm": str(vm.uuid),
+        "display": display,
         "tokenUrl": reverse("vm-console-token", args=[vm.uuid]),
-        "socketPath": f"/ws/vms/{vm.uuid}/vnc/",
+        "socketPath": f"/ws/vms/{vm.uuid}/{display}/",
         "messages": {
             "connecting": _("Connecting…"),
             "connected": _("Connected"),
@@ -64,7 +79,16 @@ def graphics_console(request: HttpRequest, uuid) -> HttpResponse:
             "loadFailed": _("The VNC viewer could not be loaded."),
         },
     }
-    return render(request, "vms/graphics_console.html", {"vm": vm, "may_operate": may_operate, "config": config})
+    if display == "spice":
+        config["messages"].update(
+            {
+                "noGraphics": _("This VM is not running or has no SPICE display."),
+                "loadFailed": _("The SPICE viewer could not be loaded."),
+                "passwordFailed": _("The display refused the password."),
+            }
+        )
+    context = {"vm": vm, "may_operate": may_operate, "config": config, "display": display}
+    return render(request, "vms/graphics_console.html", context)
 
 
 @require_POST
@@ -72,22 +96,28 @@ def graphics_console(request: HttpRequest, uuid) -> HttpResponse:
 def console_token(request: HttpRequest, uuid) -> JsonResponse:
     """POST (CSRF-checked): a ticket for one websocket connection to this VM's display, valid 60 s.
 
-    With `password=1` in the form, the display's VNC password (if it has one) comes along, for noVNC to
-    answer the display's challenge; the user may operate the VM, so they may have it.
+    `display=spice` in the form asks for a SPICE ticket (usable again for a few seconds: one socket per
+    SPICE channel); VNC otherwise. With `password=1`, the display's password (if it has one) comes along,
+    for the viewer to answer the display's challenge; the user may operate the VM, so they may have it.
     """
     if not request.user.is_authenticated:
         return JsonResponse({"error": _("Log in to use the console.")}, status=401)
     vm = _visible_vm_or_404(request, uuid)
     if not can_operate_vm(request.user, vm):
         return JsonResponse({"error": _("You may not use this VM's graphical console.")}, status=403)
+    kind = request.POST.get("display", "vnc")
+    if kind not in console_tokens.KINDS:
+        return JsonResponse({"error": _("Unknown display type.")}, status=400)
     data: dict[str, object] = {
-        "token": console_tokens.issue(request.user.pk, vm.uuid),
+        "token": console_tokens.issue(request.user.pk, vm.uuid, kind),
         "expires_in": console_tokens.MAX_AGE_S,
-        "path": f"/ws/vms/{vm.uuid}/vnc/",
+        "path": f"/ws/vms/{vm.uuid}/{kind}/",
     }
+    if kind == "spice":
+        data["reuse_for"] = console_tokens.SPICE_REUSE_S
     if request.POST.get("password") == "1" and vm.host is not None:
         try:
-            display = live_graphics(vm.host.uri, str(vm.uuid), ("vnc",), secure=True)
+            display = live_graphics(vm.host.uri, str(vm.uuid), (kind,), secure=True)
         except HypervisorError as exc:
             log.warning("console password of %s: %s", vm.uuid, exc)
             return JsonResponse({"error": _("The VM's host cannot be reached.")}, status=503)

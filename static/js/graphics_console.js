@@ -3,13 +3,16 @@
 // Each connection takes a fresh one-use ticket (POST, CSRF-checked), then opens the websocket. We open
 // the WebSocket ourselves and hand it to RFB so the page can read the server's close code and reason
 // (4401 not logged in, 4403 not allowed / bad ticket, 4404 no display, 1011 unreachable); noVNC only
-// reports "clean or not". All texts come translated from the page (json_script "vnc-config").
+// reports "clean or not". The server also sends the reason in a text frame {"type": "closing", ...}
+// before it closes: daphne drops the close frame's reason. All texts come translated from the page
+// (json_script "vnc-config").
 
 const config = JSON.parse(document.getElementById("vnc-config").textContent);
 const screen = document.getElementById("vnc-screen");
 const statusEl = document.getElementById("vnc-status");
 const cadButton = document.getElementById("vnc-cad");
 const reconnectButton = document.getElementById("vnc-reconnect");
+const disconnectButton = document.getElementById("vnc-disconnect");
 const scaleBox = document.getElementById("vnc-scale");
 const text = config.messages;
 
@@ -22,7 +25,9 @@ const CLOSE_MESSAGES = {
 
 let rfb = null;
 let lastClose = null;
+let serverReason = null; // from the server's "closing" text frame
 let failure = null; // a reason noVNC gave before it disconnected (security, password)
+let leaving = false; // the user asked to disconnect: not a failure
 
 function setStatus(message, level = "") {
   statusEl.textContent = message;
@@ -61,8 +66,11 @@ async function loadRFB() {
 }
 
 async function connect() {
+  if (rfb) return;
   reconnectButton.hidden = true;
+  disconnectButton.hidden = true;
   cadButton.disabled = true;
+  leaving = false;
   setStatus(text.connecting);
   let RFB;
   let data;
@@ -80,11 +88,21 @@ async function connect() {
     return;
   }
   lastClose = null;
+  serverReason = null;
   failure = null;
   const socket = new WebSocket(socketUrl(data.token));
   socket.binaryType = "arraybuffer";
   socket.addEventListener("close", (event) => {
     lastClose = event;
+  });
+  socket.addEventListener("message", (event) => {
+    if (typeof event.data !== "string") return; // RFB: binary frames only, noVNC's business
+    try {
+      const message = JSON.parse(event.data);
+      if (message.type === "closing" && message.reason) serverReason = message.reason;
+    } catch (error) {
+      // not ours: ignore
+    }
   });
   rfb = new RFB(screen, socket, { shared: true });
   rfb.scaleViewport = scaleBox ? scaleBox.checked : true;
@@ -93,14 +111,20 @@ async function connect() {
   rfb.addEventListener("connect", () => {
     setStatus(text.connected, "good");
     cadButton.disabled = false;
+    disconnectButton.hidden = false;
     rfb.focus();
   });
   rfb.addEventListener("disconnect", (event) => {
     cadButton.disabled = true;
+    disconnectButton.hidden = true;
     reconnectButton.hidden = false;
     rfb = null;
+    if (leaving) {
+      setStatus(text.disconnected);
+      return;
+    }
     const code = lastClose ? lastClose.code : null;
-    const reason = lastClose && lastClose.reason ? lastClose.reason : CLOSE_MESSAGES[code];
+    const reason = (lastClose && lastClose.reason) || serverReason || CLOSE_MESSAGES[code];
     if (failure) {
       setStatus(failure, "bad");
     } else if (reason && code !== 1000) {
@@ -139,12 +163,19 @@ cadButton.addEventListener("click", () => {
   }
 });
 reconnectButton.addEventListener("click", () => connect());
+disconnectButton.addEventListener("click", () => {
+  if (rfb) {
+    leaving = true;
+    rfb.disconnect();
+  }
+});
 if (scaleBox) {
   scaleBox.addEventListener("change", () => {
     if (rfb) rfb.scaleViewport = scaleBox.checked;
   });
 }
 window.addEventListener("beforeunload", () => {
+  leaving = true;
   if (rfb) rfb.disconnect();
 });
 

@@ -26,12 +26,12 @@ def django_db_modify_db_settings():
     _set_suffix_to_test_databases(suffix=f"graphics{os.getpid()}")
 
 
-def graphics_domain_xml(name: str, vm_uuid: str, vnc: bool, password: str | None = None) -> str:
-    """The demo guest, plus a VNC display on the host's loopback and a VGA card (lxml, no pasting)."""
+def graphics_domain_xml(name: str, vm_uuid: str, vnc: bool, password: str | None = None, display: str = "vnc") -> str:
+    """The demo guest, plus a VNC (or `display="spice"`) display on the host's loopback and a VGA card."""
     root = etree.fromstring(demo_domain_xml(name, vm_uuid, KERNEL_CMDLINE).encode())
     devices = root.find("devices")
     if vnc:
-        graphics = etree.SubElement(devices, "graphics", type="vnc", autoport="yes", listen="127.0.0.1")
+        graphics = etree.SubElement(devices, "graphics", type=display, autoport="yes", listen="127.0.0.1")
         if password:
             graphics.set("passwd", password)
         etree.SubElement(graphics, "listen", type="address", address="127.0.0.1")
@@ -41,13 +41,13 @@ def graphics_domain_xml(name: str, vm_uuid: str, vnc: bool, password: str | None
 
 
 @contextmanager
-def running_domain(uri: str, vnc: bool, password: str | None = None) -> Iterator[str]:
+def running_domain(uri: str, vnc: bool, password: str | None = None, display: str = "vnc") -> Iterator[str]:
     vm_uuid = str(uuid.uuid4())
     name = f"gtest-{vm_uuid[:8]}"
     try:
         conn = open_connection(uri)
         try:
-            domains.start(domains.define(conn, graphics_domain_xml(name, vm_uuid, vnc, password), name))
+            domains.start(domains.define(conn, graphics_domain_xml(name, vm_uuid, vnc, password, display), name))
         finally:
             conn.close()
         yield vm_uuid
@@ -67,6 +67,13 @@ def vnc_domain(sandbox_uris) -> Iterator[tuple[str, str]]:
     """(host URI, domain UUID) of a running guest with a password-protected VNC display."""
     with running_domain(sandbox_uris[0], vnc=True, password=VNC_PASSWORD) as vm_uuid:
         yield sandbox_uris[0], vm_uuid
+
+
+@pytest.fixture(scope="module")
+def spice_domain(sandbox_uris) -> Iterator[tuple[str, str]]:
+    """(host URI, domain UUID) of a running guest with a SPICE display (no password) on host 3."""
+    with running_domain(sandbox_uris[2], vnc=True, display="spice") as vm_uuid:
+        yield sandbox_uris[2], vm_uuid
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import configparser
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 
@@ -72,7 +73,8 @@ def test_vv_file_names_the_live_vnc_port(vnc_domain):
     assert section["type"] == "vnc"
     assert section["host"] == "127.0.0.1"
     assert int(section["port"]) == live_vnc_port(uri, vm_uuid)
-    assert 5900 <= int(section["port"]) <= 5999  # host 1's range
+    first = 5900 + (settings.SANDBOX_FIRST_INDEX - 1) * 100  # host 1's range (vms/sandbox/fleet.py)
+    assert first <= int(section["port"]) <= first + 99
     assert section["password"] == VNC_PASSWORD
     assert section["title"] == "my screen"
     assert section["delete-this-file"] == "1"
@@ -82,3 +84,30 @@ def test_vv_file_of_a_vm_without_graphics_is_404(plain_domain):
     uri, vm_uuid = plain_domain
     _owner, vm, client = _setup(uri, vm_uuid)
     assert client.get(f"/vms/{vm.uuid}/console.vv").status_code == 404
+
+
+def test_spice_ticket_and_page(spice_domain):
+    uri, vm_uuid = spice_domain
+    owner, vm, client = _setup(uri, vm_uuid)
+    url = f"/vms/{vm.uuid}/console-token/"
+    data = client.post(url, {"display": "spice", "password": "1"}).json()
+    assert data["path"] == f"/ws/vms/{vm.uuid}/spice/"
+    assert data["reuse_for"] == console_tokens.SPICE_REUSE_S
+    assert data["password"] is None  # this display has none
+    assert console_tokens.is_valid(data["token"], owner.pk, vm.uuid, kind="spice")
+    assert not console_tokens.is_valid(data["token"], owner.pk, vm.uuid)  # not a VNC ticket
+    assert client.post(url, {"display": "rdp"}).status_code == 400
+
+    # The page picks the viewer from the stored XML (no libvirt call), or from the route.
+    page = client.get(f"/vms/{vm.uuid}/graphics/")
+    assert b"vendor/novnc/core/rfb.js" in page.content  # nothing stored: VNC
+    vm.domain_xml = "<domain><devices><graphics type='spice'/></devices></domain>"
+    vm.save(update_fields=["domain_xml"])
+    page = client.get(f"/vms/{vm.uuid}/graphics/")
+    assert b"vendor/spice-html5/src/main.js" in page.content and b"js/graphics_spice.js" in page.content
+    assert b"rfb.js" not in page.content
+    assert b"vendor/novnc/core/rfb.js" in client.get(f"/vms/{vm.uuid}/graphics/vnc/").content
+    vm.domain_xml = "<domain><devices"  # unreadable: VNC, no error
+    vm.save(update_fields=["domain_xml"])
+    assert client.get(f"/vms/{vm.uuid}/graphics/").status_code == 200
+    assert b"spice-html5" in client.get(f"/vms/{vm.uuid}/graphics/spice/").content

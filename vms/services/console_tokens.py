@@ -1,4 +1,5 @@
-"""Short-lived tickets that let one user open one VM's graphical console once.
+"""Short-lived tickets that let one user open one VM's graphical console once (VNC), or for a few
+seconds (SPICE).
 
 Why a ticket on top of the session cookie: the websocket is opened by script from our page, and a
 ticket fetched with a CSRF-checked POST proves that. It also limits what a leaked URL (proxy logs,
@@ -7,6 +8,13 @@ browser history) is worth: 60 seconds, one VM, one user, one use.
 A ticket is signed with the SECRET_KEY (TimestampSigner, salt "vnc-console"): nothing is stored to
 issue it. Using it records its digest in Redis (SET NX with a TTL a little longer than its life), so a
 second use fails; the ticket itself never reaches Redis.
+
+Kinds: a ticket names the display type it is for ("vnc" or "spice"; tickets without one are "vnc"), so
+a VNC ticket never opens a SPICE socket and the other way round. A SPICE client opens one websocket per
+SPICE *channel* (main first, then display, inputs, cursor, playback... once the main channel lists
+them), all to the same URL, so a SPICE ticket may be used again by the same user for the same VM for
+SPICE_REUSE_S seconds after its first use (and never after the ticket's own 60 s). The first use's time
+is Redis's own clock (TIME, in a script), so several web servers agree on the window.
 """
 
 from __future__ import annotations
@@ -22,20 +30,43 @@ from vms.watcher.store import PREFIX, async_redis, sync_redis
 SALT = "vnc-console"
 MAX_AGE_S = 60
 _USED_TTL_S = MAX_AGE_S + 10
+KINDS = ("vnc", "spice")
+SPICE_REUSE_S = 10.0
+
+# KEYS[1]: the ticket's "used" key. ARGV: TTL (s), reuse window (ms; 0: one use).
+# Returns 1 if this use is allowed: the first one, or a later one within the window of the first.
+_USE_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local first = redis.call('GET', KEYS[1])
+if not first then
+  redis.call('SET', KEYS[1], now, 'EX', tonumber(ARGV[1]))
+  return 1
+end
+local window = tonumber(ARGV[2])
+if window > 0 and now - tonumber(first) <= window then
+  return 1
+end
+return 0
+"""
 
 
 def _used_key(token: str) -> str:
     return f"{PREFIX}:console-token:used:{hashlib.sha256(token.encode()).hexdigest()}"
 
 
-def issue(user_id: int, vm_uuid: object) -> str:
-    """A new ticket for this user and VM (a nonce makes each one distinct, even within a second)."""
+def issue(user_id: int, vm_uuid: object, kind: str = "vnc") -> str:
+    """A new ticket for this user, VM and display type (a nonce makes each one distinct)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown display type {kind!r}")
     payload = {"u": int(user_id), "vm": str(uuid_lib.UUID(str(vm_uuid))), "n": secrets.token_urlsafe(9)}
+    if kind != "vnc":
+        payload["k"] = kind  # VNC tickets carry no kind: those issued before kinds existed stay valid
     return signing.TimestampSigner(salt=SALT).sign_object(payload, compress=False)
 
 
-def is_valid(token: str | None, user_id: int, vm_uuid: object, max_age: float = MAX_AGE_S) -> bool:
-    """Signed by us, not older than `max_age`, and for exactly this user and VM (used or not)."""
+def is_valid(token: str | None, user_id: int, vm_uuid: object, max_age: float = MAX_AGE_S, kind: str = "vnc") -> bool:
+    """Signed by us, not older than `max_age`, for exactly this user, VM and display type (used or not)."""
     if not token or len(token) > 512:
         return False
     try:
@@ -48,18 +79,22 @@ def is_valid(token: str | None, user_id: int, vm_uuid: object, max_age: float = 
         same_vm = uuid_lib.UUID(str(payload.get("vm"))) == uuid_lib.UUID(str(vm_uuid))
     except ValueError:
         return False
-    return same_vm and payload.get("u") == user_id
+    return same_vm and payload.get("u") == user_id and payload.get("k", "vnc") == kind
 
 
-def consume(token: str | None, user_id: int, vm_uuid: object) -> bool:
-    """Valid and not used before; marks it used."""
-    if not is_valid(token, user_id, vm_uuid):
+def _window_ms(kind: str) -> int:
+    return int(SPICE_REUSE_S * 1000) if kind == "spice" else 0
+
+
+def consume(token: str | None, user_id: int, vm_uuid: object, kind: str = "vnc") -> bool:
+    """Valid and not used before (SPICE: or first used less than SPICE_REUSE_S ago); marks it used."""
+    if not is_valid(token, user_id, vm_uuid, kind=kind):
         return False
-    return bool(sync_redis().set(_used_key(token), b"1", nx=True, ex=_USED_TTL_S))
+    return bool(sync_redis().eval(_USE_SCRIPT, 1, _used_key(token), _USED_TTL_S, _window_ms(kind)))
 
 
-async def aconsume(token: str | None, user_id: int, vm_uuid: object) -> bool:
+async def aconsume(token: str | None, user_id: int, vm_uuid: object, kind: str = "vnc") -> bool:
     """`consume` for consumers (the signature check is pure CPU; Redis is awaited)."""
-    if not is_valid(token, user_id, vm_uuid):
+    if not is_valid(token, user_id, vm_uuid, kind=kind):
         return False
-    return bool(await async_redis().set(_used_key(token), b"1", nx=True, ex=_USED_TTL_S))
+    return bool(await async_redis().eval(_USE_SCRIPT, 1, _used_key(token), _USED_TTL_S, _window_ms(kind)))

@@ -1,0 +1,207 @@
+"""The graphical console in a real browser: noVNC on the page, through daphne's relay, to a sandbox VM's
+VNC display. Screenshots go to test-output/browser/.
+
+chromium -> daphne (page, ticket POST, /ws/vms/<uuid>/vnc/) -> QEMU's VNC port on sandbox host 1.
+The VM is defined and started directly over libvirt (the demo guest plus a VNC display and a VGA card);
+its row names the owner, the registered host and the running state.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from portal.choices import ShareLevel
+from portal.models import VMShare
+from tests.graphics.conftest import graphics_domain_xml, running_domain
+from vms.choices import VMState
+from vms.models import VirtualMachine
+
+pytestmark = [pytest.mark.browser, pytest.mark.sandbox, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "pw-browser-0123"
+STATUS = "#vnc-status"
+
+
+def log_in(browser, base_url: str, username: str):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    page = context.new_page()
+    page.goto(f"{base_url}/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/$"))
+    return page
+
+
+def wait_for_status(page, level: str, timeout: float = 20_000) -> str:
+    page.wait_for_function(
+        f"document.querySelector('{STATUS}').dataset.level === '{level}'", timeout=timeout, polling=100
+    )
+    return page.locator(STATUS).inner_text()
+
+
+def canvas_size(page) -> dict:
+    return page.evaluate(
+        """() => {
+            const canvas = document.querySelector('#vnc-screen canvas');
+            if (!canvas) return null;
+            const box = canvas.getBoundingClientRect();
+            return {width: canvas.width, height: canvas.height, shownWidth: box.width, shownHeight: box.height};
+        }"""
+    )
+
+
+def test_vnc_console_connects_disconnects_and_refuses_others(browser, web_server, fleet_hosts, output_dir):
+    User = get_user_model()
+    owner = User.objects.create_user("painter", "painter@example.org", PASSWORD)
+    User.objects.create_user("watcher", "watcher@example.org", PASSWORD)
+    User.objects.create_user("stranger", "stranger@example.org", PASSWORD)
+    host = fleet_hosts[0]
+
+    with running_domain(host.uri, vnc=True) as vm_uuid:
+        vm = VirtualMachine.objects.create(
+            uuid=vm_uuid, name="screen-demo", owner=owner, host=host, state=VMState.RUNNING
+        )
+        VMShare.objects.create(vm=vm, user=User.objects.get(username="watcher"), level=ShareLevel.VIEW)
+        url = f"{web_server.url}/vms/{vm.uuid}/graphics/"
+        socket_closes = []
+
+        # The owner: noVNC connects through the relay and draws the guest's screen.
+        page = log_in(browser, web_server.url, "painter")
+        page.on("websocket", lambda ws: ws.on("close", lambda _ws: socket_closes.append(ws.url)))
+        page.goto(url)
+        text = wait_for_status(page, "good")
+        assert text == "Connected", f"status: {text}\n{web_server.log()}"
+        page.wait_for_function(
+            "(() => { const c = document.querySelector('#vnc-screen canvas');"
+            " return c && c.width > 0 && c.height > 0; })()",
+            timeout=20_000,
+        )
+        size = canvas_size(page)
+        assert size["width"] > 0 and size["height"] > 0, size
+        assert size["shownWidth"] > 0 and size["shownHeight"] > 0, size
+        assert page.locator("#vnc-cad").is_enabled()
+        page.wait_for_timeout(1500)  # let the first full frame land before the picture is taken
+        page.screenshot(path=str(output_dir / "20-vnc-console.png"), full_page=True)
+
+        # Disconnect: the socket closes cleanly, the page says so and offers to reconnect.
+        page.click("#vnc-disconnect")
+        page.wait_for_function(
+            f"document.querySelector('{STATUS}').textContent.trim() === 'Disconnected'", timeout=10_000
+        )
+        assert page.locator(STATUS).get_attribute("data-level") == ""
+        assert page.locator("#vnc-reconnect").is_visible()
+        assert not page.locator("#vnc-disconnect").is_visible()
+        assert page.locator("#vnc-cad").is_disabled()
+        page.wait_for_function("document.querySelector('#vnc-screen canvas') === null", timeout=10_000)
+        assert any(f"/ws/vms/{vm.uuid}/vnc/" in closed for closed in socket_closes)
+
+        # Reconnect takes a fresh ticket (the first one was used) and connects again.
+        page.click("#vnc-reconnect")
+        assert wait_for_status(page, "good") == "Connected"
+        page.click("#vnc-disconnect")
+        page.wait_for_function(
+            f"document.querySelector('{STATUS}').textContent.trim() === 'Disconnected'", timeout=10_000
+        )
+
+        # A ticket the relay does not accept (forged here): the page shows the server's reason, which
+        # daphne drops from the close frame and the relay sends in a text frame first.
+        def forged_ticket(route):
+            body = {"token": "forged", "expires_in": 60, "path": f"/ws/vms/{vm.uuid}/vnc/"}
+            route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+        page.route("**/console-token/", forged_ticket)
+        page.click("#vnc-reconnect")
+        assert wait_for_status(page, "bad") == "The console ticket is missing, expired or already used."
+        assert page.locator("#vnc-reconnect").is_visible()
+        page.screenshot(path=str(output_dir / "21-vnc-console-bad-ticket.png"), full_page=True)
+        page.unroute("**/console-token/")
+
+        # A user the VM is shared with for viewing only: the page explains, and no viewer is loaded.
+        viewer = log_in(browser, web_server.url, "watcher")
+        viewer_sockets = []
+        viewer.on("websocket", lambda ws: viewer_sockets.append(ws.url))
+        viewer.goto(url)
+        body = viewer.locator("main, body").first.inner_text()
+        assert "You may see this VM but not use its graphical console" in body
+        assert viewer.locator("#vnc-screen").count() == 0
+        viewer.wait_for_timeout(500)
+        assert not any("/vnc/" in socket_url for socket_url in viewer_sockets)
+        viewer.screenshot(path=str(output_dir / "22-vnc-console-view-only.png"), full_page=True)
+        # Its socket, opened by hand (it cannot get a ticket), is refused, and told why.
+        refusal = viewer.evaluate(
+            """(path) => new Promise((resolve) => {
+                const socket = new WebSocket(`ws://${location.host}${path}?token=none`);
+                let said = null;
+                socket.addEventListener('message', (event) => { said = JSON.parse(event.data); });
+                socket.addEventListener('close', (event) => resolve({code: event.code, said}));
+            })""",
+            f"/ws/vms/{vm.uuid}/vnc/",
+        )
+        assert refusal["code"] == 4403
+        assert refusal["said"] == {
+            "type": "closing",
+            "code": 4403,
+            "reason": "You may not use this VM's graphical console.",
+        }
+
+        # Someone the VM is not shared with at all: the page does not exist for them.
+        stranger = log_in(browser, web_server.url, "stranger")
+        response = stranger.goto(url)
+        assert response.status == 404
+        token = stranger.request.post(f"{web_server.url}/vms/{vm.uuid}/console-token/")
+        assert token.status in (403, 404)  # CSRF first (no token in the request), 404 otherwise
+
+        VirtualMachine.objects.filter(pk=vm.pk).delete()  # the domain goes with running_domain
+
+
+def test_spice_console_connects_in_the_browser(browser, web_server, fleet_hosts, output_dir):
+    owner = get_user_model().objects.create_user("spicer", "spicer@example.org", PASSWORD)
+    host = fleet_hosts[2]
+    with running_domain(host.uri, vnc=True, display="spice") as vm_uuid:
+        vm = VirtualMachine.objects.create(
+            uuid=vm_uuid,
+            name="spice-demo",
+            owner=owner,
+            host=host,
+            state=VMState.RUNNING,
+            # What the page reads to pick the viewer (no libvirt call for the page).
+            domain_xml=graphics_domain_xml("spice-demo", vm_uuid, True, display="spice"),
+        )
+        page = log_in(browser, web_server.url, "spicer")
+        sockets = []
+        page.on("websocket", lambda ws: sockets.append(ws.url))
+        page.goto(f"{web_server.url}/vms/{vm.uuid}/graphics/")
+        assert page.locator("#spice-screen").count() == 1
+        text = wait_for_status(page, "good", timeout=30_000)
+        assert text == "Connected", f"status: {text}\n{web_server.log()}"
+        page.wait_for_function(
+            "(() => { const c = document.querySelector('#spice-screen canvas');"
+            " return c && c.width > 0 && c.height > 0; })()",
+            timeout=20_000,
+        )
+        box = page.locator("#spice-screen canvas").first.bounding_box()
+        assert box["width"] > 0 and box["height"] > 0
+        # One socket per SPICE channel, all with the one ticket (reused within its window).
+        spice_sockets = [u for u in sockets if f"/ws/vms/{vm.uuid}/spice/" in u]
+        assert len(spice_sockets) >= 2
+        assert len({u.split("token=")[1] for u in spice_sockets}) == 1
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(output_dir / "23-spice-console.png"), full_page=True)
+
+        page.click("#vnc-disconnect")
+        page.wait_for_function(
+            f"document.querySelector('{STATUS}').textContent.trim() === 'Disconnected'", timeout=10_000
+        )
+        assert page.locator("#vnc-reconnect").is_visible()
+        page.click("#vnc-reconnect")
+        assert wait_for_status(page, "good", timeout=30_000) == "Connected"
+
+        # The VNC page of a VM with only SPICE: the relay's reason, by close code.
+        page.goto(f"{web_server.url}/vms/{vm.uuid}/graphics/vnc/")
+        assert wait_for_status(page, "bad") == "This VM is not running or has no VNC display."
+        VirtualMachine.objects.filter(pk=vm.pk).delete()

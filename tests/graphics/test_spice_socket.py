@@ -1,0 +1,107 @@
+"""The SPICE relay over a real sandbox display: the link handshake both ways, several channel sockets
+on one ticket within its reuse window, and what is refused."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.auth import AuthMiddlewareStack
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+
+from vms.consumers_graphics import websocket_urlpatterns
+from vms.services import console_tokens
+
+from .test_vnc_socket import _closed_with, _read_bytes, _user, _vm
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
+
+application = AuthMiddlewareStack(URLRouter(websocket_urlpatterns()))
+
+SPICE_MAGIC = b"REDQ"
+SPICE_CHANNEL_MAIN, SPICE_CHANNEL_DISPLAY = 1, 2
+# Common caps: PROTOCOL_AUTH_SELECTION (0), AUTH_SPICE (1), MINI_HEADER (3).
+COMMON_CAPS = (1 << 0) | (1 << 1) | (1 << 3)
+
+
+def link_message(channel_type: int, connection_id: int = 0) -> bytes:
+    """A client's SpiceLinkHeader + SpiceLinkMess (protocol 2.2, one common caps word)."""
+    body = struct.pack("<IBBIII", connection_id, channel_type, 0, 1, 0, 18) + struct.pack("<I", COMMON_CAPS)
+    return SPICE_MAGIC + struct.pack("<III", 2, 2, len(body)) + body
+
+
+async def _open(vm_uuid: str, cookie: bytes | None, token: str | None, kind: str = "spice"):
+    query = f"?token={token}" if token is not None else ""
+    headers = [(b"cookie", cookie)] if cookie else []
+    communicator = WebsocketCommunicator(application, f"/ws/vms/{vm_uuid}/{kind}/{query}", headers=headers)
+    connected, _ = await communicator.connect(timeout=10)
+    assert connected
+    return communicator
+
+
+async def _link(socket, channel_type: int) -> bytes:
+    """Send a link message; the server's SpiceLinkHeader and SpiceLinkReply."""
+    await socket.send_to(bytes_data=link_message(channel_type))
+    data = await _read_bytes(socket, 16)
+    assert data[:4] == SPICE_MAGIC, data[:16]
+    major, _minor, size = struct.unpack("<III", data[4:16])
+    assert major == 2
+    if len(data) < 16 + size:
+        data += await _read_bytes(socket, 16 + size - len(data))
+    return data
+
+
+async def test_spice_link_handshake_through_the_relay(spice_domain):
+    uri, vm_uuid = spice_domain
+    owner, _client, cookie = await sync_to_async(_user)("owner")
+    await sync_to_async(_vm)(uri, vm_uuid, owner)
+    token = console_tokens.issue(owner.pk, vm_uuid, kind="spice")
+
+    main = await _open(vm_uuid, cookie, token)
+    reply = await _link(main, SPICE_CHANNEL_MAIN)
+    (error,) = struct.unpack("<I", reply[16:20])
+    assert error == 0  # SPICE_LINK_ERR_OK, followed by the server's RSA public key
+    assert len(reply) >= 16 + 4 + 162
+
+    # spice-html5 opens the next channel's socket with the same URL, hence the same ticket.
+    display = await _open(vm_uuid, cookie, token)
+    assert (await _link(display, SPICE_CHANNEL_DISPLAY))[:4] == SPICE_MAGIC
+    await display.disconnect()
+    await main.disconnect()
+
+
+async def test_spice_ticket_reuse_is_limited(spice_domain, monkeypatch):
+    uri, vm_uuid = spice_domain
+    owner, _client, cookie = await sync_to_async(_user)("owner")
+    other, _other_client, other_cookie = await sync_to_async(_user)("other")
+    await sync_to_async(_vm)(uri, vm_uuid, owner)
+
+    # A VNC ticket does not open a SPICE socket, nor a SPICE ticket a VNC one.
+    assert (await _closed_with(await _open(vm_uuid, cookie, console_tokens.issue(owner.pk, vm_uuid))))[0] == 4403
+    spice_ticket = console_tokens.issue(owner.pk, vm_uuid, kind="spice")
+    assert (await _closed_with(await _open(vm_uuid, cookie, spice_ticket, kind="vnc")))[0] == 4403
+    # Nor does the owner's SPICE ticket serve another user, even within the window.
+    assert (await _closed_with(await _open(vm_uuid, other_cookie, spice_ticket)))[0] == 4403
+
+    # Reuse ends with the window (shortened here), counted from the first use.
+    monkeypatch.setattr(console_tokens, "SPICE_REUSE_S", 0.5)
+    token = console_tokens.issue(owner.pk, vm_uuid, kind="spice")
+    first = await _open(vm_uuid, cookie, token)
+    assert (await _link(first, SPICE_CHANNEL_MAIN))[:4] == SPICE_MAGIC
+    second = await _open(vm_uuid, cookie, token)
+    assert (await _link(second, SPICE_CHANNEL_DISPLAY))[:4] == SPICE_MAGIC
+    await asyncio.sleep(0.8)
+    assert (await _closed_with(await _open(vm_uuid, cookie, token)))[0] == 4403
+    await second.disconnect()
+    await first.disconnect()
+
+
+async def test_vm_without_spice_closes_with_4404(vnc_domain):
+    uri, vm_uuid = vnc_domain
+    owner, _client, cookie = await sync_to_async(_user)("owner")
+    await sync_to_async(_vm)(uri, vm_uuid, owner)
+    code, reason = await _closed_with(await _open(vm_uuid, cookie, console_tokens.issue(owner.pk, vm_uuid, "spice")))
+    assert code == 4404 and "SPICE" in reason
