@@ -15,7 +15,7 @@ from jobs.registry import Runner, register
 from jobs.targets import parse_target
 from vms.hypervisor.connection import connection
 from vms.hypervisor.errors import HypervisorError
-from vms.hypervisor.storage import find_volume, upload_file
+from vms.hypervisor.storage import find_volume, refresh_pool, upload_file
 from vms.job_errors import host_errors
 from vms.models import CopyState, ImageCopy
 
@@ -70,7 +70,7 @@ class CopyImage(Runner):
                     )
                 with ctx.step("check"):
                     pool = conn.storagePoolLookupByName(POOL)
-                    pool.refresh(0)  # libvirt reads the format (qcow2) and virtual size from the file
+                    refresh_pool(pool)  # libvirt reads the format (qcow2) and virtual size from the file
                     vol = find_volume(pool, copy.volume)
                     physical = _physical_size(vol) if vol is not None else None
                     if physical is not None and physical != image.size:

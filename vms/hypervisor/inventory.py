@@ -9,6 +9,7 @@ import libvirt
 
 from vms.hypervisor import domains
 from vms.hypervisor.errors import wrap
+from vms.hypervisor.storage import refresh_pool
 from vms.hypervisor.uris import safe_uri
 
 _VOLUME_OF_VM = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-")
@@ -36,7 +37,7 @@ def tagged_resources(conn: libvirt.virConnect, metadata_ns: str, pool_name: str)
             pool = conn.storagePoolLookupByName(pool_name)
         except libvirt.libvirtError:
             return found
-        pool.refresh(0)
+        refresh_pool(pool)
         for vol in pool.listAllVolumes(0):
             match = _VOLUME_OF_VM.match(vol.name())
             if match:

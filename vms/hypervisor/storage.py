@@ -67,6 +67,19 @@ def volume_xml(
     return etree.tostring(vol, encoding="unicode")
 
 
+def refresh_pool(pool: libvirt.virStoragePool) -> None:
+    """Re-read the pool's directory, unless libvirt is busy creating or deleting a volume in it.
+
+    libvirt refuses a refresh while a volume job runs ("pool has asynchronous jobs running"); the
+    volumes it is making are known to it anyway, so skipping the refresh then loses nothing.
+    """
+    try:
+        pool.refresh(0)
+    except libvirt.libvirtError as exc:
+        if "asynchronous jobs" not in (exc.get_error_message() or ""):
+            raise
+
+
 def find_volume(pool: libvirt.virStoragePool, name: str) -> libvirt.virStorageVol | None:
     try:
         return pool.storageVolLookupByName(name)
@@ -87,7 +100,7 @@ def upload_file(
     size = path.stat().st_size
     try:
         pool = conn.storagePoolLookupByName(pool_name)
-        pool.refresh(0)
+        refresh_pool(pool)
         vol = find_volume(pool, vol_name)
         if vol is not None and vol.info()[1] != size:
             vol.delete(0)

@@ -18,9 +18,8 @@ def disk_volume_name(vm_uuid: str, index: int, fmt: str) -> str:
 
 def _pool(conn: libvirt.virConnect, pool_name: str) -> libvirt.virStoragePool:
     try:
-        pool = conn.storagePoolLookupByName(pool_name)
-        pool.refresh(0)
-        return pool
+        # No refresh: the volumes we look for were made through libvirt, which knows them.
+        return conn.storagePoolLookupByName(pool_name)
     except libvirt.libvirtError as exc:
         raise wrap(exc, f"open storage pool '{pool_name}'", f"host {safe_uri(conn.getURI())}") from exc
 
