@@ -175,7 +175,7 @@ requests or {ENDPOINT_BUDGET_S} s per URL. Queries = SQL statements of one reque
 What grows with what: the fleet page's work is bounded by hosts (four aggregate queries whatever the
 number of VMs, plus a preview of the first VMs of each host), so it grows with hosts x preview, and
 with the VM count only through the aggregates' scans; `/vms/` is paginated, so it grows with the page
-size plus one COUNT; the API list grows linearly with every visible VM (see the finding above). Live
+size plus one COUNT, and so does the API list (100 VMs a page). Live
 updates grow with viewers x changes (see "Websocket fan-out"), the watcher's resync and stats with
 domains per watcher (a second watcher halves each one's share of hosts).
 """
