@@ -2,8 +2,8 @@
 
     .venv/bin/python -m bench.events
 
-Real everything: the 3 sandbox libvirtds, `manage.py watch_hosts` and daphne as subprocesses on a
-bench SQLite DB, local Redis, a websocket client per VM speaking to daphne over loopback with the
+Real everything: the 3 sandbox libvirtds, `manage.py watch_hosts` and the web server (uvicorn) as subprocesses on a
+bench SQLite DB, local Redis, a websocket client per VM speaking to it over loopback with the
 owner's session cookie. 100 changes (suspend/resume, alternating, over a separate libvirt connection)
 on 3 running demo guests; for each: time from the libvirt call returning to (a) the lifecycle event
 reaching a plain libvirt event listener in this process (the floor: what any watcher must wait for)
@@ -23,7 +23,7 @@ from pathlib import Path
 import libvirt
 
 from bench.common import ROOT, percentile, setup_django, write_section
-from bench.servers import free_port, session_cookie, start_daphne, start_watcher, stop
+from bench.servers import free_port, session_cookie, start_watcher, start_web_server, stop
 from bench.wsclient import WSClient
 
 CHANGES = 100
@@ -113,7 +113,7 @@ def main() -> None:
         floor = FloorListener([h.uri for h in hosts])
         watcher = start_watcher(work / "watcher.log", "bench-events")
         port = free_port()
-        daphne = start_daphne(port, work / "daphne.log")
+        daphne = start_web_server(port, work / "daphne.log")
         deadline = time.monotonic() + 60
         from vms.models import Host
 
@@ -160,7 +160,7 @@ def main() -> None:
 machine when it started: {load_at_start:.2f} (other sessions' tests share these 2 cores; tails move with it).
 
 Setup: 3 sandbox hosts (real libvirtd over `qemu+tcp`, TCG), {VMS} running demo guests (one per host)
-with managed VM rows owned by a plain user; `manage.py watch_hosts` and daphne
+with managed VM rows owned by a plain user; `manage.py watch_hosts` and uvicorn
 (`dashboard.asgi:application`) as subprocesses on a bench SQLite DB; local Redis channel layer; one
 websocket per VM on `/ws/vms/<uuid>/` (owner's session cookie + Origin), read by a minimal RFC 6455
 client (`bench/wsclient.py`). {CHANGES} external changes, alternating `dom.suspend()` / `dom.resume()` on a

@@ -1,8 +1,9 @@
-"""Fan-out: one VM's state change to 500 open websockets, through a real daphne and the Redis layer.
+"""Fan-out: one VM's state change to 500 open websockets, through a real web server and the Redis layer.
 
     .venv/bin/python -m bench.fanout
 
-500 staff users (one socket each, own session) connect to daphne over loopback, first all on
+500 staff users (one socket each, own session) connect to the web server (uvicorn, then daphne) over
+loopback, first all on
 `/ws/fleet/`, then all on `/ws/vms/<uuid>/` of one VM. The bench process then broadcasts 20 `vm.state`
 changes, 200 ms apart, with `dashboard.broadcast.send_now([vm.<uuid>, fleet], payload)` -- the call and
 groups the watcher uses -- adding a sequence number and the send time to the payload. Every client
@@ -20,7 +21,7 @@ import uuid
 from pathlib import Path
 
 from bench.common import ROOT, percentile, setup_django, write_section
-from bench.servers import cpu_seconds, free_port, rss_mib, start_daphne, stop
+from bench.servers import cpu_seconds, free_port, rss_mib, start_web_server, stop
 from bench.wsclient import WSClient, WSClosed
 
 CLIENTS = 500
@@ -58,30 +59,33 @@ def main() -> None:
         client.force_login(user)
         cookies.append(f"sessionid={client.cookies['sessionid'].value}")
     login_s = time.monotonic() - t0
-    port = free_port()
-    daphne = start_daphne(port, work / "daphne.log")
-    second = None
-    try:
-        runs = {}
-        for label, path in (("/ws/fleet/", "/ws/fleet/"), ("/ws/vms/<uuid>/", f"/ws/vms/{vm.uuid}/")):
-            runs[label] = asyncio.run(_run([port], path, cookies, vm, host.pk, prefix, [daphne.pid]))
-        daphne_rss = rss_mib(daphne.pid)
-        # The same 500 fleet sockets split over two daphne processes (as behind a load balancer).
-        port2 = free_port()
-        second = start_daphne(port2, work / "daphne-2.log")
-        runs["/ws/fleet/ on 2 daphne processes, 250 each"] = asyncio.run(
-            _run([port, port2], "/ws/fleet/", cookies, vm, host.pk, prefix, [daphne.pid, second.pid])
-        )
-    finally:
-        stop(daphne)
-        stop(second)
+    runs = {}
+    web_rss = {}
+    for server in ("uvicorn", "daphne"):
+        port = free_port()
+        web = start_web_server(port, work / f"{server}.log", server)
+        second = None
+        try:
+            for label, path in (("/ws/fleet/", "/ws/fleet/"), ("/ws/vms/<uuid>/", f"/ws/vms/{vm.uuid}/")):
+                runs[f"{label} on {server}"] = asyncio.run(_run([port], path, cookies, vm, host.pk, prefix, [web.pid]))
+            web_rss[server] = rss_mib(web.pid)
+            if server == "uvicorn":
+                # The same 500 fleet sockets split over two web processes (as behind a load balancer).
+                port2 = free_port()
+                second = start_web_server(port2, work / f"{server}-2.log", server)
+                runs[f"/ws/fleet/ on 2 {server} processes, 250 each"] = asyncio.run(
+                    _run([port, port2], "/ws/fleet/", cookies, vm, host.pk, prefix, [web.pid, second.pid])
+                )
+        finally:
+            stop(web)
+            stop(second)
 
     rows = []
     verdicts = []
     per_row = []
     for label, r in runs.items():
         ok = r["lost"] == 0 and r["connected"] == CLIENTS and percentile(r["latencies"], 95) < TARGET_P95_MS
-        if "2 daphne" not in label:  # the target is for the default deployment: one web process
+        if label.endswith(" on uvicorn"):  # the target is for the deployed server, one web process
             verdicts.append(ok)
             per_row.append(
                 f"{label} {'met' if ok else 'NOT met'} (p95 {percentile(r['latencies'], 95):.0f} ms, lost {r['lost']})"
@@ -89,48 +93,50 @@ def main() -> None:
         rows.append(
             f"| {label} | {r['connected']} | {r['connect_s']:.1f} s | {percentile(r['latencies'], 50):.0f} | "
             f"{percentile(r['latencies'], 95):.0f} | {max(r['latencies']):.0f} | {r['lost']} of {r['expected']} | "
-            f"{r['send_ms_p50']:.1f} | {r['daphne_cpu_s']:.2f} s | {r['client_cpu_s']:.2f} s |"
+            f"{r['send_ms_p50']:.1f} | {r['server_cpu_s']:.2f} s | {r['client_cpu_s']:.2f} s |"
         )
         first_last = r["spread"]
     met = "met" if all(verdicts) else "NOT met"
     header = (
         "| sockets on | connected | connect all (50 at a time) | p50 ms | p95 ms | max ms | lost | "
-        f"send_now p50 ms | daphne CPU for the {CHANGES} sends | bench (clients + sender) CPU |"
+        f"send_now p50 ms | web server CPU for the {CHANGES} sends | bench (clients + sender) CPU |"
     )
     layer = settings.CHANNEL_LAYERS["default"]["CONFIG"]
     body = f"""Command: `.venv/bin/python -m bench.fanout` (part of `make bench`). Load average (1 min) of the
 machine when it started: {load_at_start:.2f} (other sessions' tests share these 2 cores; tails move with it).
 
-{CLIENTS} websocket clients, each its own staff user and session, connected over loopback to one daphne
-process (`dashboard.asgi:application`, bench SQLite DB, local Redis channel layer, a private channel
+{CLIENTS} websocket clients, each its own staff user and session, connected over loopback to one web
+server process (`dashboard.asgi:application`; uvicorn with uvloop, as `make run` and docker-compose
+serve it, and daphne for comparison; bench SQLite DB, local Redis channel layer, a private channel
 prefix). Broadcasts: **synthetic**, from the bench process, {CHANGES} `vm.state` messages
 {SPACING_S * 1000:.0f} ms apart with
 `dashboard.broadcast.send_now(["vm.<uuid>", "fleet"], payload)` -- the same call and groups the watcher
 uses after its database write (the watcher's own share is measured in "Event-to-browser latency").
 Latency = when a client read the frame - just before `send_now`, per client per message. The clients
 are a minimal RFC 6455 reader (`bench/wsclient.py`), all {CLIENTS} in the bench process: they share the 2
-cores with daphne and Redis, so their own reading time is inside these numbers.
+cores with the server and Redis, so their own reading time is inside these numbers.
 
 {header}
 |---|---|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
-- Target "500 clients, no message lost, p95 delivery under {TARGET_P95_MS} ms" on one daphne: **{met}** --
+- Target "500 clients, no message lost, p95 delivery under {TARGET_P95_MS} ms" on one uvicorn: **{met}** --
   {"; ".join(per_row)}. It sits at the edge: p95 varies by about +-50 ms between runs here.
-- first-to-last client of one message (mean spread): {first_last:.0f} ms on the last run; daphne RSS
-  after both runs {daphne_rss[0]:.0f} MiB (peak {daphne_rss[1]:.0f} MiB). Logging in {CLIENTS} users took
-  {login_s:.1f} s (setup, not measured).
+- first-to-last client of one message (mean spread): {first_last:.0f} ms on the last run; RSS after
+  the runs: uvicorn {web_rss["uvicorn"][0]:.0f} MiB, daphne {web_rss["daphne"][0]:.0f} MiB.
+  Logging in {CLIENTS} users took {login_s:.1f} s (setup, not measured).
 
 Where the time goes: `send_now` does one `group_send` per group; channels_redis 4 groups the members by
 process, so each group_send is one Lua call that puts **one** message (listing all {CLIENTS} channel
-names) on daphne's process queue -- the sender's cost does not grow with viewers. All the growth is in
-the web process: daphne's channel-layer receive loop splits the message into {CLIENTS} per-channel
+names) on the web process's queue -- the sender's cost does not grow with viewers. All the growth is in
+the web process: its channel-layer receive loop splits the message into {CLIENTS} per-channel
 buffers, and each consumer wakes up (channels' `await_many_dispatch`: new tasks and an `asyncio.wait`
 per message), runs `dispatch` (which first hops to a thread for `close_old_connections`), `send_json`,
-the session middleware's send wrapper, then daphne/Twisted/autobahn frame the bytes. Measured: about
-0.3 ms of daphne CPU per socket per message (the CPU column / (sockets x {CHANGES})), so one daphne process
-spends ~150 ms of a core per change seen by 500 viewers: at 5 changes a second it is ~75 % busy, and
-messages queue behind each other -- that queueing, not the first-to-last spread, is most of the p95.
+the session middleware's send wrapper, then the server frames the bytes (daphne: Twisted/autobahn;
+uvicorn: the websockets library on uvloop, the cheaper path). Per socket per message this is the CPU
+column / (sockets x {CHANGES}): about 0.3 ms on daphne, so one daphne process spends ~150 ms of a core
+per change seen by 500 viewers: at 5 changes a second it is ~75 % busy, and messages queue behind
+each other -- that queueing, not the first-to-last spread, is most of the p95.
 A cProfile of daphne during this benchmark: ~25 % in `channels.db.aclose_old_connections` thread hops
 (profiler-inflated: removing them for "broadcast" messages did not change the unprofiled numbers beyond
 run-to-run noise), the rest spread over asyncio task machinery, channels_redis `receive` and Twisted writes.
@@ -140,8 +146,8 @@ What grows with what: sender cost ~ groups (not viewers); web-process CPU ~ view
 second / web processes. Fixes, in order of effect: more web processes (the 2-process row; each gets one
 copy of the message and serves only its own sockets -- on more cores this divides the latency);
 coalesce fleet updates (one `vm.states` frame per 250 ms carrying every change) so a burst of N changes
-costs one frame per viewer, not N; and an ASGI server with a cheaper websocket path (uvicorn + uvloop,
-not installed here, not measured).
+costs one frame per viewer, not N; and the cheaper websocket path of uvicorn + uvloop (compare the
+rows), which is why the project serves with uvicorn.
 Channel-layer limits in force: capacity
 {layer.get("capacity", 100)} messages per channel, expiry {layer.get("expiry", 60)} s, group expiry
 {layer.get("group_expiry", 86400)} s (channels_redis defaults; the settings set none). Messages would be
@@ -154,7 +160,7 @@ always-open dashboards, raise `group_expiry` or re-join groups periodically.
 
 
 async def _run(
-    ports: list[int], path: str, cookies: list[str], vm, host_id: int, prefix: str, daphne_pids: list[int]
+    ports: list[int], path: str, cookies: list[str], vm, host_id: int, prefix: str, server_pids: list[int]
 ) -> dict:
     import redis.asyncio as aioredis
     from django.conf import settings
@@ -194,7 +200,7 @@ async def _run(
 
     sent: dict[int, float] = {}
     send_ms = []
-    cpu_before = sum(cpu_seconds(pid) for pid in daphne_pids)
+    cpu_before = sum(cpu_seconds(pid) for pid in server_pids)
     own_before = cpu_seconds(os.getpid())
     for seq in range(CHANGES):
         payload = {
@@ -211,10 +217,10 @@ async def _run(
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and sum(len(r) for r in received) < connected * CHANGES:
         await asyncio.sleep(0.05)
-    daphne_cpu = sum(cpu_seconds(pid) for pid in daphne_pids) - cpu_before
+    server_cpu = sum(cpu_seconds(pid) for pid in server_pids) - cpu_before
     own_cpu = cpu_seconds(os.getpid()) - own_before
     await asyncio.gather(*(c.close() for c in clients if c is not None))
-    await asyncio.sleep(1.0)  # let daphne run the disconnects before the next run
+    await asyncio.sleep(1.0)  # let the server run the disconnects before the next run
 
     latencies = [(t - sent[seq]) * 1000 for r in received for seq, t in r.items()]
     spreads = []
@@ -230,7 +236,7 @@ async def _run(
         "expected": len(cookies) * CHANGES,
         "lost": len(cookies) * CHANGES - got,
         "send_ms_p50": percentile(send_ms, 50),
-        "daphne_cpu_s": daphne_cpu,
+        "server_cpu_s": server_cpu,
         "client_cpu_s": own_cpu,
         "spread": sum(spreads) / len(spreads) if spreads else float("nan"),
     }

@@ -1,4 +1,4 @@
-"""Real processes for the live benchmarks: a daphne web server and `manage.py watch_hosts` on the bench DB."""
+"""Real processes for the live benchmarks: the ASGI web server and `manage.py watch_hosts` on the bench DB."""
 
 from __future__ import annotations
 
@@ -24,11 +24,32 @@ def _env(extra: dict | None = None) -> dict:
     return {**os.environ, "PYTHONUNBUFFERED": "1", **(extra or {})}
 
 
-def start_daphne(port: int, log_path: Path) -> subprocess.Popen:
-    """`daphne dashboard.asgi:application` on 127.0.0.1:<port>; returns once it accepts connections."""
+# uvicorn is what `make run` and docker-compose serve with; daphne is measured beside it.
+SERVER = os.environ.get("BENCH_ASGI_SERVER", "uvicorn")
+
+
+def _server_command(port: int, server: str) -> list[str]:
+    if server == "uvicorn":
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--log-level",
+            "warning",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "dashboard.asgi:application",
+        ]
+    return [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "dashboard.asgi:application"]
+
+
+def start_web_server(port: int, log_path: Path, server: str = SERVER) -> subprocess.Popen:
+    """`<server> dashboard.asgi:application` on 127.0.0.1:<port>; returns once it accepts connections."""
     log = open(log_path, "wb")  # noqa: SIM115 (the process owns it until it exits)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "dashboard.asgi:application"],
+        _server_command(port, server),
         cwd=ROOT,
         env=_env(),
         stdout=log,
@@ -38,13 +59,13 @@ def start_daphne(port: int, log_path: Path) -> subprocess.Popen:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"daphne exited: {log_path.read_text(errors='replace')[-2000:]}")
+            raise SystemExit(f"{server} exited: {log_path.read_text(errors='replace')[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return proc
         except OSError:
             time.sleep(0.1)
-    raise SystemExit("daphne did not listen within 30 s")
+    raise SystemExit(f"{server} did not listen within 30 s")
 
 
 def start_watcher(log_path: Path, watcher_id: str = "bench") -> subprocess.Popen:

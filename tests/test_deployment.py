@@ -39,7 +39,7 @@ def test_every_app_command_exists_in_the_project():
                 assert words[2] in commands, f"{name}: manage.py {words[2]} does not exist"
             elif words[0] == "celery":
                 assert words[1:3] == ["-A", "dashboard"] and (ROOT / "dashboard" / "celery.py").exists()
-            elif words[0] == "daphne":
+            elif words[0] == "uvicorn":
                 assert words[-1] == "dashboard.asgi:application" and (ROOT / "dashboard" / "asgi.py").exists()
             else:
                 raise AssertionError(f"{name}: unknown program {words[0]}")

@@ -1,6 +1,6 @@
-"""Browser tests: chromium (Debian's, through Playwright) against daphne, a real worker and the watcher.
+"""Browser tests: chromium (Debian's, through Playwright) against uvicorn, a real worker and the watcher.
 
-pytest-django's live_server serves no websockets, so the dashboard runs as `daphne dashboard.asgi:application`
+pytest-django's live_server serves no websockets, so the dashboard runs as `uvicorn dashboard.asgi:application`
 in a subprocess on the test database file, like the worker (tests/support/worker.py) and the watcher.
 """
 
@@ -96,11 +96,12 @@ def output_dir() -> Path:
 
 @pytest.fixture
 def web_server(transactional_db, tmp_path, vm_worker_queue):  # noqa: F811
-    """daphne on a free port; jobs it queues go to the test worker's private queue."""
+    """The web server (uvicorn) on a free port; jobs it queues go to the test worker's private queue."""
     port = _free_port()
     process = Process(
-        "daphne",
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "dashboard.asgi:application"],
+        "uvicorn",
+        # The same server as the Procfile's web process.
+        [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "dashboard.asgi:application"],
         _env({"CELERY_TASK_DEFAULT_QUEUE": vm_worker_queue}),
         tmp_path,
     )
@@ -112,7 +113,7 @@ def web_server(transactional_db, tmp_path, vm_worker_queue):  # noqa: F811
         except OSError:
             if process.proc.poll() is not None or time.monotonic() > deadline:
                 process.stop()
-                raise AssertionError(f"daphne did not start:\n{process.log()}") from None
+                raise AssertionError(f"the web server did not start:\n{process.log()}") from None
             time.sleep(0.2)
     process.url = f"http://127.0.0.1:{port}"
     yield process
