@@ -22,4 +22,4 @@ RUN if [ -f package.json ]; then npm ci --no-audit --no-fund && .venv/bin/python
 
 ENV PATH=/app/.venv/bin:$PATH DASHBOARD_VAR_DIR=/app/var
 EXPOSE 8000
-CMD ["uvicorn", "--host", "0.0.0.0", "--port", "8000", "dashboard.asgi:application"]
+CMD ["uvicorn", "--lifespan", "off", "--host", "0.0.0.0", "--port", "8000", "dashboard.asgi:application"]
