@@ -26,3 +26,20 @@ def sandbox_fleet():
 @pytest.fixture(scope="session")
 def sandbox_uris(sandbox_fleet) -> list[str]:
     return [sandbox_fleet.host(i).uri for i in range(1, SANDBOX_HOSTS + 1)]
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's set-up, plus: on PostgreSQL, end other sessions on the test database before it
+    is dropped. Threads of channels and asgiref keep connections of their own, and PostgreSQL refuses
+    to drop a database in use, which would leave one test database behind per run."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )

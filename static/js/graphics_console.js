@@ -6,6 +6,7 @@
 // reports "clean or not". The server also sends the reason in a text frame {"type": "closing", ...}
 // before it closes: daphne drops the close frame's reason. All texts come translated from the page
 // (json_script "vnc-config").
+import { fetchTicket, socketUrl as ticketSocketUrl } from "./console_ticket.js";
 
 const config = JSON.parse(document.getElementById("vnc-config").textContent);
 const screen = document.getElementById("vnc-screen");
@@ -34,30 +35,12 @@ function setStatus(message, level = "") {
   statusEl.dataset.level = level;
 }
 
-function csrfToken() {
-  const input = document.querySelector("input[name=csrfmiddlewaretoken]");
-  return input ? input.value : "";
-}
-
-async function ticket(withPassword = false) {
-  const body = new URLSearchParams();
-  if (withPassword) body.set("password", "1");
-  const response = await fetch(config.tokenUrl, {
-    method: "POST",
-    credentials: "same-origin",
-    headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
-    body,
-  });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok || !data.token) {
-    throw new Error(data.error || text.ticketFailed);
-  }
-  return data;
+function ticket(withPassword = false) {
+  return fetchTicket(config.tokenUrl, withPassword ? { password: "1" } : {}, text.ticketFailed);
 }
 
 function socketUrl(token) {
-  const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-  return `${scheme}://${window.location.host}${config.socketPath}?token=${encodeURIComponent(token)}`;
+  return ticketSocketUrl(config.socketPath, token);
 }
 
 async function loadRFB() {

@@ -6,6 +6,7 @@
 // comes with the display's password (null when it has none), which spice-html5 sends RSA-encrypted.
 // spice-html5 reports only its own errors ("Unexpected protocol mismatch."...): the page reads the
 // main socket's close code itself (4401, 4403, 4404, 1011). All texts come from the page ("vnc-config").
+import { fetchTicket, socketUrl as ticketSocketUrl } from "./console_ticket.js";
 
 const config = JSON.parse(document.getElementById("vnc-config").textContent);
 const screen = document.getElementById("spice-screen");
@@ -32,29 +33,12 @@ function setStatus(message, level = "") {
   statusEl.dataset.level = level;
 }
 
-function csrfToken() {
-  const input = document.querySelector("input[name=csrfmiddlewaretoken]");
-  return input ? input.value : "";
-}
-
-async function ticket() {
-  const body = new URLSearchParams({ display: "spice", password: "1" });
-  const response = await fetch(config.tokenUrl, {
-    method: "POST",
-    credentials: "same-origin",
-    headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
-    body,
-  });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok || !data.token) {
-    throw new Error(data.error || text.ticketFailed);
-  }
-  return data;
+function ticket() {
+  return fetchTicket(config.tokenUrl, { display: "spice", password: "1" }, text.ticketFailed);
 }
 
 function socketUrl(token) {
-  const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-  return `${scheme}://${window.location.host}${config.socketPath}?token=${encodeURIComponent(token)}`;
+  return ticketSocketUrl(config.socketPath, token);
 }
 
 function ended(message, level) {
