@@ -11,11 +11,11 @@ from vms.permissions import sees_all_vms
 
 class FleetConsumer(SessionSocket):
     async def connect(self) -> None:
-        await self.accept()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await self.refuse(CLOSE_UNAUTHENTICATED)
             return
         # Admins and operators see every change; others only what is sent to their own group.
         sees_all = await database_sync_to_async(sees_all_vms)(user)
         await self.start_session(user, [user_group(user.pk), FLEET] if sees_all else [user_group(user.pk)])
+        await self.accept()

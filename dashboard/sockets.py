@@ -36,7 +36,14 @@ def sockets_key(user_id: int) -> str:
 class SessionSocket(AsyncJsonWebsocketConsumer):
     """Base for our consumers: join groups, remember the session, close on logout."""
 
+    async def refuse(self, code: int) -> None:
+        """Accept only to close with a code the page can read (a refused handshake shows none)."""
+        await self.accept()
+        await self.close(code=code)
+
     async def start_session(self, user, groups: list[str]) -> None:
+        """Join groups and register for logout. Call before accept(): a logout right after the
+        handshake must already find this socket."""
         self.user_id = user.pk
         self.session_key = self.scope["session"].session_key
         self.session_checked_at = time.monotonic()

@@ -31,16 +31,16 @@ class VMSocket(SessionSocket):
         raise NotImplementedError
 
     async def connect(self) -> None:
-        await self.accept()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await self.refuse(CLOSE_UNAUTHENTICATED)
             return
         self.vm = await database_sync_to_async(self._find_vm)(self.scope["url_route"]["kwargs"]["uuid"])
         if self.vm is None or not await database_sync_to_async(can_view_vm)(user, self.vm):
-            await self.close(code=CLOSE_FORBIDDEN)
+            await self.refuse(CLOSE_FORBIDDEN)
             return
         await self.start_session(user, self.groups_for(self.vm))
+        await self.accept()
         await self.ready()
 
     async def ready(self) -> None:

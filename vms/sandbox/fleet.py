@@ -238,6 +238,12 @@ class SandboxFleet:
         if libvirtd_pid and _pid_alive(libvirtd_pid, "libvirtd"):
             self.report(f"{host.name}: already running (libvirtd pid {libvirtd_pid})")
             return
+        if _port_open(host.address, host.port):
+            raise SandboxError(
+                f"{host.name}: something else already listens on {host.address}:{host.port} (the sandbox fleet "
+                "of another checkout?). Stop it with its own 'manage.py sandbox down', or give this checkout "
+                "other addresses with SANDBOX_FIRST_INDEX (e.g. 21)."
+            )
         self._write_config(host)
         for target in PRIVATE_DIRS.values():
             Path(target).mkdir(parents=True, exist_ok=True)  # bind-mount targets must exist
