@@ -20,7 +20,7 @@ from dashboard.groups import vm_group
 from vms import observed
 from vms.hypervisor.errors import HypervisorError
 from vms.hypervisor.events import HostLink, LifecycleEvent, ObservedDomain
-from vms.hypervisor.facts import host_facts
+from vms.hypervisor.hostinfo import describe_host
 from vms.hypervisor.stats import DomainSample, collect, rates
 from vms.watcher.consoles import ConsoleRelay
 from vms.watcher.store import stats_key
@@ -112,7 +112,7 @@ class HostWatch:
             await asyncio.sleep(delay)
 
     async def _serve(self, link: HostLink, events: asyncio.Queue, lost: asyncio.Event) -> None:
-        facts = await asyncio.to_thread(host_facts, link.conn)
+        facts = await asyncio.to_thread(describe_host, link.conn)
         await in_db(observed.mark_host_online, self.host.id, facts)
         await self._resync(link)
         log.info("watching host %s (%s)", self.host.name, self.host.uri)
