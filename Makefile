@@ -2,8 +2,11 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 HOSTS ?= 3
+# The one address `make run` serves and prints. honcho hands each Procfile process a PORT of its own
+# (5000 for the first when the environment has none), so the Procfile reads WEB_PORT instead.
+PORT ?= 8000
 
-.PHONY: setup fleet run test test-postgres bench lint down clean
+.PHONY: setup fleet run serve test test-postgres bench lint down clean
 
 setup:
 	bash scripts/setup.sh
@@ -16,18 +19,20 @@ fleet: setup
 
 run: fleet
 	$(PY) manage.py collectstatic --noinput -v 0
-	@echo "==> Serving on http://127.0.0.1:$${PORT:-8000} (Ctrl-C stops web, worker and watcher)"
-	.venv/bin/honcho start -f Procfile
+	@$(MAKE) --no-print-directory serve
+
+# Serve what the Procfile lists (PROCESSES="web" serves the web process alone) on PORT.
+serve:
+	@echo "==> Serving on http://127.0.0.1:$(PORT) (Ctrl-C stops $(or $(PROCESSES),web, worker and watcher))"
+	WEB_PORT=$(PORT) exec .venv/bin/honcho start -f Procfile $(PROCESSES)
 
 PG_URL ?= postgres://postgres@127.0.0.1:5432/kvmdash
+export HOSTS PG_URL PYTEST_ARGS
 
 # The whole suite on SQLite, then again on PostgreSQL (the production database) when one answers.
-test: fleet
-	$(PY) -m pytest $(PYTEST_ARGS)
-	@if $(PY) scripts/pg_answers.py "$(PG_URL)"; then \
-	  echo "==> The suite again on PostgreSQL ($(PG_URL))"; \
-	  DATABASE_URL="$(PG_URL)" $(PY) -m pytest $(PYTEST_ARGS); \
-	else echo "==> PostgreSQL does not answer at $(PG_URL): the PostgreSQL run was skipped"; fi
+# A sandbox fleet that this run starts is stopped when it ends, passed, failed or interrupted.
+test:
+	bash scripts/test.sh
 
 test-postgres: fleet
 	DATABASE_URL="$(PG_URL)" $(PY) -m pytest $(PYTEST_ARGS)

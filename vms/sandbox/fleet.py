@@ -327,6 +327,10 @@ class SandboxFleet:
     def status(self) -> list[HostStatus]:
         return [self.status_of(h) for h in self.known_hosts()]
 
+    def running(self) -> bool:
+        """Whether any process that `up` started for this fleet's hosts is still alive."""
+        return any(self._processes_of(host) for host in self.known_hosts())
+
     # --- down -----------------------------------------------------------------------------
     def down(self, timeout: float = 15.0) -> list[str]:
         """Stop every process `up` started (daemons by pid, their guests by namespace)."""

@@ -16,7 +16,7 @@ class Command(BaseCommand):
     help = _("Run a sandbox fleet of real libvirtd hosts on this machine.")
 
     def add_arguments(self, parser):
-        parser.add_argument("action", choices=["up", "status", "down"])
+        parser.add_argument("action", choices=["up", "status", "running", "down"])
         parser.add_argument("--hosts", type=int, default=3, help=_("How many hosts 'up' starts (default 3)."))
         parser.add_argument("--no-demo-guest", action="store_true", help=_("Do not install the demo guest."))
 
@@ -38,6 +38,11 @@ class Command(BaseCommand):
                     self.stdout.write(status.line())
                 if any(not s.answers for s in statuses):
                     raise CommandError(_("Some sandbox hosts do not answer."), returncode=1)
+            elif action == "running":
+                # For scripts (make test): exit 0 when any process of this checkout's fleet is alive.
+                if not fleet.running():
+                    raise CommandError(_("No sandbox host of this checkout is running."), returncode=1)
+                self.stdout.write(_("The sandbox fleet of this checkout is running."))
             else:
                 lines = fleet.down()
                 for line in lines:
