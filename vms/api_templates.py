@@ -43,6 +43,7 @@ class ReadForUsersWriteForAdmins(permissions.BasePermission):
 
 class TemplateSettingsSerializer(serializers.Serializer):
     memory_mib = serializers.IntegerField(min_value=1, required=False)
+    current_memory_mib = serializers.IntegerField(min_value=1, required=False)
     vcpus = serializers.IntegerField(min_value=1, required=False)
     boot_mode = serializers.ChoiceField(BootMode.choices, required=False)
     boot_order = serializers.ListField(child=serializers.ChoiceField(["hd", "cdrom", "network", "fd"]), required=False)

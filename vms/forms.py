@@ -72,6 +72,15 @@ class TemplateForm(forms.Form):
     vcpus = forms.IntegerField(label=_("vCPUs (default)"), min_value=1, max_value=512)
     max_vcpus = forms.IntegerField(label=_("Most vCPUs a user may ask for"), min_value=1, max_value=512)
     memory_mib = forms.IntegerField(label=_("Memory in MiB (default)"), min_value=16)
+    current_memory_mib = forms.IntegerField(
+        label=_("Memory at boot in MiB (current memory)"),
+        min_value=16,
+        required=False,
+        help_text=_(
+            "At most the memory above; with a memory balloon the guest can be given the rest later. "
+            "Empty: the same as the memory."
+        ),
+    )
     max_memory_mib = forms.IntegerField(label=_("Most memory a user may ask for (MiB)"), min_value=16)
 
     boot_mode = forms.ChoiceField(label=_("Boot"), choices=BootMode.choices)
@@ -147,6 +156,10 @@ class TemplateForm(forms.Form):
             if name == "boot_order":
                 if changed & {"boot_1", "boot_2", "boot_3"}:
                     settings["boot_order"] = [d for d in (data["boot_1"], data["boot_2"], data["boot_3"]) if d]
+            elif name == "current_memory_mib":
+                # Only when asked for: otherwise a current memory below the maximum is kept, or follows it.
+                if name in changed:
+                    settings[name] = data[name] if data[name] is not None else data["memory_mib"]
             elif name in changed or self.instance is None:
                 settings[name] = data.get(name)
         if settings.get("boot_mode") == BootMode.BIOS:

@@ -116,9 +116,7 @@ class ProvisionVM(VMRunner):
                     dom = build_vm_domain(template.domain_xml, spec)
                     for sentence in volume_notes(dom, conn):
                         ctx.log(sentence)
-                    adapted = adapt_to_connection(
-                        dom, conn, virt_types=("kvm", "qemu") if vm.host.uses_kvm else ("qemu",)
-                    )
+                    adapted = adapt_to_connection(dom, conn, virt_types=vm.host.virt_types)
                 except (DomainXMLError, ValueError) as exc:
                     raise JobFailed(
                         _t("The template cannot run on %(host)s: %(why)s") % {"host": vm.host.name, "why": exc}

@@ -41,6 +41,11 @@ class Host(models.Model):
         return self.emulation == Emulation.KVM
 
     @property
+    def virt_types(self) -> tuple[str, ...]:
+        """The domain types a template is adapted to on this host, in order of preference."""
+        return ("kvm", "qemu") if self.uses_kvm else ("qemu",)
+
+    @property
     def display_uri(self) -> str:
         """The URI as pages show it: no password, no key file path."""
         return safe_uri(self.uri)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from lxml import etree
 
 from vms.domainxml import AdaptError, Domain, adapt, machine_family, validate
+from vms.domainxml.adapt import cpu_model_runs_arch
 
 from .helpers import RICH, SEED, diff, fixture
 
@@ -16,6 +18,8 @@ DC_PC_KVM = fixture("domcaps-x86_64-pc-kvm.xml")
 DC_NOSPICE = fixture("domcaps-x86_64-pc-qemu-nospice.xml")
 ISO = "/var/lib/libvirt/images/CentOS-7-x86_64-Minimal-2009.iso"
 SON_IMG = "/var/lib/libvirt/images/son.img"
+# The x86 models without long mode that QEMU 7.2 lists (libvirt also knows 'pentiumpro').
+X86_32BIT_MODELS = ("486", "pentium", "pentium2", "pentium3", "qemu32", "kvm32", "coreduo", "athlon", "n270")
 
 
 def adapt_son(**kw):
@@ -197,3 +201,96 @@ def test_adapt_is_idempotent_and_does_not_touch_its_input():
 )
 def test_machine_family(name, family):
     assert machine_family(name) == family
+
+
+def domcaps_with_usable(models, base=DC_PC_QEMU, modes=None):
+    """The pc/qemu capture with only `models` usable (and, if given, only `modes` supported)."""
+    root = etree.fromstring(base.encode())
+    for model in root.findall("cpu/mode[@name='custom']/model"):
+        model.set("usable", "yes" if model.text.strip() in models else "no")
+    if modes is not None:
+        for mode in root.findall("cpu/mode"):
+            if mode.get("name") != "custom":
+                mode.set("supported", "yes" if mode.get("name") in modes else "no")
+    return etree.tostring(root, encoding="unicode")
+
+
+DC_32BIT_ONLY = domcaps_with_usable(X86_32BIT_MODELS)
+
+
+def test_fixture_marks_only_32bit_models_usable():
+    root = etree.fromstring(DC_32BIT_ONLY.encode())
+    models = {m.text.strip() for m in root.findall("cpu/mode[@name='custom']/model[@usable='yes']")}
+    assert models == set(X86_32BIT_MODELS)
+    assert "qemu64" not in models and "kvm64" not in models
+
+
+@pytest.mark.parametrize(
+    "cpu,reason",
+    [
+        (None, "CPU model 'SandyBridge' cannot run on this host (domain type 'qemu')"),
+        ("<cpu mode='host-model'/>", "CPU mode 'host-model' is not supported on this host"),
+    ],
+)
+def test_x86_64_guest_never_gets_a_32bit_cpu_model(cpu, reason):
+    xml = SEED.read_text()
+    if cpu is not None:
+        start, end = xml.index("<cpu"), xml.index("</cpu>") + len("</cpu>")
+        xml = xml[:start] + cpu + xml[end:]
+    dc = domcaps_with_usable(X86_32BIT_MODELS, modes=() if cpu else None)
+    result = adapt(xml, TCG, {("x86_64", "pc", "qemu"): dc}, virt_types=("qemu",))
+    dom = Domain.from_xml(result.xml)
+    # No model this host can run has long mode: no <cpu> at all, so QEMU's default for x86_64 is used.
+    assert not dom.cpu.present and dom.element.find("cpu") is None
+    assert (
+        f"{reason}; removed the CPU definition so the hypervisor default is used (none of the CPU models "
+        "usable here can run x86_64 guests)." in result.adjustments
+    )
+    assert not any(f"'{m}'" in a for a in result.adjustments for m in X86_32BIT_MODELS)
+    validate(result.xml)
+
+
+def test_x86_64_guest_gets_a_64bit_named_model_before_any_32bit_one():
+    dc = domcaps_with_usable({*X86_32BIT_MODELS, "Penryn"})
+    result = adapt(SEED.read_text(), TCG, {("x86_64", "pc", "qemu"): dc})
+    dom = Domain.from_xml(result.xml)
+    assert (dom.cpu.mode, dom.cpu.model) == ("custom", "Penryn")
+    assert (
+        "CPU model 'SandyBridge' cannot run on this host (domain type 'qemu'); using model 'Penryn' instead."
+        in result.adjustments
+    )
+    # Where qemu64 or kvm64 is usable it still comes first.
+    kvm64 = adapt(SEED.read_text(), TCG, {("x86_64", "pc", "qemu"): domcaps_with_usable({"qemu32", "kvm64", "Penryn"})})
+    assert Domain.from_xml(kvm64.xml).cpu.model == "kvm64"
+
+
+def test_i686_guest_may_get_a_32bit_cpu_model():
+    xml = SEED.read_text().replace("arch='x86_64'", "arch='i686'")
+    result = adapt(xml, TCG, {("i686", "pc", "qemu"): DC_32BIT_ONLY})
+    dom = Domain.from_xml(result.xml)
+    assert (dom.os.arch, dom.devices.emulator) == ("i686", "/usr/bin/qemu-system-i386")
+    assert (dom.cpu.mode, dom.cpu.model) == ("custom", "qemu32")
+    assert "CPU model 'SandyBridge' cannot run on this host (domain type 'qemu'); using model 'qemu32' instead." in (
+        result.adjustments
+    )
+    only_pentium3 = adapt(xml, TCG, {("i686", "pc", "qemu"): domcaps_with_usable({"pentium3"})})
+    assert Domain.from_xml(only_pentium3.xml).cpu.model == "pentium3"
+    validate(result.xml)
+
+
+@pytest.mark.parametrize(
+    "model,arch,ok",
+    [
+        ("pentium3", "x86_64", False),
+        ("pentium3-v1", "x86_64", False),
+        ("qemu32", "x86_64", False),
+        ("n270", "x86_64", False),
+        ("qemu64", "x86_64", True),
+        ("core2duo", "x86_64", True),
+        ("EPYC-Rome", "x86_64", True),
+        ("pentium3", "i686", True),
+        ("cortex-a57", "aarch64", True),
+    ],
+)
+def test_cpu_model_runs_arch(model, arch, ok):
+    assert cpu_model_runs_arch(model, arch) is ok

@@ -75,7 +75,7 @@ def test_invalid_document_is_exit_2_with_path(call, tmp_path):
         validate(bad.read_text())
 
 
-def _manage(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+def _manage(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", "domainxml", *args],
         cwd=ROOT,
@@ -83,6 +83,7 @@ def _manage(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, **env} if env else None,
     )
 
 
@@ -96,3 +97,17 @@ def test_subprocess_stdin_and_exit_codes():
     assert len(broken.stderr.strip().splitlines()) == 1 and "not well-formed" in broken.stderr
     missing = _manage("/nonexistent/domain.xml")
     assert missing.returncode == 2 and missing.stdout == ""
+
+
+def test_adapt_to_works_without_a_database(tmp_path):
+    """Asking which emulation a registered host uses needs the database; without one, kvm and qemu are allowed.
+
+    libvirt's test driver offers only i686 guests of type 'test', so the refusal names what was allowed.
+    """
+    i686 = tmp_path / "son-i686.xml"
+    i686.write_text(SEED.read_text().replace("arch='x86_64'", "arch='i686'"))
+    nowhere = f"sqlite:///{tmp_path}/missing/db.sqlite3"
+    result = _manage(str(i686), "--adapt-to", "test:///default", env={"DATABASE_URL": nowhere})
+    assert result.returncode == 2 and result.stdout == "", result.stderr
+    assert "none of which is allowed here (kvm, qemu)" in result.stderr
+    assert not (tmp_path / "missing").exists()

@@ -59,6 +59,31 @@ def test_template_crud_is_for_admins_reading_for_users(son_xml, admin_user, plai
     assert admin.delete(f"/api/v1/templates/{tid}/").status_code == 204
 
 
+def test_current_memory_through_the_api(son_xml, admin_user):
+    admin = client_for(admin_user)
+    r = admin.post("/api/v1/templates/import/", {"name": "son", "xml": son_xml}, format="json")
+    url = f"/api/v1/templates/{r.json()['id']}/"
+
+    def memory(response) -> tuple[int, int, int]:
+        assert response.status_code == 200, response.content
+        body = response.json()
+        return body["settings"]["memory_mib"], body["settings"]["current_memory_mib"], body["version"]
+
+    assert memory(admin.get(url)) == (4096, 2048, 1)
+    # Editing another setting, or only the maximum, keeps the current memory below it.
+    assert memory(admin.patch(url, {"settings": {"vcpus": 2}}, format="json")) == (4096, 2048, 2)
+    assert memory(admin.patch(url, {"settings": {"memory_mib": 8192}}, format="json")) == (8192, 2048, 3)
+    assert memory(admin.patch(url, {"settings": {"current_memory_mib": 3072}}, format="json")) == (8192, 3072, 4)
+    r = admin.patch(url, {"settings": {"current_memory_mib": 9000}}, format="json")
+    assert r.status_code == 400
+    assert r.json() == {
+        "current_memory_mib": ["The current memory (9000 MiB) cannot be more than the memory (8192 MiB)."]
+    }
+    assert memory(admin.get(url)) == (8192, 3072, 4)
+    template = VMTemplate.objects.get()
+    assert (template.version, template.default_memory_mib) == (4, 8192)
+
+
 def test_import_errors_are_json_sentences(admin_user):
     r = client_for(admin_user).post("/api/v1/templates/import/", {"name": "bad", "xml": "<domain>"}, format="json")
     assert r.status_code == 400 and "not well-formed XML" in r.json()["xml"][0]

@@ -66,6 +66,7 @@ def test_create_from_scratch_then_edit_through_the_form(admin_user):
     template = VMTemplate.objects.get(name="Small Linux")
     dom = Domain.from_xml(template.domain_xml)
     assert dom.memory == 256 * 1024 and not dom.devices.graphics
+    assert dom.current_memory == 256 * 1024  # it was all of the memory before, so it follows the memory
     assert dom.devices.interfaces[0].source_network == "default"
     assert template.version == 1
 
@@ -96,6 +97,40 @@ def test_form_shows_engine_errors_on_the_field(admin_user, son_xml):
     data = form_data(TemplateForm(instance=template), domain_xml="<domain>")
     r = client.post(f"/manage/templates/{template.pk}/", data)
     assert "not well-formed" in r.context["form"].errors["domain_xml"][0]
+
+
+def test_form_keeps_and_sets_current_memory(admin_user, son_xml):
+    template = import_template("son", son_xml, admin_user)  # 4 GiB maximum, 2 GiB current
+    client = client_for(admin_user)
+
+    def post(**changes):
+        return client.post(f"/manage/templates/{template.pk}/", form_data(TemplateForm(instance=template), **changes))
+
+    def memory() -> tuple[int, int, int]:
+        template.refresh_from_db()
+        dom = Domain.from_xml(template.domain_xml)
+        return dom.memory // 1024, dom.current_memory // 1024, template.version
+
+    form = TemplateForm(instance=template)
+    assert (form.initial["memory_mib"], form.initial["current_memory_mib"]) == (4096, 2048)
+    assert 'name="current_memory_mib" value="2048"' in client.get(f"/manage/templates/{template.pk}/").content.decode()
+    assert post(on_crash="restart").status_code == 302
+    assert memory() == (4096, 2048, 2)
+    assert post(memory_mib=8192).status_code == 302
+    assert memory() == (8192, 2048, 3)
+    assert post(current_memory_mib=3072).status_code == 302
+    assert memory() == (8192, 3072, 4)
+
+    r = post(current_memory_mib=9000)
+    assert r.status_code == 200
+    assert r.context["form"].errors["current_memory_mib"] == [
+        "The current memory (9000 MiB) cannot be more than the memory (8192 MiB)."
+    ]
+    assert "cannot be more than the memory" in r.content.decode()
+    assert memory() == (8192, 3072, 4)
+    # Emptied: the same as the memory.
+    assert post(current_memory_mib="").status_code == 302
+    assert memory() == (8192, 8192, 5)
 
 
 def test_import_page(admin_user, son_xml):

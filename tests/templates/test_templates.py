@@ -156,6 +156,71 @@ def test_user_strings_stay_values(son_xml, admin_user):
     assert root.find(".//evil") is None and root.find(".//interface/source").get("network") == "x'/><evil/>"
 
 
+def memory_mib(xml: str) -> tuple[int, int]:
+    """(<memory>, <currentMemory>) in MiB."""
+    dom = Domain.from_xml(xml)
+    return dom.memory // 1024, dom.current_memory // 1024
+
+
+def test_current_memory_below_the_maximum_survives_edits(son_xml, admin_user):
+    template = import_template("son", son_xml, admin_user)  # 4 GiB maximum, 2 GiB current, a balloon
+    assert memory_mib(template.domain_xml) == (4096, 2048)
+    settings = read_settings(template.domain_xml)
+    assert (settings["memory_mib"], settings["current_memory_mib"]) == (4096, 2048)
+    # Another field, with the memory sent again unchanged (as the form does): current memory is kept.
+    edited = update_template(template, admin_user, settings={"memory_mib": 4096, "graphics": "vnc"})
+    assert edited.version == 2 and memory_mib(edited.domain_xml) == (4096, 2048)
+    # A larger maximum keeps the current memory below it.
+    edited = update_template(edited, admin_user, settings={"memory_mib": 8192})
+    assert memory_mib(edited.domain_xml) == (8192, 2048)
+    assert (edited.version, edited.default_memory_mib) == (3, 8192)
+    # A maximum below the current memory lowers it to the maximum.
+    edited = update_template(edited, admin_user, settings={"memory_mib": 1024})
+    assert memory_mib(edited.domain_xml) == (1024, 1024) and edited.default_memory_mib == 1024
+
+
+def test_current_memory_equal_to_the_maximum_follows_it(son_xml, admin_user):
+    template = import_template("son", son_xml, admin_user)
+    xml = apply_settings(template.domain_xml, {"current_memory_mib": 4096})
+    assert memory_mib(xml) == (4096, 4096)
+    assert memory_mib(apply_settings(xml, {"memory_mib": 6144})) == (6144, 6144)  # no balloon gap appears
+    dom = Domain.from_xml(xml)
+    dom.current_memory = None  # libvirt then boots the guest with all of its memory
+    no_current = dom.to_xml()
+    assert read_settings(no_current)["current_memory_mib"] == 4096
+    assert memory_mib(apply_settings(no_current, {"memory_mib": 512})) == (512, 512)
+
+
+def test_current_memory_is_its_own_setting(son_xml, admin_user):
+    template = import_template("son", son_xml, admin_user)
+    edited = update_template(template, admin_user, settings={"current_memory_mib": 3072})
+    assert memory_mib(edited.domain_xml) == (4096, 3072) and edited.version == 2
+    assert read_settings(edited.domain_xml)["current_memory_mib"] == 3072
+    both = update_template(edited, admin_user, settings={"memory_mib": 8192, "current_memory_mib": 6144})
+    assert memory_mib(both.domain_xml) == (8192, 6144) and both.default_memory_mib == 8192
+    assert is_valid(both.domain_xml)
+
+
+@pytest.mark.parametrize(
+    "settings,message",
+    [
+        ({"current_memory_mib": 4097}, "The current memory (4097 MiB) cannot be more than the memory (4096 MiB)."),
+        (
+            {"memory_mib": 2048, "current_memory_mib": 3072},
+            "The current memory (3072 MiB) cannot be more than the memory (2048 MiB).",
+        ),
+    ],
+)
+def test_current_memory_above_the_maximum_is_refused(son_xml, admin_user, settings, message):
+    template = import_template("son", son_xml, admin_user)
+    with pytest.raises(ValidationError) as info:
+        update_template(template, admin_user, settings=settings)
+    assert info.value.message_dict == {"current_memory_mib": [message]}
+    template.refresh_from_db()
+    assert template.version == 1 and memory_mib(template.domain_xml) == (4096, 2048)
+    assert TemplateVersion.objects.filter(template=template).count() == 1
+
+
 @pytest.mark.sandbox
 def test_preview_adapts_son_to_a_sandbox_host_and_libvirt_accepts_it(son_xml, admin_user, sandbox_host):
     template = import_template("son", son_xml, admin_user)

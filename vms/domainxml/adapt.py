@@ -23,6 +23,11 @@ PathExists = Callable[[str], bool | None]
 
 # Models every x86 TCG can run, in order of preference, for when a custom model is unusable.
 _SAFE_CPU_MODELS = ("qemu64", "kvm64", "qemu32")
+# x86 models without long mode (no 'lm' in QEMU's and libvirt's definitions): they cannot run an
+# x86_64 guest. Every other x86 model QEMU or libvirt knows is a 64-bit one.
+_X86_32BIT_ONLY_MODELS = frozenset(
+    {"486", "pentium", "pentium2", "pentium3", "pentiumpro", "qemu32", "kvm32", "coreduo", "athlon", "n270"}
+)
 _MODE_FALLBACKS = {
     "host-passthrough": ("maximum", "host-model"),
     "maximum": ("host-passthrough", "host-model"),
@@ -47,6 +52,16 @@ def machine_family(name: str) -> str:
     if "i440fx" in low or low == "pc" or re.match(r"^pc-\d", low):
         return "pc"  # QEMU's very old 'pc-0.15', 'pc-1.0' machines are i440fx too
     return re.sub(r"-(rhel)?\d+(\.\d+)*$", "", low)
+
+
+def cpu_model_runs_arch(model: str, arch: str | None) -> bool:
+    """Whether a guest of `arch` can run on CPU model `model` (only x86_64 on 32-bit x86 models is refused).
+
+    QEMU's versioned names ('pentium3-v1') are the same CPU as the plain one.
+    """
+    if arch != "x86_64":
+        return True  # i686 runs on any x86 model; other architectures have their own model names
+    return re.sub(r"-v\d+$", "", model) not in _X86_32BIT_ONLY_MODELS
 
 
 def _version_key(name: str) -> tuple[int, ...]:
@@ -101,6 +116,7 @@ class _Adapter:
         self.virt_types = tuple(virt_types)
         self.notes: list[str] = []
         self.dc: DomainCapabilities | None = None
+        self.arch: str | None = None  # the guest's architecture, once guest_arch() has found it
 
     def note(self, sentence: str) -> None:
         self.notes.append(sentence)
@@ -174,11 +190,10 @@ class _Adapter:
         return mode != "host-passthrough" or virt_type == "kvm"  # passthrough needs hardware
 
     def _usable_model(self) -> str | None:
+        """A model the host can run and the guest's architecture can use (never a 32-bit one for x86_64)."""
         models = self.dc.cpu_models if self.dc else {}
-        for name in _SAFE_CPU_MODELS:
-            if models.get(name):
-                return name
-        return next((name for name, ok in models.items() if ok), None)
+        fits = [name for name, ok in models.items() if ok and cpu_model_runs_arch(name, self.arch)]
+        return next((name for name in _SAFE_CPU_MODELS if name in fits), None) or next(iter(fits), None)
 
     def cpu(self, virt_type: str) -> None:
         cpu = self.dom.cpu
@@ -206,7 +221,9 @@ class _Adapter:
         if model is None:
             # Without a <cpu> element libvirt uses the hypervisor's default model.
             cpu.remove()
-            self.note(f"{reason}; removed the CPU definition so the hypervisor default is used.")
+            usable = self.dc is not None and any(self.dc.cpu_models.values())
+            why = f" (none of the CPU models usable here can run {self.arch} guests)" if usable else ""
+            self.note(f"{reason}; removed the CPU definition so the hypervisor default is used{why}.")
             return
         cpu.mode = "custom"
         cpu.model = model
@@ -372,6 +389,7 @@ class _Adapter:
     # --- all --------------------------------------------------------------------------------------
     def run(self) -> None:
         guest = self.guest_arch()
+        self.arch = guest.arch
         virt_type = self.virt_type(guest)
         self.emulator(guest, virt_type)
         machine = self.machine(guest, virt_type)

@@ -270,7 +270,8 @@ def import_template(name: str, xml: str | bytes, user, *, description: str = "",
 class TemplateSettings:
     """The typed parts of a template's domain XML that the form and the API edit."""
 
-    memory_mib: int | None = None
+    memory_mib: int | None = None  # <memory>: the most the guest can have (a VM's memory replaces it)
+    current_memory_mib: int | None = None  # <currentMemory>: what it boots with; the balloon gives it up to memory
     vcpus: int | None = None
     boot_mode: str | None = None
     boot_order: list[str] | None = None
@@ -310,8 +311,10 @@ def read_settings(xml: str | Domain) -> dict[str, Any]:
     graphics = next(iter(dom.devices.graphics), None)
     cdrom = next((d for d in dom.devices.disks if d.device == "cdrom"), None)
     data_disk = next((d for d in dom.devices.disks if not d.removable), None)
+    memory_kib = dom.memory or 0
     return {
-        "memory_mib": (dom.memory or 0) // 1024,
+        "memory_mib": memory_kib // 1024,
+        "current_memory_mib": (dom.current_memory or memory_kib) // 1024,  # no <currentMemory>: all of it
         "vcpus": dom.vcpu or 1,
         "boot_mode": BootMode.KERNEL if dom.os.kernel else BootMode.BIOS,
         "boot_order": dom.os.boot_devices,
@@ -459,6 +462,28 @@ def _apply_disk_bus(dom: Domain, bus: str) -> None:
             disk.target_dev = _free_target(dom, _BUS_PREFIX[bus], skip=disk)
 
 
+def _apply_current_memory(dom: Domain, old_max: int | None, old_current: int | None, wanted_mib: int | None) -> None:
+    """<currentMemory> after <memory> was set: a current memory below the maximum (a balloon between) is kept.
+
+    Without a new value, a current memory that was below the old maximum stays as it is (lowered to the
+    new maximum if that is less); one that was the whole maximum (or absent) follows the new maximum.
+    """
+    maximum = dom.memory
+    if wanted_mib is not None:
+        current = int(wanted_mib) * 1024
+        if maximum is not None and current > maximum:
+            raise DomainXMLError(
+                _("The current memory (%(current)d MiB) cannot be more than the memory (%(max)d MiB).")
+                % {"current": current // 1024, "max": maximum // 1024}
+            )
+    elif old_current is None or old_max is None or old_current >= old_max:
+        current = maximum  # no balloon before: the guest keeps booting with all of its memory
+    else:
+        current = min(old_current, maximum) if maximum is not None else old_current
+    if current is not None and (wanted_mib is not None or current != old_current):
+        dom.current_memory = f"{current}KiB"
+
+
 def _choice(value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise DomainXMLError(_("Choose one of: %(values)s.") % {"values": ", ".join(allowed)})
@@ -480,13 +505,15 @@ def apply_settings(xml: str, settings: TemplateSettings | dict[str, Any]) -> str
         except DomainXMLError as exc:
             errors[field] = str(exc)
 
-    if s.memory_mib is not None:
-
-        def memory() -> None:
-            dom.memory = f"{int(s.memory_mib)}MiB"
-            dom.current_memory = f"{int(s.memory_mib)}MiB"
-
-        attempt("memory_mib", memory)
+    if s.memory_mib is not None or s.current_memory_mib is not None:
+        old_max, old_current = dom.memory, dom.current_memory
+        if s.memory_mib is not None:
+            attempt("memory_mib", lambda: setattr(dom, "memory", f"{int(s.memory_mib)}MiB"))
+        if "memory_mib" not in errors:
+            attempt(
+                "current_memory_mib",
+                lambda: _apply_current_memory(dom, old_max, old_current, s.current_memory_mib),
+            )
     if s.vcpus is not None:
 
         def vcpus() -> None:
@@ -726,7 +753,7 @@ def preview(template: VMTemplate, host: Host) -> tuple[str, list[str]]:
                         % {"vol": template.base_image}
                     )
             notes += volume_notes(dom, conn)
-            result = adapt_to_connection(dom, conn, virt_types=("kvm", "qemu") if host.uses_kvm else ("qemu",))
+            result = adapt_to_connection(dom, conn, virt_types=host.virt_types)
     except HypervisorError as exc:
         raise ValidationError({"host": str(exc)}) from None
     except DomainXMLError as exc:

@@ -1,7 +1,8 @@
 """`manage.py domainxml FILE|- [--set FIELD=VALUE ...] [--adapt-to URI] [--validate]`.
 
 Thin wrapper over vms.domainxml: read, change, adapt, validate, print. The XML goes to stdout,
-adjustments to stderr; bad input exits 2 with one line and nothing on stdout.
+adjustments to stderr; bad input exits 2 with one line and nothing on stdout. When the URI is a
+registered host's, the domain is adapted to that host's emulation choice, as VMs and previews are.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from vms.domainxml import validate as validate_xml
 
 
 class Command(BaseCommand):
-    requires_system_checks = []  # works on files and libvirt only; no models, no database
+    # Works on files and libvirt; the database is only asked which emulation a registered host uses.
+    requires_system_checks = []
     help = _(
         "Parse a libvirt domain XML file, optionally change fields, adapt it to a host and "
         "validate it; print the result."
@@ -36,7 +38,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--virt-type",
             choices=["kvm", "qemu"],
-            help=_("With --adapt-to: use this domain type only (e.g. qemu where KVM is unusable)."),
+            help=_(
+                "With --adapt-to: use this domain type only (e.g. qemu where KVM is unusable). Default: the "
+                "virtualization setting of the host registered with this URI, else kvm or qemu as the host offers."
+            ),
         )
         parser.add_argument(
             "--validate", action="store_true", help=_("Check the result against libvirt's RelaxNG schema.")
@@ -87,12 +92,28 @@ class Command(BaseCommand):
 
         quiet_libvirt_errors()  # failures we care about come back as exceptions
         try:
-            return adapt_to_uri(domain, uri, virt_types=(virt_type,) if virt_type else ("kvm", "qemu"))
+            return adapt_to_uri(domain, uri, virt_types=(virt_type,) if virt_type else _registered_virt_types(uri))
         except libvirt.libvirtError as exc:
             raise CommandError(
                 _("Cannot read the capabilities of %(uri)s: %(reason)s") % {"uri": uri, "reason": _one_line(exc)},
                 returncode=1,
             ) from None
+
+
+def _registered_virt_types(uri: str) -> tuple[str, ...]:
+    """The domain types the product adapts to on the host registered with this URI (its emulation choice).
+
+    A URI that is not registered, or no database to ask, allows both kvm and qemu (whichever the host offers).
+    """
+    from django.db import DatabaseError
+
+    from vms.models import Host
+
+    try:
+        host = Host.objects.filter(uri=uri.strip()).first()
+    except DatabaseError:
+        host = None
+    return host.virt_types if host is not None else ("kvm", "qemu")
 
 
 def _one_line(exc: Exception) -> str:
