@@ -74,14 +74,14 @@ def main() -> None:
     from django.conf import settings
     from django.contrib.auth import get_user_model
 
-    from vms import bootstrap
+    from sandbox import bootstrap
+    from sandbox.demo_domain import demo_domain_xml
+    from sandbox.demo_guest import KERNEL_CMDLINE
+    from sandbox.fleet import SandboxFleet
     from vms.choices import VMState
     from vms.hypervisor import domains
     from vms.hypervisor.connection import open_connection
     from vms.models import VirtualMachine
-    from vms.sandbox.demo_domain import demo_domain_xml
-    from vms.sandbox.demo_guest import KERNEL_CMDLINE
-    from vms.sandbox.fleet import SandboxFleet
 
     owner = get_user_model().objects.create_user("bench-owner")  # no password: force_login
     fleet = SandboxFleet(settings.SANDBOX_DIR, first_index=settings.SANDBOX_FIRST_INDEX)
@@ -179,7 +179,7 @@ same host) in the bench process: when the event can be known at all.
   Target "p95 at most {TARGET_MS} ms above the floor": **{met}**.
 - changes whose message never came (5 s): {missed}
 
-Where the time goes (watcher: `vms/watcher/host.py` `_follow_events` -> `vms/observed.py`): on the
+Where the time goes (watcher: `vms/watcher/host.py` `_follow_events` -> `vms/watcher/observed.py`): on the
 event the watcher asks the host for the domain's state in a thread (`lookupByUUIDString` + `info`: 2
 RPCs), then in the database thread records the observation in Redis (`SET`), reads the row, does the
 compare-and-set UPDATE (SQLite commit), and on commit `send_now` does one `group_send` per group

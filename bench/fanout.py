@@ -165,8 +165,8 @@ async def _run(
     import redis.asyncio as aioredis
     from django.conf import settings
 
-    from dashboard.broadcast import send_now
-    from dashboard.groups import FLEET, vm_group
+    from live.broadcast import send_now
+    from vms.groups import FLEET, vm_group
 
     received: list[dict[int, float]] = [{} for _ in cookies]
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)

@@ -151,7 +151,7 @@ database, not network round trips to libvirtd). Bench SQLite DB (WAL), local Red
 
 Where the time goes: the watcher sees new hosts at its next host-list reload (every 5 s: up to 5 s of
 the time above is that wait) and takes all 50 leases in one tick. Each host's connect + list is cheap;
-the cost is `vms/observed.py` `resync_host`, run through `database_sync_to_async`, whose default
+the cost is `vms/watcher/observed.py` `resync_host`, run through `database_sync_to_async`, whose default
 `thread_sensitive=True` puts **every host's** database work on one shared thread: per new domain it does
 a Redis `SET` (`_record`, one round trip each), an INSERT in its own transaction (one SQLite commit
 each), and on commit `send_now` to 2 groups (`vm.<uuid>`, `fleet`), each a `group_send` hop back to the

@@ -25,10 +25,10 @@ def main() -> None:
     from django.contrib.auth import get_user_model
 
     from jobs.models import Job
-    from vms import bootstrap
+    from sandbox import bootstrap
+    from sandbox.fleet import SandboxFleet
     from vms.choices import VMState
     from vms.models import VirtualMachine
-    from vms.sandbox.fleet import SandboxFleet
     from vms.services.vms import VMRequest, create_vm, request_action
 
     queue = f"bench-{uuid.uuid4().hex[:6]}"

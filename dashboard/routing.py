@@ -1,9 +1,9 @@
 from django.urls import path
 
-from dashboard.consumers import FleetConsumer
 from jobs.routing import websocket_urlpatterns as job_routes
-from vms.consumers import ConsoleConsumer, VMConsumer
-from vms.consumers_graphics import GraphicsConsumer, SpiceConsumer
+from vms.consumers.fleet import FleetConsumer
+from vms.consumers.graphics import GraphicsConsumer, SpiceConsumer
+from vms.consumers.vm import ConsoleConsumer, VMConsumer
 
 websocket_urlpatterns = [
     path("ws/fleet/", FleetConsumer.as_asgi()),

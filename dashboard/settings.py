@@ -32,10 +32,17 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "live",
+    "audit",
     "jobs",
     "vms",
     "portal",
 ]
+# The development fleet, demo guest and demo data (`manage.py sandbox`, `bootstrap_demo`): on for
+# `make run` and the tests; a deployment turns it off and production code never imports it.
+SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", True)
+if SANDBOX_ENABLED:
+    INSTALLED_APPS.append("sandbox")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -163,6 +170,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # DRF's, plus a 409 instead of a 500 for deleting what other rows still use: dashboard/api.py.
+    "EXCEPTION_HANDLER": "dashboard.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "KVM fleet dashboard API",
@@ -171,7 +180,27 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Declares the error answers (400/403/404/415) every operation may give: dashboard/api.py.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "dashboard.api.declare_error_answers"],
 }
+
+# The portal's defaults (portal/conf.py reads them from here): what a user may hold without a quota
+# row of their own, and who approves requests for templates without a policy.
+PORTAL_DEFAULT_QUOTA = {
+    "max_vms": env_int("PORTAL_DEFAULT_QUOTA_VMS", 5),
+    "max_vcpus": env_int("PORTAL_DEFAULT_QUOTA_VCPUS", 8),
+    "max_memory_mib": env_int("PORTAL_DEFAULT_QUOTA_MEMORY_MIB", 8192),
+    "max_disk_gib": env_int("PORTAL_DEFAULT_QUOTA_DISK_GIB", 100),
+}
+PORTAL_DEFAULT_APPROVAL = env_str("PORTAL_DEFAULT_APPROVAL", "manual")
+# E-mail only when someone configured it (SMTP), never the console backend by surprise.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "webmaster@localhost")
+PORTAL_EMAIL_NOTIFICATIONS = env_bool("PORTAL_EMAIL_NOTIFICATIONS", bool(EMAIL_HOST))
 
 SANDBOX_DIR = VAR_DIR / "sandbox"
 # Sandbox host N listens on 127.0.0.1N:1660N; a second checkout on the same machine can run a fleet

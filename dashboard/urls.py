@@ -3,10 +3,13 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from dashboard import views
+from dashboard.api import not_found
+from portal.views import home
+
+handler404 = not_found
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", home, name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
@@ -17,6 +20,5 @@ urlpatterns = [
     path("api/v1/", include("portal.api_urls")),
     path("", include("portal.urls")),
     path("", include("vms.urls")),
-    path("", include("vms.urls_graphics")),
     path("", include("jobs.urls")),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from dashboard.groups import job_group
+from jobs.groups import job_group
 from jobs.models import Job
 from jobs.selectors import can_view
 from jobs.services import payload

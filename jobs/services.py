@@ -15,14 +15,14 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from dashboard.broadcast import broadcast
-from dashboard.groups import job_group
 from jobs import progress as steps_
 from jobs.choices import FINISHED, JobState, LogLevel, can_transition
 from jobs.errors import InvalidTransition, JobConflict, JobNotAllowed, UnknownJobKind
+from jobs.groups import job_group
 from jobs.models import Job
 from jobs.registry import get_runner_class, runner_setting
 from jobs.selectors import can_manage
+from live.broadcast import broadcast
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,8 @@
 from django.contrib import admin
 
-from portal.models import ApprovalPolicy, AuditEntry, Quota, VMRequest, VMShare
+from audit.models import AuditEntry
+from portal.models import ApprovalPolicy, Quota, VMRequest
+from vms.models import VMShare
 
 
 @admin.register(VMRequest)

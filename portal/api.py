@@ -7,16 +7,21 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.dateparse import parse_date
-from drf_spectacular.utils import extend_schema
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.exceptions import ValidationError as APIValidationError
 from rest_framework.response import Response
 
-from portal import audit, quotas, services
-from portal.models import AuditEntry, Quota, VMRequest
-from portal.selectors import visible_requests
+from audit import log as audit_log
+from audit.models import AuditEntry
+from portal import quotas, services
+from portal.choices import RequestState
+from portal.models import Quota, VMRequest
+from portal.selectors import visible_entries, visible_requests
 from vms.models import Host, VMTemplate
 
 
@@ -27,11 +32,12 @@ def api_error(exc: DjangoValidationError) -> APIValidationError:
 class VMRequestSerializer(serializers.ModelSerializer):
     requester = serializers.CharField(source="requester.username", read_only=True)
     template_name = serializers.CharField(source="template.name", read_only=True)
-    decided_by = serializers.CharField(source="decided_by.username", read_only=True, default=None)
-    host = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    vm = serializers.UUIDField(source="vm.uuid", read_only=True, default=None)
-    vm_id = serializers.IntegerField(read_only=True)
-    vm_state = serializers.CharField(source="vm.state", read_only=True, default=None)
+    # None until decided / placed / provisioned.
+    decided_by = serializers.CharField(source="decided_by.username", read_only=True, default=None, allow_null=True)
+    host = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    vm = serializers.UUIDField(source="vm.uuid", read_only=True, default=None, allow_null=True)
+    vm_id = serializers.IntegerField(read_only=True, allow_null=True)
+    vm_state = serializers.CharField(source="vm.state", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = VMRequest
@@ -104,15 +110,27 @@ class RejectSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
 
 
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[OpenApiParameter("state", str, enum=RequestState.values, description="only requests in this state")]
+    )
+)
 class VMRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Your requests (admins: everyone's); POST submits one, through quota and approval policy."""
 
     serializer_class = VMRequestSerializer
+    queryset = VMRequest.objects.none()  # tells the schema that {id} is an integer; get_queryset decides
 
     def get_queryset(self):
         qs = visible_requests(self.request.user)
         state = self.request.query_params.get("state")
-        if state:
+        if state and self.action == "list":
+            if state not in RequestState.values:
+                message = _("Unknown request state '%(value)s'; use one of: %(states)s.") % {
+                    "value": state,
+                    "states": ", ".join(RequestState.values),
+                }
+                raise APIValidationError({"state": [message]})
             qs = qs.filter(state=state)
         return qs
 
@@ -187,6 +205,7 @@ class QuotaViewSet(viewsets.ModelViewSet):
 
     serializer_class = QuotaSerializer
     permission_classes = [IsAdminOrReadOnly]
+    queryset = Quota.objects.none()  # tells the schema that {id} is an integer; get_queryset decides
 
     def get_queryset(self):
         user = self.request.user
@@ -197,14 +216,14 @@ class QuotaViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         row = serializer.save()
-        audit.record(self.request.user, "quota.set", row, **self._limits(row))
+        audit_log.record(self.request.user, "quota.set", row, **self._limits(row))
 
     def perform_update(self, serializer):
         row = serializer.save()
-        audit.record(self.request.user, "quota.set", row, **self._limits(row))
+        audit_log.record(self.request.user, "quota.set", row, **self._limits(row))
 
     def perform_destroy(self, instance):
-        audit.record(self.request.user, "quota.clear", instance)
+        audit_log.record(self.request.user, "quota.clear", instance)
         instance.delete()
 
     @staticmethod
@@ -232,6 +251,43 @@ class AuditEntrySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+AUDIT_TEXT_FILTERS = {
+    "actor": "who did it (username, any case)",
+    "action": "what was done, or how it starts (`vm.`, `request.approve`)",
+    "object_type": "`vm`, `host`, `template`, `request`, `quota`, ...",
+    "object_id": "the object's id",
+    "q": "part of the object's name",
+}
+AUDIT_DATE_FILTERS = {"since": "from this day on (YYYY-MM-DD)", "until": "up to this day (YYYY-MM-DD)"}
+
+
+def audit_filters(params) -> dict:
+    """The audit list's filters, checked: text without control characters (PostgreSQL refuses NUL), real
+    dates. A filter that cannot be used is a 400 that says why, never a 500."""
+    filters, errors = {}, {}
+    for name in AUDIT_TEXT_FILTERS:
+        filters[name] = params.get(name, "")
+        if any(ord(ch) < 32 for ch in filters[name]):
+            errors[name] = [_("Filters cannot contain control characters.")]
+    for name in AUDIT_DATE_FILTERS:
+        raw = params.get(name, "")
+        try:
+            filters[name] = parse_date(raw) if raw else None
+        except ValueError:  # the right shape, not a day (2024-02-30)
+            filters[name] = None
+        if raw and filters[name] is None:
+            errors[name] = [_("Give a date as YYYY-MM-DD.")]
+    if errors:
+        raise APIValidationError(errors)
+    return filters
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[OpenApiParameter(name, str, description=text) for name, text in AUDIT_TEXT_FILTERS.items()]
+        + [OpenApiParameter(name, OpenApiTypes.DATE, description=text) for name, text in AUDIT_DATE_FILTERS.items()]
+    )
+)
 class AuditEntryViewSet(viewsets.ReadOnlyModelViewSet):
     """Admins: every entry; others: their own doings and what happened to their VMs and requests.
     Filters: ?actor=, ?action= (prefix), ?object_type=, ?object_id=, ?since=, ?until= (YYYY-MM-DD), ?q=."""
@@ -239,14 +295,7 @@ class AuditEntryViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = AuditEntrySerializer
 
     def get_queryset(self):
-        p = self.request.query_params
-        return audit.filter_entries(
-            audit.visible_entries(self.request.user),
-            actor=p.get("actor", ""),
-            action=p.get("action", ""),
-            object_type=p.get("object_type", ""),
-            object_id=p.get("object_id", ""),
-            since=parse_date(p.get("since", "") or "") if p.get("since") else None,
-            until=parse_date(p.get("until", "") or "") if p.get("until") else None,
-            q=p.get("q", ""),
-        )
+        qs = visible_entries(self.request.user)
+        if self.action != "list":
+            return qs
+        return audit_log.filter_entries(qs, **audit_filters(self.request.query_params))

@@ -31,14 +31,3 @@ OPEN_STATES = HOLDING_QUOTA
 class ApprovalMode(models.TextChoices):
     AUTO = "auto", _("Approve automatically within quota")
     MANUAL = "manual", _("An admin approves each request")
-
-
-class ShareLevel(models.TextChoices):
-    VIEW = "view", _("View")
-    OPERATE = "operate", _("View and operate")
-
-
-class AuditResult(models.TextChoices):
-    OK = "ok", _("Done")
-    REFUSED = "refused", _("Refused")
-    FAILED = "failed", _("Failed")

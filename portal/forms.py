@@ -5,7 +5,6 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from portal.choices import ShareLevel
 from vms.models import Host, VMTemplate
 
 
@@ -61,11 +60,6 @@ class ApproveForm(forms.Form):
 
 class RejectForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
-
-
-class ShareForm(forms.Form):
-    username = forms.CharField(label=_("Username"), max_length=150)
-    level = forms.ChoiceField(label=_("Access"), choices=ShareLevel.choices, initial=ShareLevel.VIEW)
 
 
 class AuditFilterForm(forms.Form):

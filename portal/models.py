@@ -1,17 +1,16 @@
-"""The self-service portal: requests, approval policies, quotas, sharing and the audit log.
+"""The self-service portal: requests, approval policies and quotas.
 
-Written by portal/services.py, portal/sharing.py and portal/audit.py only, never by save() in views.
+Written by portal/services.py and portal/quotas.py only, never by save() in views.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from portal.choices import ApprovalMode, AuditResult, RequestState, ShareLevel
+from portal.choices import ApprovalMode, RequestState
 from vms.models import Host, VirtualMachine, VMTemplate
 
 
@@ -154,67 +153,3 @@ class Quota(models.Model):
 
     def __str__(self) -> str:
         return str(self.user or self.group)
-
-
-class VMShare(models.Model):
-    """A VM its owner shares with another user, to view or to operate."""
-
-    vm = models.ForeignKey(
-        VirtualMachine, verbose_name=_("virtual machine"), on_delete=models.CASCADE, related_name="shares"
-    )
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="vm_shares"
-    )
-    level = models.CharField(_("access"), max_length=8, choices=ShareLevel.choices, default=ShareLevel.VIEW)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("shared by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    created_at = models.DateTimeField(_("created"), auto_now_add=True)
-
-    class Meta:
-        ordering = ["vm", "user"]
-        verbose_name = _("VM share")
-        verbose_name_plural = _("VM shares")
-        constraints = [models.UniqueConstraint(fields=["vm", "user"], name="vm_share_unique")]
-
-    def __str__(self) -> str:
-        return f"{self.vm} -> {self.user} ({self.level})"
-
-
-class AuditEntry(models.Model):
-    """Who did what to which object, when, and how it ended. Append-only."""
-
-    at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("actor"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    # Kept beside the key: the log must still say who it was after the account is gone.
-    actor_name = models.CharField(_("actor name"), max_length=150, blank=True)
-    action = models.CharField(_("action"), max_length=64, db_index=True)
-    object_type = models.CharField(_("object type"), max_length=32, blank=True)
-    object_id = models.CharField(_("object ID"), max_length=64, blank=True)
-    object_name = models.CharField(_("object name"), max_length=200, blank=True)
-    result = models.CharField(_("result"), max_length=8, choices=AuditResult.choices, default=AuditResult.OK)
-    details = models.JSONField(_("details"), default=dict, blank=True, encoder=DjangoJSONEncoder)
-
-    class Meta:
-        ordering = ["-at", "-id"]
-        verbose_name = _("audit entry")
-        verbose_name_plural = _("audit log")
-        indexes = [
-            models.Index(fields=["actor", "-at"], name="audit_actor_recent"),
-            models.Index(fields=["object_type", "object_id"], name="audit_object"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.object_type}:{self.object_id}"

@@ -11,10 +11,11 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from dashboard.broadcast import broadcast
-from dashboard.groups import FLEET, user_group
+from live.broadcast import broadcast
+from live.groups import user_group
 from portal.conf import email_enabled
 from portal.models import VMRequest
+from vms.groups import FLEET
 
 log = logging.getLogger(__name__)
 

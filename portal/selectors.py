@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from django.db.models import Count, F, QuerySet, Sum, Window
+from django.db.models import Count, F, Q, QuerySet, Sum, Window
 from django.db.models.functions import RowNumber
 
+from audit.models import AuditEntry
 from portal.choices import RequestState
 from portal.models import VMRequest
 from vms.choices import VMState
@@ -123,3 +124,19 @@ def summary_json(overview: dict) -> dict:
             for r in overview["hosts"]
         ],
     }
+
+
+def visible_entries(user) -> QuerySet[AuditEntry]:
+    """Admins see everything; others what they did and what was done to their VMs and requests."""
+    if user is None or not user.is_authenticated:
+        return AuditEntry.objects.none()
+    qs = AuditEntry.objects.select_related("actor")
+    if user.is_staff:
+        return qs
+    own_vms = [str(pk) for pk in VirtualMachine.objects.filter(owner=user).values_list("pk", flat=True)]
+    own_requests = [str(pk) for pk in VMRequest.objects.filter(requester=user).values_list("pk", flat=True)]
+    return qs.filter(
+        Q(actor=user)
+        | Q(object_type="vm", object_id__in=own_vms)
+        | Q(object_type="request", object_id__in=own_requests)
+    )

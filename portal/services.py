@@ -13,8 +13,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from portal import audit, quotas
-from portal.choices import OPEN_STATES, REQUEST_TRANSITIONS, ApprovalMode, AuditResult, RequestState
+from audit import log as audit_log
+from audit.choices import AuditResult
+from portal import quotas
+from portal.choices import OPEN_STATES, REQUEST_TRANSITIONS, ApprovalMode, RequestState
 from portal.conf import default_approval
 from portal.models import ApprovalPolicy, VMRequest
 from portal.notify import request_changed
@@ -87,7 +89,7 @@ def _provision(req: VMRequest, actor, host: Host | None, *, auto: bool) -> None:
     _transition(req, RequestState.APPROVED, decided_by=actor, decided_at=timezone.now(), auto_approved=auto)
     vm, job = create_vm(req.requester, _spec(req, host))
     _transition(req, RequestState.PROVISIONED, vm=vm)
-    audit.record(
+    audit_log.record(
         actor or req.requester, "vm.create", vm, request=req.pk, job=job.pk, host=vm.host.name, auto_approved=auto
     )
 
@@ -158,7 +160,7 @@ def submit_request(
                 note=note,
                 host=host,
             )
-            audit.record(
+            audit_log.record(
                 user,
                 "request.submit",
                 req,
@@ -173,7 +175,7 @@ def submit_request(
             request_changed(req)
     except ValidationError as exc:
         if "quota" in getattr(exc, "message_dict", {}):
-            audit.record(
+            audit_log.record(
                 user, "request.submit", template, AuditResult.REFUSED, name=name, reason=exc.message_dict["quota"][0]
             )
         raise
@@ -189,9 +191,9 @@ def _auto_approve(req: VMRequest, host: Host | None) -> None:
         req.state = RequestState.PENDING  # the savepoint rolled the approval back
         reason = "; ".join(exc.messages)
         _transition(req, RequestState.FAILED, reason=reason, decided_at=timezone.now(), auto_approved=True)
-        audit.record(req.requester, "request.approve", req, AuditResult.FAILED, reason=reason, auto=True)
+        audit_log.record(req.requester, "request.approve", req, AuditResult.FAILED, reason=reason, auto=True)
     else:
-        audit.record(None, "request.approve", req, auto=True, vm=str(req.vm.uuid))
+        audit_log.record(None, "request.approve", req, auto=True, vm=str(req.vm.uuid))
 
 
 def approve(actor, req: VMRequest, host: Host | None = None) -> VMRequest:
@@ -206,7 +208,7 @@ def approve(actor, req: VMRequest, host: Host | None = None) -> VMRequest:
                 % {"state": req.get_state_display().lower()}
             )
         _provision(req, actor, host, auto=False)
-        audit.record(actor, "request.approve", req, vm=str(req.vm.uuid), host=req.vm.host.name)
+        audit_log.record(actor, "request.approve", req, vm=str(req.vm.uuid), host=req.vm.host.name)
         request_changed(req)
     return req
 
@@ -220,7 +222,7 @@ def reject(actor, req: VMRequest, reason: str) -> VMRequest:
     with transaction.atomic():
         req = VMRequest.objects.select_for_update().get(pk=req.pk)
         _transition(req, RequestState.REJECTED, decided_by=actor, decided_at=timezone.now(), reason=reason[:2000])
-        audit.record(actor, "request.reject", req, reason=reason)
+        audit_log.record(actor, "request.reject", req, reason=reason)
         request_changed(req)
     return req
 
@@ -231,27 +233,6 @@ def cancel(actor, req: VMRequest) -> VMRequest:
     with transaction.atomic():
         req = VMRequest.objects.select_for_update().get(pk=req.pk)
         _transition(req, RequestState.CANCELLED, decided_at=timezone.now())
-        audit.record(actor, "request.cancel", req)
+        audit_log.record(actor, "request.cancel", req)
         request_changed(req)
     return req
-
-
-def act_on_vm(actor, vm, action: str, **options):
-    """A lifecycle action asked for in a page or the API: checked, queued as a job, audited either way.
-
-    `options` go to vms.services.vms.request_action (e.g. remove_from_host=True for a delete).
-    """
-    from vms.choices import VMAction
-    from vms.permissions import can_delete_vm
-    from vms.services.vms import request_action
-
-    try:
-        if action == VMAction.DELETE and not can_delete_vm(actor, vm):
-            raise PermissionDenied(_("Only the owner, an operator or an admin may delete this VM."))
-        job = request_action(actor, vm, action, **options)
-    except (PermissionDenied, ValidationError) as exc:
-        message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-        audit.record(actor, f"vm.{action}", vm, AuditResult.REFUSED, reason=message)
-        raise
-    audit.record(actor, f"vm.{action}", vm, job=job.pk, **options)
-    return job

@@ -13,14 +13,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from portal import audit, quotas, services
-from portal.choices import RequestState
+from audit.log import filter_entries
+from portal import quotas, services
+from portal.choices import OPEN_STATES, RequestState
 from portal.decorators import staff_required
 from portal.forms import ApproveForm, AuditFilterForm, RequestForm
 from portal.models import VMRequest
-from portal.selectors import host_rows, pending_requests, summary_json, visible_requests
+from portal.selectors import host_rows, pending_requests, summary_json, visible_entries, visible_requests
 from vms.choices import VMState
 from vms.models import Host, VMTemplate
+from vms.selectors import fleet_summary as vm_summary
 
 PAGE_SIZE = 50
 
@@ -263,12 +265,26 @@ def fleet_host(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def audit_log(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET or None)
-    qs = audit.visible_entries(request.user)
+    qs = visible_entries(request.user)
     if form.is_valid():
-        qs = audit.filter_entries(qs, **{k: v for k, v in form.cleaned_data.items() if v})
+        qs = filter_entries(qs, **{k: v for k, v in form.cleaned_data.items() if v})
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     for entry in page:
         entry.details_text = json.dumps(entry.details, ensure_ascii=False, sort_keys=True) if entry.details else ""
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "portal/audit.html", {"form": form, "page": page, "query": query.urlencode()})
+
+
+@login_required
+def home(request):
+    user = request.user
+    context = {
+        "summary": vm_summary(user),
+        "quota": quotas.summary(user),
+        "open_requests": VMRequest.objects.filter(requester=user, state__in=OPEN_STATES).select_related("template"),
+        "pending_count": VMRequest.objects.filter(state=RequestState.PENDING).count() if user.is_staff else 0,
+        "vm_state_labels": dict(VMState.choices),
+        "request_state_labels": dict(RequestState.choices),
+    }
+    return render(request, "home.html", context)

@@ -10,9 +10,9 @@ SANDBOX_HOSTS = 3
 
 @pytest.fixture(scope="session")
 def sandbox_fleet():
-    from vms.sandbox.demo_guest import build_demo_guest
-    from vms.sandbox.fleet import SandboxFleet
-    from vms.sandbox.install import demo_guest_volumes
+    from sandbox.demo_guest import build_demo_guest
+    from sandbox.fleet import SandboxFleet
+    from sandbox.install import demo_guest_volumes
 
     fleet = SandboxFleet(settings.SANDBOX_DIR, first_index=settings.SANDBOX_FIRST_INDEX)
     # The files each host gets, kept on the fixture so tests can bring up hosts of their own.

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from vms.sandbox.fleet import SandboxFleet
+from sandbox.fleet import SandboxFleet
 
 ROOT = Path(__file__).resolve().parent.parent
 # Hosts of the nested `make test` runs: numbers no other fleet of the suite or a second checkout uses.

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.exceptions import ValidationError as APIValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
-from jobs.api import JobSerializer
-from portal import audit
-from portal.api import VMRequestSerializer, submit_from_api
-from portal.services import act_on_vm
+from audit import log as audit_log
+from jobs.api import ConflictSerializer, JobSerializer, conflict_response
+from jobs.api_pagination import StandardPagination
+from vms import extensions
 from vms.choices import GONE_STATES, VMAction
 from vms.models import Host, VirtualMachine, VMTemplate
 from vms.selectors import visible_vms
 from vms.services import hosts as host_services
-from vms.services.vms import VMRequest, create_vm
+from vms.services.actions import act_on_vm
+from vms.services.vms import TargetBusy, VMRequest, create_vm
 
 
 def as_api_error(exc: DjangoValidationError) -> APIValidationError:
@@ -71,12 +71,18 @@ class HostSerializer(serializers.ModelSerializer):
         return super().update(host, data)
 
 
+class HostCheckSerializer(serializers.Serializer):
+    reachable = serializers.BooleanField()
+    lines = serializers.ListField(child=serializers.CharField(), help_text="what the host offers, in words")
+    error = serializers.CharField(help_text="why it could not be reached (empty when reachable)")
+
+
 class HostViewSet(viewsets.ModelViewSet):
     queryset = Host.objects.all()
     serializer_class = HostSerializer
     permission_classes = [permissions.IsAdminUser]
 
-    @extend_schema(request=None)
+    @extend_schema(request=None, responses={200: HostCheckSerializer})
     @action(detail=True, methods=["post"])
     def check(self, request, pk=None):
         """Test the connection; the result is stored as the host's capabilities."""
@@ -85,9 +91,10 @@ class HostViewSet(viewsets.ModelViewSet):
 
 
 class VMSerializer(serializers.ModelSerializer):
-    host = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    template = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    owner = serializers.CharField(source="owner.username", read_only=True, default=None)
+    # None: a VM not placed yet, made from a template since deleted, or discovered on a host (no owner).
+    host = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    template = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    owner = serializers.CharField(source="owner.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = VirtualMachine
@@ -119,26 +126,43 @@ class VMCreateSerializer(serializers.Serializer):
     host = serializers.PrimaryKeyRelatedField(queryset=Host.objects.all(), required=False, allow_null=True)
 
 
-class VMPagination(PageNumberPagination):
-    # A fleet has thousands of VMs: never answer with all of them at once.
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 1000
+class VMWithJobSerializer(VMSerializer):
+    job = JobSerializer(help_text="the provisioning job")
+
+    class Meta(VMSerializer.Meta):
+        fields = [*VMSerializer.Meta.fields, "job"]
+
+
+class RequestSubmittedSerializer(serializers.Serializer):
+    request = serializers.DictField(help_text="the VM request, as GET /api/v1/requests/{id}/ shows it")
+
+
+# An admin's POST vms/ makes the VM at once; anyone else's becomes a request (quota, approval).
+VM_CREATED = PolymorphicProxySerializer(
+    component_name="VMCreated",
+    serializers=[VMWithJobSerializer, RequestSubmittedSerializer],
+    resource_type_field_name=None,
+)
+ACTIONS = [a for a in VMAction.values if a != VMAction.DELETE]
+BUSY = OpenApiResponse(ConflictSerializer, description="another job is still running on this VM")
 
 
 class VMViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = VMSerializer
-    pagination_class = VMPagination
+    pagination_class = StandardPagination  # a fleet has thousands of VMs: never all of them at once
 
     def get_queryset(self):
         return visible_vms(self.request.user).order_by("name")
 
-    @extend_schema(request=VMCreateSerializer, responses={202: VMSerializer})
+    @extend_schema(request=VMCreateSerializer, responses={202: VM_CREATED})
     def create(self, request):
         if not request.user.is_staff:
-            # Everyone else goes through the portal's request flow: atomic quota, approval, audit.
-            req = submit_from_api(request.user, request.data)
-            return Response({"request": VMRequestSerializer(req).data}, status=status.HTTP_202_ACCEPTED)
+            # Everyone else goes through what the portal registered (a request: quota, approval, audit).
+            if extensions.create_for_non_staff is None:
+                raise PermissionDenied(_("Only admins create VMs directly."))
+            return Response(
+                extensions.create_for_non_staff(request.user, request.data), status=status.HTTP_202_ACCEPTED
+            )
         incoming = VMCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
@@ -156,15 +180,25 @@ class VMViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gener
             vm, job = create_vm(request.user, req)
         except DjangoValidationError as exc:
             raise as_api_error(exc) from None
-        audit.record(request.user, "vm.create", vm, job=job.pk, host=vm.host.name, via="api")
+        audit_log.record(request.user, "vm.create", vm, job=job.pk, host=vm.host.name, via="api")
         return Response({**VMSerializer(vm).data, "job": JobSerializer(job).data}, status=status.HTTP_202_ACCEPTED)
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("remove_from_host", bool, description="admins: also undefine a discovered VM on its host")
+        ],
+        responses={202: JobSerializer, 409: BUSY},
+    )
     def destroy(self, request, pk=None):
         vm = self.get_object()
         remove = str(request.query_params.get("remove_from_host", "")).lower() in ("1", "true", "yes")
         return self._act(vm, VMAction.DELETE, remove_from_host=remove)
 
-    @extend_schema(request=None, responses={202: JobSerializer})
+    @extend_schema(
+        parameters=[OpenApiParameter("action_name", str, OpenApiParameter.PATH, enum=ACTIONS)],
+        request=None,
+        responses={202: JobSerializer, 409: BUSY},
+    )
     @action(detail=True, methods=["post"], url_path=r"actions/(?P<action_name>[a-z-]+)")
     def actions(self, request, pk=None, action_name=None):
         if action_name == VMAction.DELETE or action_name not in VMAction.values:
@@ -183,9 +217,8 @@ class VMViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gener
             job = act_on_vm(self.request.user, vm, action_name, **options)
         except DjangoPermissionDenied as exc:
             raise PermissionDenied(str(exc)) from None
+        except TargetBusy as exc:
+            return conflict_response(exc.conflict)
         except DjangoValidationError as exc:
             raise as_api_error(exc) from None
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
-
-    def get_object(self):
-        return get_object_or_404(self.get_queryset(), pk=self.kwargs["pk"])

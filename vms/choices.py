@@ -96,3 +96,8 @@ class CopyState(models.TextChoices):
     COPYING = "copying", _("Copying")
     READY = "ready", _("Ready")
     FAILED = "failed", _("Failed")
+
+
+class ShareLevel(models.TextChoices):
+    VIEW = "view", _("View")
+    OPERATE = "operate", _("View and operate")

@@ -6,7 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from vms.choices import BootMode, DiskFormat, DiskSource
+from vms.choices import BootMode, DiskFormat, DiskSource, ShareLevel
 from vms.domainxml import LIFECYCLE_ACTIONS
 from vms.models import Host, Image, ImageFormat, ImageKind, VMTemplate
 from vms.services import templates as services
@@ -257,3 +257,8 @@ class ImageCopyForm(forms.Form):
     hosts = forms.ModelMultipleChoiceField(
         label=_("Copy to hosts"), queryset=Host.objects.filter(enabled=True), widget=forms.CheckboxSelectMultiple
     )
+
+
+class ShareForm(forms.Form):
+    username = forms.CharField(label=_("Username"), max_length=150)
+    level = forms.ChoiceField(label=_("Access"), choices=ShareLevel.choices, initial=ShareLevel.VIEW)

@@ -8,7 +8,17 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from vms.choices import BootMode, CopyState, DiskFormat, DiskSource, Emulation, ImageFormat, ImageKind, VMState
+from vms.choices import (
+    BootMode,
+    CopyState,
+    DiskFormat,
+    DiskSource,
+    Emulation,
+    ImageFormat,
+    ImageKind,
+    ShareLevel,
+    VMState,
+)
 from vms.hypervisor.uris import safe_uri
 
 
@@ -214,3 +224,34 @@ class ImageCopy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.image.name} @ {self.host.name}"
+
+
+class VMShare(models.Model):
+    """A VM its owner shares with another user, to view or to operate."""
+
+    vm = models.ForeignKey(
+        VirtualMachine, verbose_name=_("virtual machine"), on_delete=models.CASCADE, related_name="shares"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="vm_shares"
+    )
+    level = models.CharField(_("access"), max_length=8, choices=ShareLevel.choices, default=ShareLevel.VIEW)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("shared by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        db_table = "portal_vmshare"  # made by the portal app before sharing moved to the VMs' access control
+        ordering = ["vm", "user"]
+        verbose_name = _("VM share")
+        verbose_name_plural = _("VM shares")
+        constraints = [models.UniqueConstraint(fields=["vm", "user"], name="vm_share_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.vm} -> {self.user} ({self.level})"

@@ -4,14 +4,14 @@ Roles:
 - admin (`is_staff`): everything.
 - operator (member of the Django group "operators"): sees and operates every VM, deletes them too;
   manages no hosts, templates or images (those pages check `is_staff`).
-- user: their own VMs, and the VMs shared with them (portal.VMShare: "view" or "operate").
+- user: their own VMs, and the VMs shared with them (vms.VMShare: "view" or "operate").
 """
 
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from vms.models import VirtualMachine
+from vms.models import VirtualMachine, VMShare
 
 OPERATORS_GROUP = "operators"
 SHARE_VIEW = "view"
@@ -41,8 +41,6 @@ def sees_all_vms(user) -> bool:
 
 
 def share_level(user, vm: VirtualMachine) -> str | None:
-    from portal.models import VMShare  # portal builds on vms; imported late to keep vms importable alone
-
     if not _authenticated(user):
         return None
     return VMShare.objects.filter(vm_id=vm.pk, user_id=user.pk).values_list("level", flat=True).first()
@@ -80,7 +78,6 @@ def can_share_vm(user, vm: VirtualMachine) -> bool:
 
 def visible_vm_filter(user) -> Q:
     """A filter on VirtualMachine for the VMs this user may see (nothing for anonymous)."""
-    from portal.models import VMShare
 
     if not _authenticated(user):
         return Q(pk__in=[])

@@ -1,6 +1,8 @@
 from django.urls import path
 
-from vms import views, views_admin
+from vms.views import graphics as views_graphics
+from vms.views import manage as views_admin
+from vms.views import vms as views
 
 urlpatterns = [
     path("vms/", views.vm_list, name="vm-list"),
@@ -16,4 +18,15 @@ urlpatterns = [
     path("manage/images/", views_admin.image_list, name="manage-images"),
     path("manage/images/<int:pk>/copy/", views_admin.image_copy, name="manage-image-copy"),
     path("manage/images/<int:pk>/delete/", views_admin.image_delete, name="manage-image-delete"),
+    # the graphical console
+    path("vms/<uuid:uuid>/graphics/", views_graphics.graphics_console, name="vm-graphics"),
+    path(
+        "vms/<uuid:uuid>/graphics/spice/",
+        views_graphics.graphics_console,
+        {"display": "spice"},
+        name="vm-graphics-spice",
+    ),
+    path("vms/<uuid:uuid>/graphics/vnc/", views_graphics.graphics_console, {"display": "vnc"}, name="vm-graphics-vnc"),
+    path("vms/<uuid:uuid>/console-token/", views_graphics.console_token, name="vm-console-token"),
+    path("vms/<uuid:uuid>/console.vv", views_graphics.console_vv, name="vm-console-vv"),
 ]

@@ -14,11 +14,9 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 
-from portal.choices import ShareLevel
-from portal.models import VMShare
 from tests.graphics.conftest import graphics_domain_xml, running_domain
-from vms.choices import VMState
-from vms.models import VirtualMachine
+from vms.choices import ShareLevel, VMState
+from vms.models import VirtualMachine, VMShare
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -13,11 +13,12 @@ import time
 import pytest
 from django.contrib.auth import get_user_model
 
+from audit.models import AuditEntry
 from portal.choices import RequestState
-from portal.models import AuditEntry, VMRequest
+from portal.models import VMRequest
+from sandbox.demo_guest import BANNER
 from vms.choices import VMState
-from vms.leases import lease_holder
-from vms.sandbox.demo_guest import BANNER
+from vms.watcher.leases import lease_holder
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

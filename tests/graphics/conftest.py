@@ -10,10 +10,10 @@ from contextlib import contextmanager
 import pytest
 from lxml import etree
 
+from sandbox.demo_domain import demo_domain_xml
+from sandbox.demo_guest import KERNEL_CMDLINE
 from vms.hypervisor import domains
 from vms.hypervisor.connection import open_connection
-from vms.sandbox.demo_domain import demo_domain_xml
-from vms.sandbox.demo_guest import KERNEL_CMDLINE
 
 VNC_PASSWORD = "pw-vnc-1"
 
@@ -84,7 +84,7 @@ def plain_domain(sandbox_uris) -> Iterator[tuple[str, str]]:
 
 
 def live_vnc_port(uri: str, vm_uuid: str) -> int:
-    """Read independently of vms.graphics: what `virsh dumpxml` would say."""
+    """Read independently of vms.hypervisor.graphics: what `virsh dumpxml` would say."""
     conn = open_connection(uri)
     try:
         root = etree.fromstring(conn.lookupByUUIDString(vm_uuid).XMLDesc(0).encode())

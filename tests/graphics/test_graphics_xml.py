@@ -1,4 +1,4 @@
-"""vms.graphics without a host: reading displays from domain XML, writing .vv files."""
+"""vms.hypervisor.graphics without a host: reading displays from domain XML, writing .vv files."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import configparser
 
 import pytest
 
-from vms.graphics import Graphics, connect_address, first_graphics, graphics_in, virt_viewer_file
+from vms.hypervisor.graphics import Graphics, connect_address, first_graphics, graphics_in, virt_viewer_file
 
 LIVE = """<domain type='qemu'><name>x</name><devices>
   <graphics type='spice' port='5901' tlsPort='5902' autoport='yes' listen='0.0.0.0' passwd='s'>

@@ -12,7 +12,7 @@ from channels.auth import AuthMiddlewareStack
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from vms.consumers_graphics import websocket_urlpatterns
+from vms.consumers.graphics import websocket_urlpatterns
 from vms.services import console_tokens
 
 from .test_vnc_socket import _closed_with, _read_bytes, _user, _vm

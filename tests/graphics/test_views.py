@@ -15,7 +15,7 @@ from vms.services import console_tokens
 
 from .conftest import VNC_PASSWORD, live_vnc_port
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.django_db, pytest.mark.urls("tests.graphics.urls")]
+pytestmark = [pytest.mark.sandbox, pytest.mark.django_db]
 
 
 def _setup(uri: str, vm_uuid: str, enforce_csrf: bool = False):
@@ -73,7 +73,7 @@ def test_vv_file_names_the_live_vnc_port(vnc_domain):
     assert section["type"] == "vnc"
     assert section["host"] == "127.0.0.1"
     assert int(section["port"]) == live_vnc_port(uri, vm_uuid)
-    first = 5900 + (settings.SANDBOX_FIRST_INDEX - 1) * 100  # host 1's range (vms/sandbox/fleet.py)
+    first = 5900 + (settings.SANDBOX_FIRST_INDEX - 1) * 100  # host 1's range (sandbox/fleet.py)
     assert first <= int(section["port"]) <= first + 99
     assert section["password"] == VNC_PASSWORD
     assert section["title"] == "my screen"

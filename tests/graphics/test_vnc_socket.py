@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import path
 
 from vms.choices import VMState
-from vms.consumers_graphics import GraphicsConsumer
+from vms.consumers.graphics import GraphicsConsumer
 from vms.models import Host, VirtualMachine
 from vms.services import console_tokens
 
@@ -118,7 +118,7 @@ async def test_expired_and_used_tickets_are_refused(vnc_domain, monkeypatch):
 
 
 async def test_view_only_share_gets_no_graphical_console(vnc_domain):
-    from portal.models import VMShare
+    from vms.models import VMShare
 
     uri, vm_uuid = vnc_domain
     owner, _client, _cookie = await sync_to_async(_user)("owner")

@@ -30,19 +30,62 @@ def test_anonymous_is_refused(alice_job):
     assert Client().get(f"/api/v1/jobs/{alice_job.pk}/").status_code in (401, 403)
 
 
+def ids(user, **query) -> list[int]:
+    response = client_for(user).get("/api/v1/jobs/", query)
+    assert response.status_code == 200, response.content
+    return [j["id"] for j in response.json()["results"]]
+
+
 def test_users_see_their_own_jobs_and_staff_see_all(alice, bob, staff, alice_job):
     bob_job = services.enqueue("test.steps", "", bob)
-    ids = lambda user: [j["id"] for j in client_for(user).get("/api/v1/jobs/").json()]  # noqa: E731
     assert ids(alice) == [alice_job.pk]
     assert ids(bob) == [bob_job.pk]
     assert set(ids(staff)) == {alice_job.pk, bob_job.pk}
 
 
-def test_list_filters(alice, alice_job):
+def test_the_list_is_paginated_like_the_vm_list(alice, bob):
+    Job.objects.bulk_create([Job(kind="test.steps", requested_by=alice) for _ in range(130)])
+    Job.objects.create(kind="test.steps", requested_by=bob)
     client = client_for(alice)
-    assert len(client.get("/api/v1/jobs/", {"state": "queued"}).json()) == 1
-    assert client.get("/api/v1/jobs/", {"state": "failed"}).json() == []
-    assert len(client.get("/api/v1/jobs/", {"target": "tests.thing:1"}).json()) == 1
+    first = client.get("/api/v1/jobs/").json()
+    assert (first["count"], len(first["results"]), first["previous"]) == (130, 100, None)
+    second = client.get(first["next"]).json()
+    assert len(second["results"]) == 30 and second["next"] is None and second["previous"]
+    seen = [j["id"] for j in first["results"] + second["results"]]
+    assert len(set(seen)) == 130 and seen == sorted(seen, reverse=True)  # newest first, none twice
+    assert len(client.get("/api/v1/jobs/", {"page_size": 5000}).json()["results"]) == 130
+    assert client.get("/api/v1/jobs/", {"page": 9}).status_code == 404
+
+
+def test_list_filters_by_state_kind_and_target(alice):
+    queued = services.enqueue("test.steps", "tests.thing:1", alice)
+    failed = Job.objects.create(kind="test.fail", target="tests.thing:2", state=JobState.FAILED, requested_by=alice)
+    assert ids(alice, state="queued") == [queued.pk]
+    assert ids(alice, state="failed") == [failed.pk]
+    assert ids(alice, state="running") == []
+    assert ids(alice, kind="test.steps") == [queued.pk]
+    assert ids(alice, kind="test.fail") == [failed.pk]
+    assert ids(alice, target="tests.thing:2") == [failed.pk]
+    assert ids(alice, target="tests.thing:3") == []
+    assert ids(alice, state="queued", kind="test.fail") == []
+    assert ids(alice, state="", kind="", target="") == [failed.pk, queued.pk]  # empty: no filter
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "words"),
+    [
+        ({"state": "done"}, "state", "Unknown job state 'done'; use one of: queued, running,"),
+        ({"kind": "vm.fly"}, "kind", "Unknown job kind 'vm.fly'; use one of:"),
+        ({"target": "42"}, "target", "'42' is not a job target; give it as app_label.model:pk."),
+        ({"target": "tests.thing:1\x00"}, "target", "'tests.thing:1\x00' is not a job target"),
+        ({"state": "queued\x00"}, "state", "Unknown job state 'queued\x00'"),
+    ],
+)
+def test_a_filter_that_cannot_match_is_a_400_that_says_why(alice, alice_job, query, field, words):
+    response = client_for(alice).get("/api/v1/jobs/", query)
+    assert response.status_code == 400
+    assert list(response.json()) == [field]
+    assert response.json()[field][0].startswith(words)
 
 
 def test_detail_has_steps_log_and_what_you_may_do(alice, alice_job):
@@ -118,3 +161,16 @@ def test_retry_conflict_names_the_blocking_job(alice):
     assert response.json()["code"] == "conflict"
     assert response.json()["blocking_job"] == blocking.pk
     assert f"Another job (#{blocking.pk}, Exclusive)" in response.json()["detail"]
+
+
+def test_malformed_ids_are_404_not_500(alice, alice_job):
+    client = client_for(alice)
+    for bad in ("abc", "None", "1.5", "-1", "99999999999999999999999"):
+        assert client.get(f"/api/v1/jobs/{bad}/").status_code == 404, bad
+        assert client.post(f"/api/v1/jobs/{bad}/cancel/").status_code == 404, bad
+
+
+def test_the_filter_refusal_is_in_the_callers_language(alice):
+    response = client_for(alice).get("/api/v1/jobs/", {"state": "done"}, headers={"Accept-Language": "vi"})
+    assert response.status_code == 400
+    assert response.json()["state"][0].startswith("Trạng thái tác vụ 'done' không tồn tại")

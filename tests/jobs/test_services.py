@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from django.db import IntegrityError, transaction
 
-from dashboard.groups import job_group
 from jobs import services
 from jobs.choices import JobState
 from jobs.errors import InvalidTransition, JobConflict, JobNotAllowed, UnknownJobKind
 from jobs.execution import execute
+from jobs.groups import job_group
 from jobs.models import Job
 from jobs.targets import parse_target, target_for
 

@@ -52,7 +52,7 @@ def operator(db):
 
 @pytest.fixture
 def template(db):
-    from vms import bootstrap
+    from sandbox import bootstrap
 
     return bootstrap.ensure_demo_template()
 

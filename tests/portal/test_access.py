@@ -10,12 +10,15 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
+from audit.models import AuditEntry
 from jobs.models import Job
 from jobs.targets import target_for
-from portal import services, sharing
-from portal.choices import RequestState, ShareLevel
-from portal.models import AuditEntry, VMRequest
+from portal import services
+from portal.choices import RequestState
+from portal.models import VMRequest
 from tests.portal.conftest import make_vm
+from vms.choices import ShareLevel
+from vms.services import sharing
 
 pytestmark = pytest.mark.django_db
 

@@ -7,15 +7,20 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
 
+from audit import log as audit_log
+from audit.models import AuditEntry
 from jobs.models import Job
 from jobs.targets import target_for
-from portal import audit, quotas, services, sharing
-from portal.choices import ApprovalMode, RequestState, ShareLevel
-from portal.models import AuditEntry, Quota, VMRequest
+from portal import quotas, services
+from portal.choices import ApprovalMode, RequestState
+from portal.models import Quota, VMRequest
+from portal.selectors import visible_entries
 from tests.portal.conftest import make_user, make_vm
-from vms.choices import VMState
+from vms.choices import ShareLevel, VMState
 from vms.permissions import can_delete_vm, can_operate_vm, can_view_vm, visible_vm_ids
 from vms.selectors import visible_vms
+from vms.services import sharing
+from vms.services.actions import act_on_vm
 
 pytestmark = pytest.mark.django_db
 
@@ -182,8 +187,8 @@ def test_act_on_vm_checks_delete_rights_and_audits(alice, bob, host, private_que
     vm = make_vm(alice, host, "x")
     sharing.share_vm(alice, vm, "bob", ShareLevel.OPERATE)
     with pytest.raises(PermissionDenied):
-        services.act_on_vm(bob, vm, "delete")
-    job = services.act_on_vm(bob, vm, "reboot")
+        act_on_vm(bob, vm, "delete")
+    job = act_on_vm(bob, vm, "reboot")
     assert job.kind == "vm.reboot"
     results = list(AuditEntry.objects.order_by("id").values_list("action", "result"))
     assert results[-2:] == [("vm.delete", "refused"), ("vm.reboot", "ok")]
@@ -191,12 +196,12 @@ def test_act_on_vm_checks_delete_rights_and_audits(alice, bob, host, private_que
 
 def test_audit_visibility(alice, bob, admin, host):
     vm = make_vm(alice, host, "mine")
-    audit.record(admin, "vm.start", vm)
-    audit.record(bob, "vm.start", make_vm(bob, host, "his"))
-    mine = list(audit.visible_entries(alice))
+    audit_log.record(admin, "vm.start", vm)
+    audit_log.record(bob, "vm.start", make_vm(bob, host, "his"))
+    mine = list(visible_entries(alice))
     assert [e.object_name for e in mine] == ["mine"]
-    assert audit.visible_entries(admin).count() == 2
-    assert audit.filter_entries(audit.visible_entries(admin), actor="bob").count() == 1
+    assert visible_entries(admin).count() == 2
+    assert audit_log.filter_entries(visible_entries(admin), actor="bob").count() == 1
 
 
 def test_default_quota_applies_without_a_row(settings, template):

@@ -14,10 +14,11 @@ from django.db import connections
 from django.test import Client
 
 from dashboard.routing import websocket_urlpatterns as dashboard_routes
-from portal import services, sharing
-from portal.choices import ShareLevel
+from portal import services
 from tests.portal.conftest import make_vm
-from vms.consumers import websocket_urlpatterns as vm_routes
+from vms.choices import ShareLevel
+from vms.consumers.vm import websocket_urlpatterns as vm_routes
+from vms.services import sharing
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

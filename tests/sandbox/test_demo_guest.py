@@ -25,8 +25,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from vms.sandbox import demo_guest as dg  # noqa: E402
-from vms.sandbox.demo_guest import (  # noqa: E402
+from sandbox import demo_guest as dg  # noqa: E402
+from sandbox.demo_guest import (  # noqa: E402
     BANNER,
     KERNEL_CMDLINE,
     DemoGuest,

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 
-import vms.image_jobs  # noqa: F401  (registers image.copy until vms/jobs.py imports it)
+import vms.runners.images  # noqa: F401  (registers image.copy until vms/runners/vm.py imports it)
 from vms.choices import Emulation
 
 SON_XML = Path("/work/shared/seed/son.xml")

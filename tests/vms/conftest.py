@@ -3,8 +3,8 @@ import uuid
 import pytest
 from django.contrib.auth import get_user_model
 
+from sandbox import bootstrap
 from tests.support.worker import forget_queue, start_worker, stop_worker
-from vms import bootstrap
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +53,8 @@ def remove_test_vms_from_hosts(request):
     if "django_db_setup" not in request.fixturenames and "db" not in request.fixturenames:
         return
     from vms.choices import VMState
-    from vms.jobs import remove_from_host
     from vms.models import VirtualMachine
+    from vms.runners.vm import remove_from_host
 
     for vm in VirtualMachine.objects.select_related("host").exclude(state=VMState.DELETED).filter(host__isnull=False):
         try:

@@ -11,12 +11,12 @@ from rest_framework.test import APIClient
 
 from jobs.choices import JobState
 from jobs.models import Job
+from sandbox.demo_guest import BANNER
 from tests.support.worker import wait_for
 from vms.choices import VMState
 from vms.hypervisor.connection import open_connection
 from vms.hypervisor.console import ConsoleSession
 from vms.models import VirtualMachine
-from vms.sandbox.demo_guest import BANNER
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -7,15 +7,15 @@ import uuid
 
 import pytest
 
+from sandbox.demo_domain import demo_domain_xml
+from sandbox.demo_guest import KERNEL_CMDLINE
 from vms.choices import VMState
+from vms.domainxml.vm import VMSpec, build_vm_domain
 from vms.hypervisor import domains
 from vms.hypervisor.connection import open_connection
 from vms.hypervisor.storage import volume_xml
 from vms.models import VirtualMachine
-from vms.sandbox.demo_domain import demo_domain_xml
-from vms.sandbox.demo_guest import KERNEL_CMDLINE
 from vms.services.reaper import reap
-from vms.vmxml import VMSpec, build_vm_domain
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db]
 

@@ -1,9 +1,17 @@
-"""The VM list API: paginated, and a user sees only their own VMs."""
+"""The VM API: the list is paginated and scoped to the user; bad ids are 404; a busy VM is 409.
+(And the VM list page's search, which must not pass control characters to the database.)"""
+
+import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import Client
 from rest_framework.test import APIClient
 
+from jobs.models import Job
+from jobs.services import enqueue
+from jobs.targets import target_for
+from vms.choices import VMState
 from vms.models import Host, VirtualMachine
 
 pytestmark = pytest.mark.django_db
@@ -26,3 +34,95 @@ def test_vm_list_is_paginated_and_scoped_to_the_user():
     names = {vm["name"] for vm in first["results"] + second["results"]}
     assert "b-000" not in names and len(names) == 130
     assert len(client.get("/api/v1/vms/?page_size=5000").json()["results"]) == 130
+
+
+@pytest.fixture
+def alice_api():
+    alice = get_user_model().objects.create_user("alice")
+    client = APIClient()
+    client.force_authenticate(alice)
+    return alice, client
+
+
+@pytest.mark.parametrize("bad", ["abc", "None", "1.5", "-1", "0", "99999999999999999999999", str(uuid.uuid4())])
+def test_a_malformed_or_unknown_vm_id_is_404_not_500(alice_api, bad):
+    _alice, client = alice_api
+    for response in (
+        client.get(f"/api/v1/vms/{bad}/"),
+        client.delete(f"/api/v1/vms/{bad}/"),
+        client.post(f"/api/v1/vms/{bad}/actions/start/"),
+    ):
+        assert response.status_code == 404, (bad, response.content)
+        assert response["Content-Type"] == "application/json"
+
+
+def test_an_api_url_no_route_matches_is_a_json_404(alice_api):
+    _alice, client = alice_api
+    response = client.post("/api/v1/vms/1/actions/START/")  # the action must be lower case
+    assert response.status_code == 404 and response.json() == {"detail": "Not found."}
+
+
+def test_an_action_refused_because_another_job_runs_is_409(alice_api):
+    alice, client = alice_api
+    vm = VirtualMachine.objects.create(name="busy-1", owner=alice, state=VMState.STOPPED)
+    blocking = enqueue("vm.start", target_for(vm), alice)
+    expected = {
+        "detail": f"Another job (#{blocking.pk}, Start) is still running on this target; wait for it to finish.",
+        "code": "conflict",
+        "blocking_job": blocking.pk,
+    }
+    started = client.post(f"/api/v1/vms/{vm.pk}/actions/start/")
+    assert (started.status_code, started.json()) == (409, expected)
+    deleted = client.delete(f"/api/v1/vms/{vm.pk}/")
+    assert (deleted.status_code, deleted.json()) == (409, expected)
+    assert Job.objects.filter(target=target_for(vm)).count() == 1
+    vm.refresh_from_db()
+    assert vm.state == VMState.STOPPED
+
+
+def test_real_input_errors_stay_400(alice_api):
+    alice, client = alice_api
+    vm = VirtualMachine.objects.create(name="idle-1", owner=alice, state=VMState.STOPPED)
+    unknown = client.post(f"/api/v1/vms/{vm.pk}/actions/fly/")
+    assert unknown.status_code == 400 and "Unknown action 'fly'" in unknown.json()["action"]
+    wrong_state = client.post(f"/api/v1/vms/{vm.pk}/actions/shutdown/")
+    assert wrong_state.status_code == 400
+    assert wrong_state.json() == {"action": ["Cannot shut down a VM that is stopped."]}
+
+
+def test_the_vm_list_page_search_ignores_control_characters(alice_api):
+    alice, _client = alice_api
+    VirtualMachine.objects.create(name="web-1", owner=alice)
+    client = Client()
+    client.force_login(alice)
+    response = client.get("/vms/", {"q": "web\x00"})  # PostgreSQL refuses NUL in a query: was a 500
+    assert response.status_code == 200 and "web-1" in response.content.decode()
+
+
+def test_deleting_a_host_that_still_has_vms_is_a_409_that_names_them():
+    admin = get_user_model().objects.create_user("boss", is_staff=True)
+    host = Host.objects.create(name="h1", uri="test:///default")
+    VirtualMachine.objects.create(name="web-1", owner=admin, host=host)
+    client = APIClient()
+    client.force_authenticate(admin)
+    response = client.delete(f"/api/v1/hosts/{host.pk}/")  # was a 500 (ProtectedError)
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": "Still in use by virtual machines (web-1); delete or change those first.",
+        "code": "in_use",
+    }
+    assert Host.objects.filter(pk=host.pk).exists()
+
+
+def test_the_schema_declares_pagination_filters_and_the_409():
+    admin = get_user_model().objects.create_user("boss", is_staff=True)
+    client = APIClient()
+    client.force_authenticate(admin)
+    schema = client.get("/api/schema/", {"format": "json"}).json()
+    jobs = schema["paths"]["/api/v1/jobs/"]["get"]
+    assert {"page", "page_size", "state", "kind", "target"} <= {p["name"] for p in jobs["parameters"]}
+    assert jobs["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/PaginatedJobList")
+    assert {"400", "403", "404"} <= jobs["responses"].keys()
+    action = schema["paths"]["/api/v1/vms/{id}/actions/{action_name}/"]["post"]
+    assert {"202", "400", "403", "404", "409"} <= action["responses"].keys()
+    assert "409" in schema["paths"]["/api/v1/vms/{id}/"]["delete"]["responses"]

@@ -15,11 +15,11 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from vms.consumers import websocket_urlpatterns
+from sandbox.demo_domain import demo_domain_xml
+from sandbox.demo_guest import KERNEL_CMDLINE
+from vms.consumers.vm import websocket_urlpatterns
 from vms.hypervisor import domains
 from vms.hypervisor.connection import open_connection
-from vms.sandbox.demo_domain import demo_domain_xml
-from vms.sandbox.demo_guest import KERNEL_CMDLINE
 
 application = AuthMiddlewareStack(URLRouter(websocket_urlpatterns()))
 

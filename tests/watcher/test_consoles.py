@@ -8,9 +8,9 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 
+from sandbox.demo_guest import BANNER
 from vms.choices import VMState
 from vms.models import Host, VirtualMachine
-from vms.sandbox.demo_guest import BANNER
 
 from .live import ConsoleReader, demo_domain, start_domain, user_with_cookie, wait_for, ws
 

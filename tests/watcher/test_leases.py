@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from vms.leases import LeaseBook, fair_share, lease_holder
+from vms.watcher.leases import LeaseBook, fair_share, lease_holder
 
 from .live import wait_for
 

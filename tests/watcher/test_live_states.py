@@ -11,7 +11,7 @@ from asgiref.sync import sync_to_async
 
 from vms.choices import VMState
 from vms.models import Host, VirtualMachine
-from vms.observed import recent_stats
+from vms.watcher.observed import recent_stats
 
 from .live import ConsoleReader, demo_domain, receive_until, user_with_cookie, wait_for, ws
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from vms.choices import VMState
 from vms.hypervisor.stats import DomainSample, rates, sample_from_record
-from vms.observed import JOB_OWNED, state_to_write
+from vms.watcher.observed import JOB_OWNED, state_to_write
 
 
 def test_job_owned_states_are_never_overwritten():

@@ -25,7 +25,7 @@ import uuid as uuid_lib
 
 from django.core import signing
 
-from vms.watcher.store import PREFIX, async_redis, sync_redis
+from live.redis import PREFIX, async_redis, sync_redis
 
 SALT = "vnc-console"
 MAX_AGE_S = 60

@@ -27,8 +27,8 @@ from jobs.errors import JobConflict
 from jobs.models import Job
 from jobs.services import enqueue
 from jobs.targets import target_for
-from vms import image_jobs  # noqa: F401  (registers image.copy here; workers get it through vms/jobs.py)
 from vms.models import CopyState, Host, Image, ImageCopy, ImageFormat, ImageKind
+from vms.runners import images  # noqa: F401  (registers image.copy here; workers get it through vms/runners/vm.py)
 
 COPY_JOB = "image.copy"
 QCOW2_MAGIC = b"QFI\xfb"

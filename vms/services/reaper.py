@@ -14,12 +14,12 @@ import redis
 from django.conf import settings
 
 from vms.choices import VMState
+from vms.domainxml.vm import METADATA_NS
 from vms.hypervisor import inventory
 from vms.hypervisor.connection import connection
 from vms.hypervisor.errors import HypervisorError
-from vms.jobs import POOL
 from vms.models import Host, VirtualMachine
-from vms.vmxml import METADATA_NS
+from vms.runners.vm import POOL
 
 log = logging.getLogger(__name__)
 DEFAULT_GRACE = 600  # seconds

@@ -6,8 +6,9 @@ from collections.abc import Iterable
 
 from django.utils import timezone
 
-from dashboard.broadcast import broadcast
-from dashboard.groups import FLEET, host_group, user_group, vm_group
+from live.broadcast import broadcast
+from live.groups import user_group
+from vms.groups import FLEET, host_group, vm_group
 from vms.models import VirtualMachine
 
 

@@ -20,11 +20,11 @@ from vms.choices import BootMode, DiskFormat, DiskSource
 from vms.domainxml import Disk, Domain, DomainXMLError, schema_issues
 from vms.domainxml.hostcaps import adapt_to_connection
 from vms.domainxml.tree import insert_child, remove_element
+from vms.domainxml.vm import METADATA_NS, VMSpec, build_vm_domain
 from vms.hypervisor.connection import connection
 from vms.hypervisor.errors import HypervisorError
 from vms.hypervisor.volumes import disk_volume_name
 from vms.models import Host, Image, ImageKind, TemplateVersion, VMTemplate
-from vms.vmxml import METADATA_NS, VMSpec, build_vm_domain
 
 POOL = "default"
 # What a template's <name> holds: every VM gets its own name when it is made.

@@ -27,6 +27,18 @@ SSH_KEY_RE = re.compile(
 )
 
 
+class TargetBusy(ValidationError):
+    """Refused because another job is still running on the VM: nothing was wrong with the request.
+
+    A ValidationError (pages and the audit treat it as any refusal); the API answers it with 409.
+    `conflict` is the JobConflict, whose `blocking` is the job in the way.
+    """
+
+    def __init__(self, conflict: JobConflict) -> None:
+        super().__init__({"action": conflict.message})
+        self.conflict = conflict
+
+
 @dataclass(frozen=True)
 class VMRequest:
     template: VMTemplate
@@ -125,5 +137,5 @@ def request_action(user, vm: VirtualMachine, action: str, *, remove_from_host: b
             if action == VMAction.DELETE:
                 set_state(vm, VMState.DELETING)
     except JobConflict as exc:
-        raise ValidationError({"action": str(exc)}) from None
+        raise TargetBusy(exc) from None
     return job

@@ -17,7 +17,7 @@ import time
 
 import libvirt
 
-from dashboard.groups import console_group
+from vms.groups import console_group
 from vms.hypervisor.aioconsole import ConsoleStream
 from vms.hypervisor.events import HostLink
 from vms.watcher.store import console_open_key, scrollback_end_key, scrollback_key

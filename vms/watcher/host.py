@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 import libvirt
 from channels.db import database_sync_to_async
 
-from dashboard.groups import vm_group
-from vms import observed
+from vms.groups import vm_group
 from vms.hypervisor.errors import HypervisorError
 from vms.hypervisor.events import HostLink, LifecycleEvent, ObservedDomain
 from vms.hypervisor.hostinfo import describe_host
 from vms.hypervisor.stats import DomainSample, collect, rates
+from vms.watcher import observed
 from vms.watcher.consoles import ConsoleRelay
 from vms.watcher.store import stats_key
 

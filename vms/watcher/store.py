@@ -1,4 +1,4 @@
-"""Redis for the watcher and the consumers: key names and clients, in one place.
+"""Redis key names of the watcher and the consumers, in one place (the clients are live/redis.py).
 
 Keys that belong to one database (leases, live watchers) carry a tag of that database, so a test run
 and a dev server on the same Redis never take each other's hosts. Keys of one VM (scrollback, stats)
@@ -7,21 +7,7 @@ are keyed by its UUID, unique everywhere.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import weakref
-
-import redis
-import redis.asyncio as aioredis
-from django.conf import settings
-
-PREFIX = "kvmdash"
-
-
-def database_tag() -> str:
-    db = settings.DATABASES["default"]
-    ident = f"{db['ENGINE']}|{db.get('HOST', '')}|{db.get('PORT', '')}|{db['NAME']}"
-    return hashlib.sha256(ident.encode()).hexdigest()[:10]
+from live.redis import PREFIX, database_tag
 
 
 def lease_key(host_id: int) -> str:
@@ -63,24 +49,3 @@ def stats_key(vm_uuid: object) -> str:
 
 def observed_key(vm_uuid: object) -> str:
     return f"{PREFIX}:observed:{vm_uuid}"
-
-
-_sync_client: redis.Redis | None = None
-# One async client per event loop: a connection pool cannot move between loops (tests run many loops).
-_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = weakref.WeakKeyDictionary()
-
-
-def sync_redis() -> redis.Redis:
-    global _sync_client
-    if _sync_client is None:
-        _sync_client = redis.Redis.from_url(settings.REDIS_URL)
-    return _sync_client
-
-
-def async_redis() -> aioredis.Redis:
-    loop = asyncio.get_running_loop()
-    client = _async_clients.get(loop)
-    if client is None:
-        client = aioredis.Redis.from_url(settings.REDIS_URL)
-        _async_clients[loop] = client
-    return client

@@ -16,11 +16,12 @@ import redis.exceptions
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from vms import observed
+from live.redis import async_redis
 from vms.hypervisor.events import register_event_loop
-from vms.leases import LEASE_TTL_MS, RENEW_EVERY_S, LeaseBook, fair_share, new_watcher_id
+from vms.watcher import observed
 from vms.watcher.host import HostWatch, WatchContext, WatchSettings
-from vms.watcher.store import CONSOLE_INPUT_PATTERN, async_redis
+from vms.watcher.leases import LEASE_TTL_MS, RENEW_EVERY_S, LeaseBook, fair_share, new_watcher_id
+from vms.watcher.store import CONSOLE_INPUT_PATTERN
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 
-from portal import audit, quotas
+from audit import log as audit_log
+from portal import quotas
 
 
 class Command(BaseCommand):
@@ -52,10 +53,10 @@ class Command(BaseCommand):
             from portal.models import Quota
 
             Quota.objects.filter(**owner).delete()
-            audit.record(None, "quota.clear", target, via="manage.py quota")
+            audit_log.record(None, "quota.clear", target, via="manage.py quota")
         elif limits:
             row = quotas.set_quota(**owner, **limits)
-            audit.record(None, "quota.set", row, via="manage.py quota", **limits)
+            audit_log.record(None, "quota.set", row, via="manage.py quota", **limits)
         self._show(target, group)
 
     def _show(self, target, group: bool) -> None:

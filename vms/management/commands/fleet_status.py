@@ -1,11 +1,11 @@
 """`manage.py fleet_status`: which watcher holds which host, and which queues each worker serves."""
 
+from celery import current_app as app  # the project's app (dashboard/celery.py), set up at start
 from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
-from dashboard.celery import app
-from vms.leases import lease_holder
 from vms.models import Host
+from vms.watcher.leases import lease_holder
 
 
 class Command(BaseCommand):

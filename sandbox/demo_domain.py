@@ -1,0 +1,52 @@
+"""The demo guest's domain XML: direct kernel boot from the host's pool, serial console."""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from sandbox.fleet import POOL_PATH
+from sandbox.install import DEMO_INITRD_VOLUME, DEMO_KERNEL_VOLUME
+
+DEMO_KERNEL_PATH = f"{POOL_PATH}/{DEMO_KERNEL_VOLUME}"
+DEMO_INITRD_PATH = f"{POOL_PATH}/{DEMO_INITRD_VOLUME}"
+
+
+def demo_domain_xml(
+    name: str,
+    uuid: str | None,
+    cmdline: str,
+    memory_mib: int = 128,
+    vcpus: int = 1,
+    disk_path: str | None = None,
+    disk_format: str = "qcow2",
+) -> str:
+    domain = etree.Element("domain", type="qemu")
+    etree.SubElement(domain, "name").text = name
+    if uuid:
+        etree.SubElement(domain, "uuid").text = uuid
+    etree.SubElement(domain, "title").text = "Demo guest"
+    etree.SubElement(domain, "memory", unit="MiB").text = str(memory_mib)
+    etree.SubElement(domain, "vcpu", placement="static").text = str(vcpus)
+    os_el = etree.SubElement(domain, "os")
+    etree.SubElement(os_el, "type", arch="x86_64", machine="pc").text = "hvm"
+    etree.SubElement(os_el, "kernel").text = DEMO_KERNEL_PATH
+    etree.SubElement(os_el, "initrd").text = DEMO_INITRD_PATH
+    etree.SubElement(os_el, "cmdline").text = cmdline
+    features = etree.SubElement(domain, "features")
+    etree.SubElement(features, "acpi")
+    etree.SubElement(features, "apic")
+    etree.SubElement(domain, "on_poweroff").text = "destroy"
+    etree.SubElement(domain, "on_reboot").text = "restart"
+    etree.SubElement(domain, "on_crash").text = "destroy"
+    devices = etree.SubElement(domain, "devices")
+    if disk_path:
+        disk = etree.SubElement(devices, "disk", type="file", device="disk")
+        etree.SubElement(disk, "driver", name="qemu", type=disk_format)
+        etree.SubElement(disk, "source", file=disk_path)
+        etree.SubElement(disk, "target", dev="vda", bus="virtio")
+    serial = etree.SubElement(devices, "serial", type="pty")
+    etree.SubElement(serial, "target", port="0")
+    console = etree.SubElement(devices, "console", type="pty")
+    etree.SubElement(console, "target", type="serial", port="0")
+    etree.SubElement(devices, "memballoon", model="none")
+    return etree.tostring(domain, encoding="unicode", pretty_print=True)

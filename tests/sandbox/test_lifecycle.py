@@ -1,0 +1,57 @@
+"""`sandbox up/status/down` on a fleet of its own (host 9), so the shared fleet keeps running."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from sandbox.demo_domain import demo_domain_xml
+from sandbox.demo_guest import KERNEL_CMDLINE
+from sandbox.fleet import SandboxFleet, _pids_in_ns
+from vms.hypervisor import domains
+from vms.hypervisor.connection import open_connection
+
+pytestmark = pytest.mark.sandbox
+
+
+def _mounts_mentioning(path: Path) -> list[str]:
+    found = []
+    for mounts in Path("/proc").glob("[0-9]*/mounts"):
+        try:
+            found += [line for line in mounts.read_text().splitlines() if str(path) in line]
+        except OSError:
+            continue
+    return found
+
+
+def test_up_twice_status_and_down_leave_nothing(tmp_path, sandbox_fleet):
+    fleet = SandboxFleet(tmp_path / "fleet", first_index=9)
+    try:
+        [first] = fleet.up(1, dict(sandbox_fleet.demo_files))
+        assert first.answers and first.host.uri == "qemu+tcp://127.0.0.19:16609/system"
+        [again] = fleet.up(1)
+        assert again.pids == first.pids, "a second 'up' must not start another daemon"
+        assert len([s for s in fleet.status() if s.answers]) == 1
+
+        # A running guest belongs to the host too: 'down' must stop it.
+        conn = open_connection(first.host.uri)
+        vm_uuid = str(uuid.uuid4())
+        dom = domains.define(conn, demo_domain_xml("lifecycle", vm_uuid, KERNEL_CMDLINE), "lifecycle")
+        domains.start(dom)
+        conn.close()
+        ns = Path(f"/proc/{first.pids['libvirtd']}/ns/mnt").readlink().as_posix()
+        assert len(_pids_in_ns(ns)) >= 3  # libvirtd, virtlogd, qemu
+        out = subprocess.run(["virsh", "-c", first.host.uri, "list", "--name"], capture_output=True, text=True)
+        assert "lifecycle" in out.stdout
+    finally:
+        stopped = fleet.down()
+
+    assert stopped and "stopped" in stopped[0]
+    assert _pids_in_ns(ns) == []
+    assert _mounts_mentioning(tmp_path) == []
+    [status] = fleet.status()
+    assert not status.answers and status.pids == {}
+    assert fleet.down() == []  # nothing left to stop

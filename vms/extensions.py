@@ -1,0 +1,25 @@
+"""Where an app built on top of vms (the portal) extends a VM behaviour: it registers here when it
+starts, and vms calls what was registered. vms never imports the apps above it.
+
+- `create_for_non_staff(user, data) -> dict`: what `POST /api/v1/vms/` does for a user who is not
+  staff (the portal turns it into a request: quota, approval, audit). Unset: only staff create VMs.
+- `vm_list_context`: functions `(request) -> dict` whose results are added to the VM list page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+create_for_non_staff: Callable[[Any, Any], dict] | None = None
+vm_list_context: list[Callable[[Any], dict]] = []
+
+
+def register_create_for_non_staff(handler: Callable[[Any, Any], dict]) -> None:
+    global create_for_non_staff
+    create_for_non_staff = handler
+
+
+def register_vm_list_context(provider: Callable[[Any], dict]) -> None:
+    if provider not in vm_list_context:
+        vm_list_context.append(provider)

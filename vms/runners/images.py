@@ -1,0 +1,116 @@
+"""The image.copy job: one image into one host's default pool, through a libvirt upload stream."""
+
+from __future__ import annotations
+
+import libvirt
+from django.utils.translation import gettext as _t
+from django.utils.translation import gettext_lazy as _
+from lxml import etree
+
+from jobs.errors import JobFailed
+from jobs.registry import Runner, register
+from jobs.targets import parse_target
+from vms.hypervisor.connection import connection
+from vms.hypervisor.errors import HypervisorError
+from vms.hypervisor.storage import find_volume, refresh_pool, upload_file
+from vms.models import CopyState, ImageCopy
+from vms.runners.errors import host_errors
+
+POOL = "default"
+
+
+def load_copy(job) -> ImageCopy:
+    _label, pk = parse_target(job.target)
+    copy = ImageCopy.objects.select_related("image", "host").filter(pk=pk).first()
+    if copy is None:
+        raise JobFailed(_("The image or host of this job no longer exists."))
+    return copy
+
+
+def _set(copy: ImageCopy, **fields) -> None:
+    ImageCopy.objects.filter(pk=copy.pk).update(**fields)
+
+
+@register("image.copy")
+class CopyImage(Runner):
+    label = _("Copy image to host")
+    steps = [("upload", _("Upload to the host")), ("check", _("Check the copy"))]
+    exclusive = True  # one copy job at a time per image and host
+
+    def run(self, ctx) -> None:
+        copy = load_copy(ctx.job)
+        image, host = copy.image, copy.host
+        path = image.path
+        if not image.file or not path.exists():
+            self._fail(
+                copy,
+                _t("The uploaded file of image '%(name)s' is missing on the dashboard server; upload it again.")
+                % {"name": image.name},
+            )
+        _set(copy, state=CopyState.COPYING, progress=0, error="", job=ctx.job)
+        last = {"pct": -1}
+
+        def progress(sent: int, total: int) -> None:
+            pct = int(sent * 100 / total) if total else 100
+            if pct != last["pct"]:
+                last["pct"] = pct
+                _set(copy, progress=min(pct, 99))
+                ctx.progress(sent / total if total else 1.0)
+
+        try:
+            with host_errors(f"copy image {image.name!r}", host.name), connection(host.uri) as conn:
+                with ctx.step("upload"):
+                    upload_file(conn, POOL, copy.volume, path, progress)
+                    ctx.log(
+                        _t("Copied %(size)d bytes to %(host)s as volume %(vol)s.")
+                        % {"size": image.size, "host": host.name, "vol": copy.volume}
+                    )
+                with ctx.step("check"):
+                    pool = conn.storagePoolLookupByName(POOL)
+                    refresh_pool(pool)  # libvirt reads the format (qcow2) and virtual size from the file
+                    vol = find_volume(pool, copy.volume)
+                    physical = _physical_size(vol) if vol is not None else None
+                    if physical is not None and physical != image.size:
+                        raise JobFailed(
+                            _t("The copy on %(host)s has %(got)d bytes instead of %(want)d; retry the job.")
+                            % {"host": host.name, "got": physical, "want": image.size}
+                        )
+                    if vol is None:
+                        raise JobFailed(
+                            _t("The volume %(vol)s is missing on %(host)s after the upload; retry the job.")
+                            % {"vol": copy.volume, "host": host.name}
+                        )
+        except JobFailed as exc:
+            _set(copy, state=CopyState.FAILED, error=exc.message)
+            raise
+        _set(copy, state=CopyState.READY, progress=100, error="")
+
+    def _fail(self, copy: ImageCopy, message: str) -> None:
+        _set(copy, state=CopyState.FAILED, error=message)
+        raise JobFailed(message)
+
+    def on_failure(self, ctx) -> None:
+        """Remove a partial volume so no template ever starts from half an image."""
+        copy = load_copy(ctx.job)
+        copy.refresh_from_db()
+        if copy.state != CopyState.FAILED:
+            _set(
+                copy, state=CopyState.FAILED, error=_t("The copy did not finish; see job #%(id)d.") % {"id": ctx.job.pk}
+            )
+        try:
+            with connection(copy.host.uri) as conn:
+                pool = conn.storagePoolLookupByName(POOL)
+                vol = find_volume(pool, copy.volume)
+                if vol is not None:
+                    vol.delete(0)
+        except (HypervisorError, libvirt.libvirtError):
+            ctx.log(
+                _t("The partial volume %(vol)s could not be removed from %(host)s.")
+                % {"vol": copy.volume, "host": copy.host.name},
+                level="warning",
+            )
+
+
+def _physical_size(vol) -> int | None:
+    el = etree.fromstring(vol.XMLDesc(0).encode()).find("physical")
+    return int(el.text) if el is not None and el.text else None

@@ -1,0 +1,286 @@
+"""VM job runners on top of the generic job framework. Every step converges: it looks for what
+an earlier attempt made (volumes named from the VM UUID, the domain by UUID) before making it."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.utils.translation import gettext as _t
+from django.utils.translation import gettext_lazy as _
+
+from jobs.errors import JobFailed, RetryableError
+from jobs.registry import Runner, register
+from jobs.targets import parse_target
+from vms.choices import ACTION_RESULT, DiskSource, VMAction, VMState
+from vms.cloudinit import SeedError, build_seed_iso
+from vms.domainxml.errors import DomainXMLError
+from vms.domainxml.hostcaps import adapt_to_connection
+from vms.domainxml.vm import VMSpec, build_vm_domain
+from vms.hypervisor import domains
+from vms.hypervisor.connection import connection
+from vms.hypervisor.storage import upload_file
+from vms.hypervisor.volumes import delete_volumes_of, disk_volume_name, ensure_disk
+from vms.models import VirtualMachine
+from vms.runners.errors import host_errors
+from vms.services.host_slots import HostBusy, host_slot
+from vms.services.state import set_state, vm_groups
+from vms.services.templates import volume_notes
+
+POOL = "default"
+START_TIMEOUT = 30.0
+SHUTDOWN_TIMEOUT = 60.0
+
+
+def load_vm(job) -> VirtualMachine:
+    _label, pk = parse_target(job.target)
+    vm = VirtualMachine.objects.select_related("host", "template", "owner").filter(pk=pk).first()
+    if vm is None:
+        raise JobFailed(_("The VM of this job no longer exists."))
+    return vm
+
+
+@contextmanager
+def on_host(ctx, vm: VirtualMachine) -> Iterator[object]:
+    """A slot on the VM's host (its concurrency limit) and a pooled connection, errors as outcomes."""
+    try:
+        with host_slot(vm.host_id, f"job:{ctx.job.pk}", vm.host.max_concurrent_jobs):
+            with host_errors(), connection(vm.host.uri) as conn:
+                yield conn
+    except HostBusy as exc:
+        raise RetryableError(_t("Host %(host)s is busy: %(why)s.") % {"host": vm.host.name, "why": exc}) from exc
+
+
+class VMRunner(Runner):
+    exclusive = True  # one job at a time per VM
+
+    def groups(self, job) -> list[str]:
+        try:
+            return vm_groups(load_vm(job))
+        except JobFailed:
+            return []
+
+
+@register("vm.provision")
+class ProvisionVM(VMRunner):
+    label = _("Create VM")
+    steps = [
+        ("disks", _("Create disks")),
+        ("seed", _("Cloud-init seed")),
+        ("define", _("Define the domain")),
+        ("start", _("Start")),
+        ("wait", _("Wait until running")),
+    ]
+
+    def run(self, ctx) -> None:
+        vm = load_vm(ctx.job)
+        template = vm.template
+        if template is None:
+            raise JobFailed(_("The VM's template was deleted; it cannot be created."))
+        set_state(vm, VMState.PROVISIONING, expected=[VMState.PENDING, VMState.FAILED])
+        with on_host(ctx, vm) as conn:
+            with ctx.step("disks"):
+                disk_path = None
+                if template.disk_source != DiskSource.NONE:
+                    name = disk_volume_name(str(vm.uuid), 0, template.disk_format)
+                    disk_path = ensure_disk(
+                        conn,
+                        POOL,
+                        name,
+                        vm.disk_gib,
+                        template.disk_format,
+                        base_volume=template.base_image or None,
+                        full_copy=template.disk_source == DiskSource.COPY,
+                    )
+                    ctx.log(_t("Disk %(name)s is ready.") % {"name": name})
+            seed_path = None
+            if template.cloud_init:
+                with ctx.step("seed"):
+                    seed_path = self._upload_seed(conn, vm, ctx.params.get("ssh_keys", []))
+            else:
+                ctx.skip("seed", _("The template does not use cloud-init."))
+            with ctx.step("define"):
+                spec = VMSpec(
+                    str(vm.uuid),
+                    vm.name,
+                    vm.vcpus,
+                    vm.memory_mib,
+                    disk_path,
+                    template.disk_format,
+                    vm.owner.get_username() if vm.owner else "",
+                    seed_path,
+                )
+                try:
+                    dom = build_vm_domain(template.domain_xml, spec)
+                    for sentence in volume_notes(dom, conn):
+                        ctx.log(sentence)
+                    adapted = adapt_to_connection(dom, conn, virt_types=vm.host.virt_types)
+                except (DomainXMLError, ValueError) as exc:
+                    raise JobFailed(
+                        _t("The template cannot run on %(host)s: %(why)s") % {"host": vm.host.name, "why": exc}
+                    ) from exc
+                for sentence in adapted.adjustments:
+                    ctx.log(sentence)
+                dom = domains.define(conn, adapted.xml, vm.name)
+                VirtualMachine.objects.filter(pk=vm.pk).update(domain_xml=adapted.xml)
+            with ctx.step("start"):
+                domains.start(dom)
+            with ctx.step("wait"):
+                if not domains.wait_for_state(dom, "running", START_TIMEOUT):
+                    raise JobFailed(
+                        _t("VM '%(name)s' did not reach running within %(s)d s.")
+                        % {"name": vm.name, "s": START_TIMEOUT}
+                    )
+        set_state(vm, VMState.RUNNING, expected=[VMState.PROVISIONING])
+
+    @staticmethod
+    def _upload_seed(conn, vm: VirtualMachine, ssh_keys: list[str]) -> str:
+        """A NoCloud seed ISO (hostname, SSH keys) in the VM's pool, named from its UUID."""
+        try:
+            iso = build_seed_iso(str(vm.uuid), vm.name, ssh_keys)
+        except SeedError as exc:
+            raise JobFailed(str(exc)) from exc
+        with tempfile.NamedTemporaryFile(suffix=".iso") as fh:
+            fh.write(iso)
+            fh.flush()
+            return upload_file(conn, POOL, f"{vm.uuid}-seed.iso", Path(fh.name)).path()
+
+    def on_failure(self, ctx) -> None:
+        vm = load_vm(ctx.job)
+        remove_from_host(vm)
+        set_state(vm, VMState.FAILED)
+
+
+def remove_from_host(vm: VirtualMachine) -> list[str]:
+    """Stop and undefine the VM's domain and delete its volumes; what is already gone is fine."""
+    with host_errors(), connection(vm.host.uri) as conn:
+        dom = domains.find_by_uuid(conn, str(vm.uuid))
+        if dom is not None:
+            domains.force_off(dom)
+            domains.undefine(dom)
+        return delete_volumes_of(conn, POOL, str(vm.uuid))
+
+
+@register("vm.delete")
+class DeleteVM(VMRunner):
+    label = _("Delete")
+    steps = [("stop", _("Stop")), ("undefine", _("Undefine")), ("volumes", _("Remove disks"))]
+
+    def run(self, ctx) -> None:
+        vm = load_vm(ctx.job)
+        remove_storage = vm.managed or ctx.params.get("remove_from_host", False)
+        if not remove_storage:
+            for step in ("stop", "undefine", "volumes"):
+                ctx.skip(step, _("A discovered VM is only forgotten; the domain stays on its host."))
+            set_state(vm, VMState.DELETED)
+            return
+        with on_host(ctx, vm) as conn:
+            dom = domains.find_by_uuid(conn, str(vm.uuid))
+            with ctx.step("stop"):
+                if dom is not None:
+                    domains.force_off(dom)
+            with ctx.step("undefine"):
+                if dom is not None:
+                    domains.undefine(dom)
+            with ctx.step("volumes"):
+                for name in delete_volumes_of(conn, POOL, str(vm.uuid)):
+                    ctx.log(_t("Removed disk %(name)s.") % {"name": name})
+        set_state(vm, VMState.DELETED)
+
+
+class LifecycleRunner(VMRunner):
+    """One action on the domain, then a wait until libvirt reports the state it should lead to."""
+
+    action: str = ""
+    timeout = START_TIMEOUT
+
+    def act(self, dom) -> None:
+        raise NotImplementedError
+
+    def run(self, ctx) -> None:
+        vm = load_vm(ctx.job)
+        wanted = ACTION_RESULT[self.action]
+        with on_host(ctx, vm) as conn:
+            dom = domains.find_by_uuid(conn, str(vm.uuid))
+            if dom is None:
+                raise JobFailed(
+                    _t("VM '%(name)s' is not defined on %(host)s any more.") % {"name": vm.name, "host": vm.host.name}
+                )
+            with ctx.step("act"):
+                self.act(dom)
+            with ctx.step("confirm"):
+                if not domains.wait_for_state(dom, wanted, self.timeout):
+                    raise JobFailed(self.timeout_message(vm))
+        set_state(vm, wanted)
+
+    def timeout_message(self, vm) -> str:
+        return _t("VM '%(name)s' did not become %(state)s within %(s)d s.") % {
+            "name": vm.name,
+            "state": VMState(ACTION_RESULT[self.action]).label,
+            "s": self.timeout,
+        }
+
+
+def _shutdown_too_slow(vm) -> str:
+    return _t(
+        "VM '%(name)s' did not shut down within %(s)d s (its OS may ignore the ACPI power button); "
+        "you can force it off."
+    ) % {"name": vm.name, "s": SHUTDOWN_TIMEOUT}
+
+
+def _steps(label) -> list:
+    return [("act", label), ("confirm", _("Confirm the new state"))]
+
+
+@register("vm.start")
+class StartVM(LifecycleRunner):
+    action, label, steps = VMAction.START, _("Start"), _steps(_("Start"))
+
+    def act(self, dom) -> None:
+        domains.start(dom)
+
+
+@register("vm.shutdown")
+class ShutdownVM(LifecycleRunner):
+    action, label, steps = VMAction.SHUTDOWN, _("Shut down"), _steps(_("Shut down"))
+    timeout = SHUTDOWN_TIMEOUT
+
+    def act(self, dom) -> None:
+        domains.shutdown(dom)
+
+    def timeout_message(self, vm) -> str:
+        return _shutdown_too_slow(vm)
+
+
+@register("vm.reboot")
+class RebootVM(LifecycleRunner):
+    action, label, steps = VMAction.REBOOT, _("Reboot"), _steps(_("Reboot"))
+
+    def act(self, dom) -> None:
+        domains.reboot(dom)
+
+
+@register("vm.force-off")
+class ForceOffVM(LifecycleRunner):
+    action, label, steps = VMAction.FORCE_OFF, _("Force off"), _steps(_("Force off"))
+
+    def act(self, dom) -> None:
+        domains.force_off(dom)
+
+
+@register("vm.suspend")
+class SuspendVM(LifecycleRunner):
+    action, label, steps = VMAction.SUSPEND, _("Suspend"), _steps(_("Suspend"))
+
+    def act(self, dom) -> None:
+        domains.suspend(dom)
+
+
+@register("vm.resume")
+class ResumeVM(LifecycleRunner):
+    action, label, steps = VMAction.RESUME, _("Resume"), _steps(_("Resume"))
+
+    def act(self, dom) -> None:
+        domains.resume(dom)

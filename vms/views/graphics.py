@@ -1,0 +1,152 @@
+"""A VM's graphical console: the noVNC (or spice-html5) page, its tickets, and `.vv` files for native clients.
+
+Who: the console needs `can_operate_vm` (RFB carries keyboard and mouse input in the same stream as
+the picture, see vms/consumers/graphics.py); seeing the VM at all is checked first, so a VM the user
+may not see is a 404, one they may only watch a 403.
+
+The page and the ticket never call libvirt. The `.vv` file does (it needs the port the display got,
+and its password): one short call for an explicit download.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from vms.hypervisor.errors import HypervisorError
+from vms.hypervisor.graphics import connect_address, first_graphics, live_graphics, virt_viewer_file
+from vms.permissions import can_operate_vm
+from vms.selectors import visible_vms
+from vms.services import console_tokens
+
+log = logging.getLogger(__name__)
+VV_CONTENT_TYPE = "application/x-virt-viewer"
+
+
+def _visible_vm_or_404(request: HttpRequest, uuid):
+    return get_object_or_404(visible_vms(request.user), uuid=uuid)
+
+
+def _text(message: str, status: int) -> HttpResponse:
+    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+
+
+def _stored_display_type(vm) -> str:
+    """The display type the VM's stored XML asks for ("vnc" when it names none or cannot be read)."""
+    try:
+        graphics = first_graphics(vm.domain_xml) if vm.domain_xml else None
+    except Exception:  # lxml's XMLSyntaxError and friends: a page must not fail on a stored XML
+        graphics = None
+    return graphics.type if graphics is not None else "vnc"
+
+
+@login_required
+@require_GET
+def graphics_console(request: HttpRequest, uuid, display: str | None = None) -> HttpResponse:
+    """The full-page viewer: noVNC, or spice-html5 for a SPICE display.
+
+    Which one: the route's `display`, else the VM's stored XML (no libvirt call for the page). The page
+    fetches a ticket, then opens the websocket(s) with it.
+    """
+    vm = _visible_vm_or_404(request, uuid)
+    may_operate = can_operate_vm(request.user, vm)
+    display = display or _stored_display_type(vm)
+    config = {
+        "vm": str(vm.uuid),
+        "display": display,
+        "tokenUrl": reverse("vm-console-token", args=[vm.uuid]),
+        "socketPath": f"/ws/vms/{vm.uuid}/{display}/",
+        "messages": {
+            "connecting": _("Connecting…"),
+            "connected": _("Connected"),
+            "disconnected": _("Disconnected"),
+            "failed": _("The connection failed."),
+            "ticketFailed": _("Could not get a console ticket."),
+            "passwordFailed": _("The display asked for a password and none could be found."),
+            "securityFailed": _("The display refused the connection."),
+            "notLoggedIn": _("Your session has ended: log in again."),
+            "forbidden": _("You may not use this VM's graphical console."),
+            "noGraphics": _("This VM is not running or has no VNC display."),
+            "unreachable": _("The VM's display cannot be reached."),
+            "loadFailed": _("The VNC viewer could not be loaded."),
+        },
+    }
+    if display == "spice":
+        config["messages"].update(
+            {
+                "noGraphics": _("This VM is not running or has no SPICE display."),
+                "loadFailed": _("The SPICE viewer could not be loaded."),
+                "passwordFailed": _("The display refused the password."),
+            }
+        )
+    context = {"vm": vm, "may_operate": may_operate, "config": config, "display": display}
+    return render(request, "vms/graphics_console.html", context)
+
+
+@require_POST
+@never_cache
+def console_token(request: HttpRequest, uuid) -> JsonResponse:
+    """POST (CSRF-checked): a ticket for one websocket connection to this VM's display, valid 60 s.
+
+    `display=spice` in the form asks for a SPICE ticket (usable again for a few seconds: one socket per
+    SPICE channel); VNC otherwise. With `password=1`, the display's password (if it has one) comes along,
+    for the viewer to answer the display's challenge; the user may operate the VM, so they may have it.
+    """
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": _("Log in to use the console.")}, status=401)
+    vm = _visible_vm_or_404(request, uuid)
+    if not can_operate_vm(request.user, vm):
+        return JsonResponse({"error": _("You may not use this VM's graphical console.")}, status=403)
+    kind = request.POST.get("display", "vnc")
+    if kind not in console_tokens.KINDS:
+        return JsonResponse({"error": _("Unknown display type.")}, status=400)
+    data: dict[str, object] = {
+        "token": console_tokens.issue(request.user.pk, vm.uuid, kind),
+        "expires_in": console_tokens.MAX_AGE_S,
+        "path": f"/ws/vms/{vm.uuid}/{kind}/",
+    }
+    if kind == "spice":
+        data["reuse_for"] = console_tokens.SPICE_REUSE_S
+    if request.POST.get("password") == "1" and vm.host is not None:
+        try:
+            display = live_graphics(vm.host.uri, str(vm.uuid), (kind,), secure=True)
+        except HypervisorError as exc:
+            log.warning("console password of %s: %s", vm.uuid, exc)
+            return JsonResponse({"error": _("The VM's host cannot be reached.")}, status=503)
+        data["password"] = display.password if display is not None else None
+    return JsonResponse(data)
+
+
+@login_required
+@require_GET
+@never_cache
+def console_vv(request: HttpRequest, uuid) -> HttpResponse:
+    """A virt-viewer connection file (remote-viewer, virt-viewer) for the VM's VNC or SPICE display.
+
+    The address in it is where the display listens *on the host*: with the sandbox fleet (and any host
+    whose displays listen on 127.0.0.1) it only works on that machine or through an SSH tunnel.
+    """
+    vm = _visible_vm_or_404(request, uuid)
+    if not can_operate_vm(request.user, vm):
+        return _text(_("You may not use this VM's graphical console."), 403)
+    if vm.host is None:
+        return _text(_("This VM is not on a host."), 404)
+    try:
+        display = live_graphics(vm.host.uri, str(vm.uuid), secure=True)
+    except HypervisorError as exc:
+        log.warning("console file of %s: %s", vm.uuid, exc)
+        return _text(_("The VM's host cannot be reached."), 503)
+    address = connect_address(display.listen, vm.host.uri) if display is not None else None
+    if display is None or address is None or (display.port is None and display.tls_port is None):
+        return _text(_("This VM is not running or has no VNC or SPICE display on a network port."), 404)
+    response = HttpResponse(virt_viewer_file(display, address, vm.name), content_type=VV_CONTENT_TYPE)
+    response["Content-Disposition"] = content_disposition_header(True, f"{vm.name}.vv")
+    return response

@@ -1,0 +1,202 @@
+"""VM pages: the list (live badges), one VM (specs, live state, stats, jobs, console), actions, sharing.
+
+Thin: parse, authorize, call one service, render. Pages read the database (and Redis for the stats
+sparkline), never libvirt.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from jobs.choices import FINISHED, JobState
+from jobs.models import Job
+from jobs.registry import label_for
+from jobs.selectors import can_view as can_view_job
+from jobs.targets import target_for
+from vms import extensions
+from vms.choices import ACTION_FROM_STATES, ShareLevel, VMAction, VMState
+from vms.forms import ShareForm
+from vms.models import VMShare
+from vms.permissions import can_delete_vm, can_operate_vm, can_share_vm, sees_all_vms
+from vms.selectors import visible_vms
+from vms.services import sharing
+from vms.services.actions import act_on_vm
+
+log = logging.getLogger(__name__)
+PAGE_SIZE = 100
+JOB_TIMELINE = 15
+# Actions the pages offer, in this order; delete has its own button.
+PAGE_ACTIONS = [
+    VMAction.START,
+    VMAction.SHUTDOWN,
+    VMAction.REBOOT,
+    VMAction.SUSPEND,
+    VMAction.RESUME,
+    VMAction.FORCE_OFF,
+]
+DESTRUCTIVE = {VMAction.FORCE_OFF, VMAction.DELETE}
+
+
+def _page_context() -> dict:
+    """What the live scripts need to relabel badges and show the right buttons as states change."""
+    return {
+        "vm_state_labels": dict(VMState.choices),
+        "action_states": {a: sorted(s) for a, s in ACTION_FROM_STATES.items()},
+        "page_actions": [(a.value, a.label, a in DESTRUCTIVE) for a in PAGE_ACTIONS],
+    }
+
+
+@login_required
+@require_GET
+def vm_list(request: HttpRequest) -> HttpResponse:
+    vms = visible_vms(request.user).order_by("name", "id")
+    scope = request.GET.get("scope", "")
+    if scope == "mine":
+        vms = vms.filter(owner=request.user)
+    elif scope == "shared":
+        vms = vms.filter(shares__user=request.user)
+    # A search box: control characters mean nothing here, and PostgreSQL refuses NUL (a 500).
+    query = "".join(ch for ch in request.GET.get("q", "") if ch >= " ").strip()
+    if query:
+        vms = vms.filter(Q(name__icontains=query) | Q(host__name__icontains=query))
+    page = Paginator(vms, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "vms/vm_list.html",
+        {
+            **_page_context(),
+            "page": page,
+            "vms": page.object_list,
+            "scope": scope,
+            "q": query,
+            "sees_all": sees_all_vms(request.user),
+            "query": _query_without_page(request),
+            # What apps built on vms add to the list (the portal: the user's open requests).
+            **{key: value for provider in extensions.vm_list_context for key, value in provider(request).items()},
+        },
+    )
+
+
+def _query_without_page(request: HttpRequest) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+def _visible_vm_or_404(request: HttpRequest, uuid):
+    return get_object_or_404(visible_vms(request.user), uuid=uuid)
+
+
+def _recent_stats(vm) -> list[dict]:
+    try:
+        from vms.watcher.observed import recent_stats
+    except ImportError:
+        return []
+    try:
+        return recent_stats(vm.uuid)
+    except Exception:  # a sparkline is a convenience; Redis trouble must not break the page
+        log.warning("could not read stats of %s", vm.uuid, exc_info=True)
+        return []
+
+
+@login_required
+@require_GET
+def vm_detail(request: HttpRequest, uuid) -> HttpResponse:
+    vm = _visible_vm_or_404(request, uuid)
+    jobs = list(Job.objects.filter(target=target_for(vm)).select_related("requested_by")[:JOB_TIMELINE])
+    for job in jobs:
+        job.kind_label = label_for(job.kind)
+        job.viewable = can_view_job(job, request.user)
+    current = next((j for j in jobs if j.state not in FINISHED), None)
+    origin = vm.requests.select_related("requester").first()
+    may_share = can_share_vm(request.user, vm)
+    return render(
+        request,
+        "vms/vm_detail.html",
+        {
+            **_page_context(),
+            "vm": vm,
+            "jobs": jobs,
+            "current_job": current,
+            "job_state_labels": dict(JobState.choices),
+            "may_operate": can_operate_vm(request.user, vm),
+            "may_delete": can_delete_vm(request.user, vm),
+            "may_share": may_share,
+            "shares": list(vm.shares.select_related("user")) if may_share else [],
+            "share_form": ShareForm(),
+            "share_levels": dict(ShareLevel.choices),
+            "origin": origin,
+            "stats": _recent_stats(vm),
+            "gone": vm.state == VMState.DELETED,
+        },
+    )
+
+
+@login_required
+@require_POST
+def vm_action(request: HttpRequest, uuid) -> HttpResponse:
+    vm = _visible_vm_or_404(request, uuid)
+    action = request.POST.get("action", "")
+    if action not in VMAction.values:
+        messages.error(request, _("Unknown action."))
+        return redirect("vm-detail", uuid=vm.uuid)
+    try:
+        job = act_on_vm(request.user, vm, action)
+    except PermissionDenied as exc:
+        messages.error(request, str(exc) or _("You may not do that."))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request,
+            _("%(action)s requested for %(name)s (job #%(job)s).")
+            % {"action": VMAction(action).label, "name": vm.name, "job": job.pk},
+        )
+    if request.POST.get("next") == "list":
+        return redirect("vm-list")
+    return redirect("vm-detail", uuid=vm.uuid)
+
+
+@login_required
+@require_POST
+def vm_share(request: HttpRequest, uuid) -> HttpResponse:
+    vm = _visible_vm_or_404(request, uuid)
+    form = ShareForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Give a username and an access level."))
+        return redirect("vm-detail", uuid=vm.uuid)
+    try:
+        share = sharing.share_vm(request.user, vm, form.cleaned_data["username"], form.cleaned_data["level"])
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Shared with %(user)s.") % {"user": share.user.get_username()})
+    return redirect("vm-detail", uuid=vm.uuid)
+
+
+@login_required
+@require_POST
+def vm_unshare(request: HttpRequest, uuid, share_id: int) -> HttpResponse:
+    vm = _visible_vm_or_404(request, uuid)
+    share = VMShare.objects.filter(pk=share_id, vm=vm).select_related("vm", "user").first()
+    if share is None:
+        raise Http404
+    try:
+        sharing.unshare_vm(request.user, share)
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("%(user)s no longer shares this VM.") % {"user": share.user.get_username()})
+    return redirect("vm-detail", uuid=vm.uuid)
