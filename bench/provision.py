@@ -29,7 +29,7 @@ def main() -> None:
     from sandbox.fleet import SandboxFleet
     from vms.choices import VMState
     from vms.models import VirtualMachine
-    from vms.services.vms import VMRequest, create_vm, request_action
+    from vms.services.vms import VMOrder, create_vm, request_action
 
     queue = f"bench-{uuid.uuid4().hex[:6]}"
     settings.CELERY_TASK_DEFAULT_QUEUE = queue
@@ -43,7 +43,7 @@ def main() -> None:
         started: dict[int, float] = {}
         t0 = time.monotonic()
         for i in range(VMS):
-            vm, _job = create_vm(admin, VMRequest(template, f"bench-{i}-{uuid.uuid4().hex[:4]}", 1, 128, 1))
+            vm, _job = create_vm(admin, VMOrder(template, f"bench-{i}-{uuid.uuid4().hex[:4]}", 1, 128, 1))
             started[vm.pk] = time.monotonic()
         latencies: dict[int, float] = {}
         deadline = time.monotonic() + 300

@@ -1,7 +1,9 @@
 """Project-wide REST API plumbing (the shell's, so every app's API gets it):
 
 - `not_found`: the 404 of an /api/ URL that no route matches is JSON, like every other API answer;
-- `exception_handler`: DRF's, plus a 409 instead of a 500 for deleting a row others still use;
+- `exception_handler`: DRF's, plus the project's own refusals, in one place for every API view: a Django
+  ValidationError from a service is a 400 with field errors, a job on a busy target (TargetBusy,
+  JobConflict) a 409, deleting a row others still use a 409 instead of a 500;
 - `declare_error_answers`: a drf-spectacular post-processing hook that declares, on every operation of
   the schema, the error answers it can give and does not declare itself:
   400 `{field: [messages]}` (or `{"detail"}` for a body DRF cannot parse) - input refused, or a change
@@ -13,13 +15,18 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.defaults import page_not_found
 from rest_framework import status
+from rest_framework.exceptions import ValidationError as APIValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from jobs.api import conflict_response
+from jobs.errors import JobConflict, TargetBusy
 
 ERROR = {
     "type": "object",
@@ -45,8 +52,16 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
-    """DRF's, plus: deleting a row that others still refer to (on_delete=PROTECT/RESTRICT) is a 409 that
-    says which, not a 500. The database refused before anything was deleted."""
+    """DRF's, plus the project's refusals (see the module's docstring). Views let services raise."""
+    if isinstance(exc, TargetBusy):
+        return conflict_response(exc.conflict)
+    if isinstance(exc, JobConflict):
+        return conflict_response(exc)
+    if isinstance(exc, DjangoValidationError):
+        # {field: [messages]} when the service named fields, else {"detail": [messages]}.
+        exc = APIValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages})
+    # Deleting a row that others still refer to (on_delete=PROTECT/RESTRICT): the database refused
+    # before anything was deleted; say which rows are in the way.
     if isinstance(exc, ProtectedError | RestrictedError):
         users = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
         by_kind: dict[str, list[str]] = {}

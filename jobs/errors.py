@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
@@ -74,3 +75,15 @@ def kind_label(kind: str) -> str:
     from jobs.registry import label_for
 
     return str(label_for(kind))
+
+
+class TargetBusy(ValidationError):
+    """Refused because another job is still running on the target: nothing was wrong with the request.
+
+    A ValidationError (pages and the audit treat it as any refusal); the API answers it with 409.
+    `conflict` is the JobConflict, whose `blocking` is the job in the way.
+    """
+
+    def __init__(self, conflict: JobConflict) -> None:
+        super().__init__({"action": conflict.message})
+        self.conflict = conflict

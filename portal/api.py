@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.exceptions import ValidationError as APIValidationError
 from rest_framework.response import Response
 
@@ -22,11 +19,8 @@ from portal import quotas, services
 from portal.choices import RequestState
 from portal.models import Quota, VMRequest
 from portal.selectors import visible_entries, visible_requests
-from vms.models import Host, VMTemplate
-
-
-def api_error(exc: DjangoValidationError) -> APIValidationError:
-    return APIValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages})
+from vms.api import VMCreateSerializer
+from vms.models import Host
 
 
 class VMRequestSerializer(serializers.ModelSerializer):
@@ -67,39 +61,21 @@ class VMRequestSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SubmitSerializer(serializers.Serializer):
-    template = serializers.PrimaryKeyRelatedField(queryset=VMTemplate.objects.all())
-    name = serializers.CharField(max_length=200)
-    vcpus = serializers.IntegerField(required=False)
-    memory_mib = serializers.IntegerField(required=False)
-    disk_gib = serializers.IntegerField(required=False)
-    ssh_keys = serializers.ListField(child=serializers.CharField(max_length=16384), required=False, default=list)
+class SubmitSerializer(VMCreateSerializer):
+    """A new VM's input, plus a note for the admin who decides."""
+
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
-    host = serializers.PrimaryKeyRelatedField(queryset=Host.objects.all(), required=False, allow_null=True)
 
 
 def submit_from_api(user, data: dict) -> VMRequest:
     """Used by this API and by POST /api/v1/vms/ for users who are not admins."""
     incoming = SubmitSerializer(data=data)
     incoming.is_valid(raise_exception=True)
-    d = incoming.validated_data
-    template = d["template"]
-    try:
-        return services.submit_request(
-            user,
-            template,
-            d["name"],
-            d.get("vcpus", template.default_vcpus),
-            d.get("memory_mib", template.default_memory_mib),
-            d.get("disk_gib", template.default_disk_gib),
-            d["ssh_keys"],
-            d["note"],
-            host=d.get("host"),
-        )
-    except DjangoValidationError as exc:
-        raise api_error(exc) from None
-    except DjangoPermissionDenied as exc:
-        raise PermissionDenied(str(exc)) from None
+    o = incoming.order()
+    note = incoming.validated_data["note"]
+    return services.submit_request(
+        user, o.template, o.name, o.vcpus, o.memory_mib, o.disk_gib, o.ssh_keys, note, host=o.host
+    )
 
 
 class ApproveSerializer(serializers.Serializer):
@@ -141,12 +117,7 @@ class VMRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
 
     def _decide(self, operation):
         req = self.get_object()
-        try:
-            req = operation(req)
-        except DjangoPermissionDenied as exc:
-            raise PermissionDenied(str(exc)) from None
-        except DjangoValidationError as exc:
-            raise api_error(exc) from None
+        req = operation(req)
         req.refresh_from_db()
         return Response(VMRequestSerializer(req).data)
 

@@ -21,8 +21,7 @@ from portal.conf import default_approval
 from portal.models import ApprovalPolicy, VMRequest
 from portal.notify import request_changed
 from vms.models import Host, VMTemplate
-from vms.services.vms import VMRequest as VMSpec
-from vms.services.vms import create_vm, validate_request
+from vms.services.vms import VMOrder, create_vm, validate_request
 
 MAX_NOTE = 2000
 MAX_KEYS = 20
@@ -72,8 +71,8 @@ def _transition(req: VMRequest, new: str, **fields) -> None:
         setattr(req, name, value)
 
 
-def _spec(req: VMRequest, host: Host | None) -> VMSpec:
-    return VMSpec(
+def _spec(req: VMRequest, host: Host | None) -> VMOrder:
+    return VMOrder(
         template=req.template,
         name=req.name,
         vcpus=req.vcpus,
@@ -120,7 +119,7 @@ def submit_request(
         errors["ssh_keys"] = _("At most %(n)s SSH keys.") % {"n": MAX_KEYS}
     if len(note) > MAX_NOTE:
         errors["note"] = _("Keep the note under %(n)s characters.") % {"n": MAX_NOTE}
-    spec = VMSpec(
+    spec = VMOrder(
         template=template,
         name=name,
         vcpus=vcpus,

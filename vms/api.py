@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
@@ -13,7 +11,7 @@ from rest_framework.exceptions import ValidationError as APIValidationError
 from rest_framework.response import Response
 
 from audit import log as audit_log
-from jobs.api import ConflictSerializer, JobSerializer, conflict_response
+from jobs.api import ConflictSerializer, JobSerializer
 from jobs.api_pagination import StandardPagination
 from vms import extensions
 from vms.choices import GONE_STATES, VMAction
@@ -21,11 +19,7 @@ from vms.models import Host, VirtualMachine, VMTemplate
 from vms.selectors import visible_vms
 from vms.services import hosts as host_services
 from vms.services.actions import act_on_vm
-from vms.services.vms import TargetBusy, VMRequest, create_vm
-
-
-def as_api_error(exc: DjangoValidationError) -> APIValidationError:
-    return APIValidationError(exc.message_dict if hasattr(exc, "message_dict") else {"detail": exc.messages})
+from vms.services.vms import VMOrder, create_vm
 
 
 class HostSerializer(serializers.ModelSerializer):
@@ -54,20 +48,14 @@ class HostSerializer(serializers.ModelSerializer):
         read_only_fields = ["online", "last_checked", "last_error", "capabilities"]
 
     def create(self, data):
-        try:
-            return host_services.add_host(**data)
-        except DjangoValidationError as exc:
-            raise as_api_error(exc) from None
+        return host_services.add_host(**data)
 
     def update(self, host, data):
         data.pop("require_reachable", None)
         if "uri" in data or "name" in data:
-            try:
-                data["uri"] = host_services.validate_host_fields(
-                    data.get("name", host.name), data.get("uri", host.uri), exclude_pk=host.pk
-                )
-            except DjangoValidationError as exc:
-                raise as_api_error(exc) from None
+            data["uri"] = host_services.validate_host_fields(
+                data.get("name", host.name), data.get("uri", host.uri), exclude_pk=host.pk
+            )
         return super().update(host, data)
 
 
@@ -117,13 +105,28 @@ class VMSerializer(serializers.ModelSerializer):
 
 
 class VMCreateSerializer(serializers.Serializer):
+    """The input of a new VM, for both doors: POST /api/v1/vms/ and the portal's POST /api/v1/requests/."""
+
     template = serializers.PrimaryKeyRelatedField(queryset=VMTemplate.objects.all())
     name = serializers.CharField(max_length=200)
-    vcpus = serializers.IntegerField(required=False)
-    memory_mib = serializers.IntegerField(required=False)
-    disk_gib = serializers.IntegerField(required=False)
+    vcpus = serializers.IntegerField(required=False, help_text="default: the template's")
+    memory_mib = serializers.IntegerField(required=False, help_text="default: the template's")
+    disk_gib = serializers.IntegerField(required=False, help_text="default: the template's")
     ssh_keys = serializers.ListField(child=serializers.CharField(max_length=16384), required=False, default=list)
     host = serializers.PrimaryKeyRelatedField(queryset=Host.objects.all(), required=False, allow_null=True)
+
+    def order(self) -> VMOrder:
+        """The validated input as an order, the template's defaults filling what was not given."""
+        d = self.validated_data
+        return VMOrder.with_defaults(
+            d["template"],
+            d["name"],
+            vcpus=d.get("vcpus"),
+            memory_mib=d.get("memory_mib"),
+            disk_gib=d.get("disk_gib"),
+            ssh_keys=d["ssh_keys"],
+            host=d.get("host"),
+        )
 
 
 class VMWithJobSerializer(VMSerializer):
@@ -165,21 +168,7 @@ class VMViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gener
             )
         incoming = VMCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        data = incoming.validated_data
-        template = data["template"]
-        req = VMRequest(
-            template=template,
-            name=data["name"],
-            vcpus=data.get("vcpus", template.default_vcpus),
-            memory_mib=data.get("memory_mib", template.default_memory_mib),
-            disk_gib=data.get("disk_gib", template.default_disk_gib),
-            ssh_keys=tuple(data["ssh_keys"]),
-            host=data.get("host"),
-        )
-        try:
-            vm, job = create_vm(request.user, req)
-        except DjangoValidationError as exc:
-            raise as_api_error(exc) from None
+        vm, job = create_vm(request.user, incoming.order())
         audit_log.record(request.user, "vm.create", vm, job=job.pk, host=vm.host.name, via="api")
         return Response({**VMSerializer(vm).data, "job": JobSerializer(job).data}, status=status.HTTP_202_ACCEPTED)
 
@@ -213,12 +202,5 @@ class VMViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gener
     def _act(self, vm: VirtualMachine, action_name: str, **options) -> Response:
         if vm.state in GONE_STATES:
             raise APIValidationError({"action": "This VM was deleted."})
-        try:
-            job = act_on_vm(self.request.user, vm, action_name, **options)
-        except DjangoPermissionDenied as exc:
-            raise PermissionDenied(str(exc)) from None
-        except TargetBusy as exc:
-            return conflict_response(exc.conflict)
-        except DjangoValidationError as exc:
-            raise as_api_error(exc) from None
+        job = act_on_vm(self.request.user, vm, action_name, **options)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

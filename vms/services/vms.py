@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from jobs.errors import JobConflict
+from jobs.errors import JobConflict, TargetBusy
 from jobs.models import Job
 from jobs.services import enqueue
 from jobs.targets import target_for
@@ -27,20 +27,10 @@ SSH_KEY_RE = re.compile(
 )
 
 
-class TargetBusy(ValidationError):
-    """Refused because another job is still running on the VM: nothing was wrong with the request.
-
-    A ValidationError (pages and the audit treat it as any refusal); the API answers it with 409.
-    `conflict` is the JobConflict, whose `blocking` is the job in the way.
-    """
-
-    def __init__(self, conflict: JobConflict) -> None:
-        super().__init__({"action": conflict.message})
-        self.conflict = conflict
-
-
 @dataclass(frozen=True)
-class VMRequest:
+class VMOrder:
+    """What a new VM is made from (the portal's VMOrder model becomes one when it is approved)."""
+
     template: VMTemplate
     name: str
     vcpus: int
@@ -48,6 +38,20 @@ class VMRequest:
     disk_gib: int
     ssh_keys: tuple[str, ...] = ()
     host: Host | None = None
+
+    @classmethod
+    def with_defaults(cls, template: VMTemplate, name: str, **sizes) -> VMOrder:
+        """An order for `template`, its defaults filling the sizes not given (None = not given)."""
+        given = {key: value for key, value in sizes.items() if value is not None}
+        return cls(
+            template=template,
+            name=name,
+            vcpus=given.pop("vcpus", template.default_vcpus),
+            memory_mib=given.pop("memory_mib", template.default_memory_mib),
+            disk_gib=given.pop("disk_gib", template.default_disk_gib),
+            ssh_keys=tuple(given.pop("ssh_keys", ())),
+            host=given.pop("host", None),
+        )
 
 
 def _check_size(errors: dict, field: str, value: object, maximum: int, unit: str) -> None:
@@ -59,7 +63,7 @@ def _check_size(errors: dict, field: str, value: object, maximum: int, unit: str
         errors[field] = _("This template allows at most %(max)s %(unit)s.") % {"max": maximum, "unit": unit}
 
 
-def validate_request(req: VMRequest) -> None:
+def validate_request(req: VMOrder) -> None:
     errors: dict[str, str] = {}
     if not req.template.active:
         errors["template"] = _("This template is retired; choose another one.")
@@ -84,7 +88,7 @@ def job_queue(host: Host) -> str | None:
     return f"host.{host.name}" if settings.JOBS_PER_HOST_QUEUES else None
 
 
-def create_vm(user, req: VMRequest) -> tuple[VirtualMachine, Job]:
+def create_vm(user, req: VMOrder) -> tuple[VirtualMachine, Job]:
     """Validate, place, record the VM and queue its provisioning; nothing is created on refusal."""
     validate_request(req)
     need = Need(req.vcpus, req.memory_mib, req.disk_gib)
