@@ -18,6 +18,7 @@ def setup_django(db_path: Path) -> None:
     """Point this process at a fresh SQLite database of its own, migrated."""
     os.environ["DATABASE_URL"] = f"sqlite:///{db_path}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+    os.environ.setdefault("LIBVIRT_ALLOW_TEST_DRIVER", "true")  # benchmark hosts are test:/// connections
     sys.path.insert(0, str(ROOT))
     import django
 

@@ -202,6 +202,9 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "webmaster@localhost")
 PORTAL_EMAIL_NOTIFICATIONS = env_bool("PORTAL_EMAIL_NOTIFICATIONS", bool(EMAIL_HOST))
 
+# libvirt's test driver (test:///default) as a host: for tests and benchmarks only.
+LIBVIRT_ALLOW_TEST_DRIVER = env_bool("LIBVIRT_ALLOW_TEST_DRIVER", False)
+
 SANDBOX_DIR = VAR_DIR / "sandbox"
 # Sandbox host N listens on 127.0.0.1N:1660N; a second checkout on the same machine can run a fleet
 # of its own from another number (e.g. 21 -> 127.0.0.121:16621).

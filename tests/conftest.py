@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.conf import settings
 
 SANDBOX_HOSTS = 3
+# Tests register libvirt's test driver (test:///default) as a host; a deployment never may. Set for
+# this process (settings are loaded before this file) and for the workers and servers tests start.
+os.environ["LIBVIRT_ALLOW_TEST_DRIVER"] = "true"
+
+
+def pytest_configure(config):
+    settings.LIBVIRT_ALLOW_TEST_DRIVER = True
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ class HostSerializer(serializers.ModelSerializer):
     uri = serializers.CharField(write_only=True)
     display_uri = serializers.CharField(read_only=True)
     require_reachable = serializers.BooleanField(write_only=True, default=True)
+    max_concurrent_jobs = serializers.IntegerField(min_value=1, max_value=64, required=False)
 
     class Meta:
         model = Host

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -26,7 +27,10 @@ class Host(models.Model):
     name = models.SlugField(_("name"), max_length=64, unique=True)
     uri = models.CharField(_("libvirt URI"), max_length=500, unique=True)
     enabled = models.BooleanField(_("enabled"), default=True)
-    max_concurrent_jobs = models.PositiveSmallIntegerField(_("max concurrent jobs"), default=4)
+    # The same range on every door (API create and update, Django admin, services).
+    max_concurrent_jobs = models.PositiveSmallIntegerField(
+        _("max concurrent jobs"), default=4, validators=[MinValueValidator(1), MaxValueValidator(64)]
+    )
     notes = models.TextField(_("notes"), blank=True)
     # libvirt may list KVM on a host where guests cannot really run with it (nested setups);
     # the admin decides, and templates are adapted to this choice.

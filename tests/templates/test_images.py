@@ -163,3 +163,70 @@ def test_qemu_img_agrees_with_our_header_reading(image_dir):
 
     _size, problems = _qcow2_problems(top.read_bytes()[:65536])
     assert problems
+
+
+@pytest.mark.parametrize(
+    "fmt,options",
+    [
+        ("qed", ["-b", "/etc/shadow", "-F", "raw"]),
+        ("vmdk", []),
+        ("vpc", []),
+        ("vhdx", []),
+    ],
+)
+def test_uploads_are_checked_by_qemu_img_not_by_their_first_bytes(fmt, options, image_dir, admin_user):
+    """A file QEMU would take for QED, VMDK, VHD or qcow1 (some naming a backing file such as
+    /etc/shadow) is refused when uploaded as raw: the host would probe it and open that file."""
+    path = image_dir / f"disguised.{fmt}"
+    qemu_img("create", "-f", fmt, *options, path, "1M")
+    size = path.stat().st_size
+    if size % 512:  # our own header reading would refuse an odd size; the point is what qemu-img sees
+        path.write_bytes(path.read_bytes() + b"\0" * (512 - size % 512))
+    with pytest.raises(ValidationError) as info:
+        create_image(name="disguised", kind="base", format="raw", file=upload(path), user=admin_user)
+    message = " ".join(info.value.message_dict["file"])
+    assert f"QEMU reads this file as a {fmt} image, not raw" in message
+    assert not Image.objects.exists()
+
+
+def test_a_plain_raw_image_and_an_iso_pass_the_qemu_img_check(image_dir, admin_user):
+    raw = image_dir / "plain.img"
+    qemu_img("create", "-f", "raw", raw, "1M")
+    iso = image_dir / "plain.iso"
+    make_iso(iso)
+    assert create_image(name="raw", kind="base", format="raw", file=upload(raw), user=admin_user)[0].pk
+    assert create_image(name="iso", kind="iso", format="iso", file=upload(iso), user=admin_user)[0].pk
+
+
+@pytest.mark.sandbox
+def test_an_overlay_names_the_declared_format_of_its_base_so_nothing_is_probed(sandbox_uris, image_dir):
+    """The base holds qcow2 bytes but was declared raw: the overlay says raw, and QEMU reads it as raw
+    (a probe would have found qcow2 and followed whatever that header names)."""
+    uri = sandbox_uris[0]
+    conn = libvirt.open(uri)
+    try:
+        pool = conn.storagePoolLookupByName("default")
+        base = image_dir / "declared-raw.img"
+        qemu_img("create", "-f", "qcow2", base, "1M")
+        name = "holes-declared-raw-base.img"
+        for vol_name in (name, "holes-overlay.qcow2"):
+            try:
+                pool.storageVolLookupByName(vol_name).delete(0)
+            except libvirt.libvirtError:
+                pass
+        from sandbox.fleet import POOL_NAME
+        from vms.hypervisor.storage import upload_file
+
+        upload_file(conn, POOL_NAME, name, base)
+        try:
+            ensure_disk(conn, "default", "holes-overlay.qcow2", 1, "qcow2", base_volume=name, base_format="raw")
+            xml = virsh(uri, "vol-dumpxml", "--pool", "default", "holes-overlay.qcow2")
+            assert "<format type='raw'/>" in xml.split("<backingStore>")[1]
+        finally:
+            for vol_name in ("holes-overlay.qcow2", name):
+                try:
+                    pool.storageVolLookupByName(vol_name).delete(0)
+                except libvirt.libvirtError:
+                    pass
+    finally:
+        conn.close()

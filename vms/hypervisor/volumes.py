@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import libvirt
-from lxml import etree
 
 from vms.hypervisor.errors import wrap
 from vms.hypervisor.storage import find_volume, volume_xml
@@ -32,8 +31,13 @@ def ensure_disk(
     fmt: str,
     base_volume: str | None = None,
     full_copy: bool = False,
+    base_format: str = "qcow2",
 ) -> str:
-    """Create the volume unless it exists; return its path. Sparse always; overlay or copy of a base."""
+    """Create the volume unless it exists; return its path. Sparse always; overlay or copy of a base.
+
+    `base_format` is the base image's declared format (checked at upload): an overlay names it, so that
+    QEMU never probes the base (a probe could find a format that names a backing file of its own).
+    """
     pool = _pool(conn, pool_name)
     where = f"host {safe_uri(conn.getURI())}"
     try:
@@ -46,20 +50,15 @@ def ensure_disk(
             vol = pool.createXMLFrom(volume_xml(name, capacity, fmt), base, 0)
         elif base_volume:
             base = pool.storageVolLookupByName(base_volume)
-            base_fmt = _volume_format(base)
             capacity = max(size_gib * GIB, base.info()[1])
             vol = pool.createXML(
-                volume_xml(name, capacity, "qcow2", backing_path=base.path(), backing_format=base_fmt), 0
+                volume_xml(name, capacity, "qcow2", backing_path=base.path(), backing_format=base_format), 0
             )
         else:
             vol = pool.createXML(volume_xml(name, size_gib * GIB, fmt), 0)
         return vol.path()
     except libvirt.libvirtError as exc:
         raise wrap(exc, f"create disk '{name}' in pool '{pool_name}'", where) from exc
-
-
-def _volume_format(vol: libvirt.virStorageVol) -> str:
-    return etree.fromstring(vol.XMLDesc(0)).find("target/format").get("type", "raw")
 
 
 def delete_volumes_of(conn: libvirt.virConnect, pool_name: str, vm_uuid: str) -> list[str]:

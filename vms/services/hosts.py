@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
@@ -33,7 +34,7 @@ def validate_host_fields(name: str, uri: str, exclude_pk: int | None = None) -> 
             {"name": _("Use letters, numbers, hyphens or underscores for a host name (for example 'kvm-01').")}
         ) from None
     try:
-        uri = check_uri(uri)
+        uri = check_uri(uri, allow_test_driver=settings.LIBVIRT_ALLOW_TEST_DRIVER)
     except BadURI as exc:
         raise ValidationError({"uri": str(exc)}) from None
     others = Host.objects.exclude(pk=exclude_pk)

@@ -3,14 +3,20 @@
 A file is refused at upload when it is not what it claims to be: a qcow2 must have the qcow2 header
 and neither a backing file nor an external data file (either would make the host open a file the
 uploader chose); an ISO must carry the ISO 9660 signature; a raw image must be whole 512-byte sectors.
-The checks read the headers here in Python: no tool is run on the uploaded file.
+The headers are read here in Python first; then `qemu-img info` (time- and memory-limited, never
+following a backing file) must agree: a "raw" upload that QEMU would take for QED, VMDK or VHD (formats
+that can name a backing file such as /etc/shadow: the CVE-2024-32498 class) is refused, as is any
+backing file, external data file or encryption it reports. Volumes and disks then always carry the
+declared format, so nothing downstream probes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import struct
+import subprocess
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,7 +34,6 @@ from jobs.models import Job
 from jobs.services import enqueue
 from jobs.targets import target_for
 from vms.models import CopyState, Host, Image, ImageCopy, ImageFormat, ImageKind
-from vms.runners import images  # noqa: F401  (registers image.copy here; workers get it through vms/runners/vm.py)
 
 COPY_JOB = "image.copy"
 QCOW2_MAGIC = b"QFI\xfb"
@@ -38,6 +43,12 @@ QCOW2_EXT_END = 0x00000000
 QCOW2_EXT_DATA_FILE = 0x44415441
 QCOW2_INCOMPAT_DATA_FILE = 1 << 2
 SECTOR = 512
+# qemu-img on an uploaded file: bounded in time, CPU and memory (a crafted header must not hang or
+# exhaust the web process's machine).
+QEMU_IMG_TIMEOUT_S = 30
+QEMU_IMG_LIMITS = ("--cpu=20", "--as=1073741824")
+# What qemu-img may call a file we serve, per declared format (an ISO is raw to QEMU).
+QEMU_FORMATS = {ImageFormat.RAW: "raw", ImageFormat.QCOW2: "qcow2", ImageFormat.ISO: "raw"}
 EXTENSIONS = {ImageFormat.RAW: "img", ImageFormat.QCOW2: "qcow2", ImageFormat.ISO: "iso"}
 KIND_FORMATS = {ImageKind.BASE: (ImageFormat.RAW, ImageFormat.QCOW2), ImageKind.ISO: (ImageFormat.ISO,)}
 
@@ -102,8 +113,48 @@ def _looks_like_text(head: bytes) -> bool:
     return printable == len(head)
 
 
+def qemu_img_problems(path: Path, claimed_format: str) -> list[str]:
+    """Reasons to refuse the file, from `qemu-img info` (which probes the format, as a host would)."""
+    command = ["prlimit", *QEMU_IMG_LIMITS, "qemu-img", "info", "--output=json", "-U", str(path)]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=QEMU_IMG_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return [_("qemu-img could not read this image within %(s)d seconds.") % {"s": QEMU_IMG_TIMEOUT_S}]
+    try:
+        info = json.loads(result.stdout) if result.returncode == 0 else None
+    except ValueError:
+        info = None
+    if not isinstance(info, dict):
+        return [_("qemu-img cannot read this image: %(why)s") % {"why": result.stderr.strip()[:300] or "?"}]
+    problems = []
+    found = info.get("format")
+    if found != QEMU_FORMATS[claimed_format]:
+        problems.append(
+            _(
+                "QEMU reads this file as a %(found)s image, not %(claimed)s. Only raw, qcow2 and ISO images are "
+                "served; convert it first (qemu-img convert -O qcow2 FILE image.qcow2)."
+            )
+            % {"found": found or "?", "claimed": claimed_format}
+        )
+    if info.get("backing-filename") or info.get("full-backing-filename"):
+        problems.append(_("This image names a backing file; upload a standalone image."))
+    if (info.get("format-specific") or {}).get("data", {}).get("data-file"):
+        problems.append(_("This image keeps its data in an external data file; upload a standalone image."))
+    if info.get("encrypted"):
+        problems.append(_("This image is encrypted; upload an unencrypted image."))
+    return problems
+
+
 def inspect_file(path: Path, claimed_format: str) -> Inspection:
     """What the file is; ValidationError on 'file' (or 'format') when it is not what is claimed."""
+    inspection = _inspect_headers(path, claimed_format)
+    problems = qemu_img_problems(path, claimed_format)
+    if problems:
+        raise _refuse(" ".join(problems))
+    return inspection
+
+
+def _inspect_headers(path: Path, claimed_format: str) -> Inspection:
     size = path.stat().st_size
     if size == 0:
         raise _refuse(_("The file is empty."))
@@ -261,3 +312,9 @@ def delete_image(image: Image) -> None:
 def hosts_with_image(volume: str):
     """Hosts that have a ready copy of the image with this volume name (placement can require one)."""
     return Host.objects.filter(image_copies__volume=volume, image_copies__state=CopyState.READY)
+
+
+def base_image_format(volume: str) -> str:
+    """The declared (upload-checked) format of the base image with this volume name; qcow2 if unknown."""
+    found = Image.objects.filter(volume=volume, kind=ImageKind.BASE).values_list("format", flat=True).first()
+    return found or ImageFormat.QCOW2
