@@ -11,6 +11,7 @@ from audit.models import AuditEntry
 from portal.choices import RequestState
 from portal.models import VMRequest
 from vms.choices import VMState
+from vms.hypervisor.hostinfo import default_pool
 from vms.models import Host, VirtualMachine
 from vms.services.placement import NOT_RESERVING
 
@@ -37,9 +38,8 @@ def _pct(part: float, whole: float) -> int:
 
 
 def _pool_gib(caps: dict) -> float:
-    pools = [p for p in caps.get("pools", []) if p.get("active")]
-    default = next((p for p in pools if p.get("name") == "default"), pools[0] if pools else None)
-    return (default.get("capacity", 0) / 2**30) if default else 0.0
+    pool = default_pool(caps)
+    return (pool.get("capacity", 0) / 2**30) if pool else 0.0
 
 
 def host_rows(preview: int = HOST_VM_PREVIEW) -> dict:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import libvirt
-from lxml import etree
+
+from vms.hypervisor.hostinfo import read_bridges, read_networks, read_pools
 
 from .adapt import AdaptResult, adapt
 from .model import Domain
@@ -35,48 +36,29 @@ def _bridges(conn: Any) -> set[str] | None:
     None when the host cannot tell us (no interface driver), so adapt() leaves bridges alone
     instead of rewiring NICs on a guess.
     """
-    names: set[str] = set()
+    host_bridges = read_bridges(conn)
+    if host_bridges is None:
+        return None
     try:
-        for iface in conn.listAllInterfaces(0):
-            if etree.fromstring(iface.XMLDesc(0).encode()).get("type") == "bridge":
-                names.add(iface.name())
+        networks = read_networks(conn)
     except libvirt.libvirtError:
-        known = False
-    else:
-        known = True
-    try:
-        for net in conn.listAllNetworks(0):
-            try:
-                names.add(net.bridgeName())
-            except libvirt.libvirtError:
-                pass  # networks without a bridge (e.g. macvtap pools)
-    except libvirt.libvirtError:
-        pass
-    return names if known else None
+        networks = []
+    return set(host_bridges) | {n["bridge"] for n in networks if n["bridge"]}
 
 
 def _networks(conn: Any) -> list[str] | None:
     try:
-        return [n.name() for n in conn.listAllNetworks(libvirt.VIR_CONNECT_LIST_NETWORKS_ACTIVE)]
+        return [n["name"] for n in read_networks(conn) if n["active"]]
     except libvirt.libvirtError:
         return None
 
 
 def _pool_dirs(conn: Any) -> list[str]:
-    dirs = []
     try:
-        pools = conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)
+        pools = read_pools(conn, refresh=True)  # refreshed: files copied in since the last refresh count
     except libvirt.libvirtError:
         return []
-    for pool in pools:
-        try:
-            pool.refresh(0)  # see files copied into the directory since the last refresh
-        except libvirt.libvirtError:
-            pass
-        path = etree.fromstring(pool.XMLDesc(0).encode()).findtext("target/path")
-        if path:
-            dirs.append(os.path.normpath(path))
-    return dirs
+    return [os.path.normpath(p["path"]) for p in pools if p["active"] and p.get("path")]
 
 
 def fetch_host_facts(conn: Any) -> HostFacts:
