@@ -19,6 +19,7 @@ from live.sockets import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, SessionSocket
 from vms.groups import console_group, vm_group
 from vms.models import VirtualMachine
 from vms.permissions import can_operate_vm, can_view_vm
+from vms.services.state import state_payload
 from vms.watcher.observed import console_scrollback
 from vms.watcher.store import console_input_channel
 
@@ -62,9 +63,7 @@ class VMConsumer(VMSocket):
         return [vm_group(vm.uuid)]
 
     async def ready(self) -> None:
-        await self.send_json(
-            {"type": "vm.state", "vm": str(self.vm.uuid), "state": self.vm.state, "host": self.vm.host_id}
-        )
+        await self.send_json(state_payload(self.vm))
 
 
 class ConsoleConsumer(VMSocket):

@@ -1,4 +1,9 @@
-"""What a host can do, read over its libvirt connection: the facts behind 'Test connection'."""
+"""What a host can do, read over its libvirt connection: the facts behind 'Test connection'.
+
+The one reader of host facts (capabilities, pools, networks, bridges). `describe_host` is the JSON
+stored as Host.capabilities, by the watcher on every connect and by the host check; placement reads
+that stored copy through `default_pool`. No Django here.
+"""
 
 from __future__ import annotations
 
@@ -18,20 +23,46 @@ def _kvm_usable(conn: libvirt.virConnect, caps: etree._Element) -> bool:
     return bool(caps.xpath("/capabilities/guest/arch/domain[@type='kvm']"))
 
 
-def _pools(conn: libvirt.virConnect) -> list[dict]:
+# --- the one reader of pools, networks and bridges -----------------------------------------------
+# describe_host (stored as Host.capabilities by the watcher and by "Test connection", read by placement)
+# uses them; other code that needs a pool's directory or the host's bridges should call them too rather
+# than read libvirt itself (domainxml/hostcaps.py and services/templates._pool_path still do). They raise
+# libvirt.libvirtError; the caller says what it was doing.
+
+
+def _xml(obj: libvirt.virStoragePool | libvirt.virInterface) -> etree._Element:
+    return etree.fromstring(obj.XMLDesc(0).encode())
+
+
+def pool_target_path(pool: libvirt.virStoragePool) -> str:
+    """The pool's directory on the host ('' when it names none)."""
+    return _xml(pool).findtext("target/path") or ""
+
+
+def read_pools(conn: libvirt.virConnect, *, refresh: bool = False) -> list[dict]:
+    """Every storage pool: name, active; an active one also capacity, allocation, available (bytes), path.
+
+    refresh=True re-reads each active pool's directory first (files copied in since the last refresh);
+    a pool libvirt cannot refresh right now is listed as it was.
+    """
     pools = []
     for pool in conn.listAllStoragePools(0):
         entry = {"name": pool.name(), "active": bool(pool.isActive())}
-        if pool.isActive():
+        if entry["active"]:
+            if refresh:
+                try:
+                    pool.refresh(0)
+                except libvirt.libvirtError:
+                    pass
             _state, capacity, allocation, available = pool.info()
             entry.update({"capacity": capacity, "allocation": allocation, "available": available})
-            target = etree.fromstring(pool.XMLDesc(0)).findtext("target/path")
-            entry["path"] = target or ""
+            entry["path"] = pool_target_path(pool)
         pools.append(entry)
     return pools
 
 
-def _networks(conn: libvirt.virConnect) -> list[dict]:
+def read_networks(conn: libvirt.virConnect) -> list[dict]:
+    """Every libvirt network: name, active, bridge ('' for a network without one, e.g. macvtap)."""
     nets = []
     for net in conn.listAllNetworks(0):
         try:
@@ -42,15 +73,23 @@ def _networks(conn: libvirt.virConnect) -> list[dict]:
     return nets
 
 
-def _bridges(conn: libvirt.virConnect) -> list[str]:
+def read_bridges(conn: libvirt.virConnect) -> list[str] | None:
+    """The host's bridge interfaces, sorted; None when the host cannot tell (no interface driver)."""
     try:
-        return sorted(
-            iface.name()
-            for iface in conn.listAllInterfaces(0)
-            if etree.fromstring(iface.XMLDesc(0)).get("type") == "bridge"
-        )
+        return sorted(iface.name() for iface in conn.listAllInterfaces(0) if _xml(iface).get("type") == "bridge")
     except libvirt.libvirtError:
-        return []  # the interface driver is optional (netcf); no list is not an error
+        return None  # the interface driver is optional (netcf); no list is not an error
+
+
+# --- readers of a stored description (Host.capabilities), no libvirt --------------------------------
+def active_pools(facts: dict) -> list[dict]:
+    return [p for p in facts.get("pools", []) if p.get("active")]
+
+
+def default_pool(facts: dict) -> dict | None:
+    """The pool new disks go to: the active pool named 'default', else the first active one."""
+    pools = active_pools(facts)
+    return next((p for p in pools if p.get("name") == "default"), pools[0] if pools else None)
 
 
 def describe_host(conn: libvirt.virConnect) -> dict:
@@ -71,9 +110,9 @@ def describe_host(conn: libvirt.virConnect) -> dict:
             "kvm": _kvm_usable(conn, caps),
             "emulators": sorted(set(caps.xpath("/capabilities/guest/arch/emulator/text()"))),
             "machines": sorted(set(caps.xpath("/capabilities/guest/arch[@name='x86_64']/machine/text()"))),
-            "pools": _pools(conn),
-            "networks": _networks(conn),
-            "bridges": _bridges(conn),
+            "pools": read_pools(conn),
+            "networks": read_networks(conn),
+            "bridges": read_bridges(conn) or [],
         }
     except libvirt.libvirtError as exc:
         raise wrap(exc, "read the host's capabilities", where) from exc

@@ -8,6 +8,7 @@ from django.db.models import Count, Q, Sum
 from django.utils.translation import gettext as _
 
 from vms.choices import CopyState, VMState
+from vms.hypervisor.hostinfo import default_pool
 from vms.models import Host, VMTemplate
 
 # VMs in these states hold no resources on their host.
@@ -26,8 +27,7 @@ class Need:
 
 
 def _pool_available_gib(host: Host) -> float:
-    pools = [p for p in host.capabilities.get("pools", []) if p.get("active")]
-    default = next((p for p in pools if p["name"] == "default"), pools[0] if pools else None)
+    default = default_pool(host.capabilities)
     return default["available"] / 2**30 if default else 0.0
 
 

@@ -1,4 +1,11 @@
-"""The one place that writes VirtualMachine.state: a conditional UPDATE, then a broadcast."""
+"""The one writer of VirtualMachine.state, and the one builder of the `vm.state` message.
+
+Every state change -- a job's step (vms/runners), a service (deleting, forgetting), the watcher's
+observation (vms/watcher/observed.py) -- goes through `set_state`: a conditional UPDATE, then the
+`vm.state` message broadcast after commit. Code that must announce a VM without changing its state
+(the watcher recording a discovered domain) calls `broadcast_state`; the VM socket's snapshot on
+connect sends `state_payload`. So a browser reads one shape whoever made the change.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ class StateConflict(Exception):
 
 
 def vm_groups(vm: VirtualMachine) -> list[str]:
+    """Who hears about the VM: its own page, the fleet (staff), its owner's pages, its host."""
     groups = [vm_group(vm.uuid), FLEET]
     if vm.owner_id:
         groups.append(user_group(vm.owner_id))
@@ -26,7 +34,13 @@ def vm_groups(vm: VirtualMachine) -> list[str]:
 
 
 def state_payload(vm: VirtualMachine) -> dict:
-    return {"type": "vm.state", "vm": str(vm.uuid), "id": vm.pk, "state": vm.state, "host": vm.host_id}
+    """The `vm.state` message (docs/live.md): what static/js/*.js and the tests read."""
+    return {"type": "vm.state", "vm": str(vm.uuid), "state": vm.state, "host": vm.host_id}
+
+
+def broadcast_state(vm: VirtualMachine) -> None:
+    """Send the VM's `vm.state` message to its groups once the surrounding transaction commits."""
+    broadcast(vm_groups(vm), state_payload(vm))
 
 
 def set_state(vm: VirtualMachine, new: str, expected: Iterable[str] | None = None, **fields) -> bool:
@@ -40,7 +54,7 @@ def set_state(vm: VirtualMachine, new: str, expected: Iterable[str] | None = Non
     vm.state, vm.state_changed_at = new, now
     for name, value in fields.items():
         setattr(vm, name, value)
-    broadcast(vm_groups(vm), state_payload(vm))
+    broadcast_state(vm)
     return True
 
 

@@ -26,12 +26,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from live.broadcast import broadcast
-from live.groups import user_group
 from live.redis import sync_redis
 from vms.choices import VMState
-from vms.groups import FLEET, host_group, vm_group
+from vms.groups import FLEET, host_group
 from vms.hypervisor.events import ObservedDomain
 from vms.models import Host, VirtualMachine
+from vms.services.state import broadcast_state, set_state
 from vms.watcher.store import console_open_key, observed_key, scrollback_end_key, scrollback_key, stats_key
 
 log = logging.getLogger(__name__)
@@ -71,14 +71,7 @@ def watchable_hosts() -> list[WatchedHost]:
     return [WatchedHost(h.id, h.name, h.uri) for h in Host.objects.filter(enabled=True).order_by("id")]
 
 
-# --- broadcasting -------------------------------------------------------------------------------
-def _vm_state_message(vm: VirtualMachine, state: str) -> None:
-    groups = [vm_group(vm.uuid), FLEET]
-    if vm.owner_id:
-        groups.append(user_group(vm.owner_id))
-    broadcast(groups, {"type": "vm.state", "vm": str(vm.uuid), "state": state, "host": vm.host_id})
-
-
+# --- broadcasting (vm.state is built and sent by vms.services.state) ---------------------------
 def _host_state_message(host_id: int, online: bool, error: str = "") -> None:
     broadcast([host_group(host_id), FLEET], {"type": "host.state", "host": host_id, "online": online, "error": error})
 
@@ -97,19 +90,16 @@ def _record(vm_uuid: str, host_id: int, state: str) -> None:
 
 
 def _compare_and_set(vm: VirtualMachine, wanted_for: callable, **extra) -> str:
-    """Write `wanted_for(current)` unless None; re-read and retry when someone else changed the row."""
+    """Write `wanted_for(current)` unless None; re-read and retry when someone else changed the row.
+
+    The write (compare-and-set on the state read, then the `vm.state` broadcast) is
+    vms.services.state.set_state, the one writer of VM state.
+    """
     for _attempt in range(CAS_ATTEMPTS):
         new = wanted_for(vm.state)
         if new is None:
             return vm.state
-        changed = VirtualMachine.objects.filter(pk=vm.pk, state=vm.state).update(
-            state=new, state_changed_at=timezone.now(), **extra
-        )
-        if changed:
-            for field, value in extra.items():
-                setattr(vm, field, value)
-            vm.state = new
-            _vm_state_message(vm, new)
+        if set_state(vm, new, expected=[vm.state], **extra):
             return new
         vm.refresh_from_db(fields=["state", "host", "owner", "managed"])
     log.warning("VM %s kept changing; left its state at %s", vm.uuid, vm.state)
@@ -132,7 +122,7 @@ def _discover(host_id: int, domain: ObservedDomain) -> VirtualMachine | None:
     except IntegrityError:  # another VM row already uses that name on this host
         log.warning("domain %s (%s) on host %s not recorded: its name is taken", domain.name, domain.uuid, host_id)
         return None
-    _vm_state_message(vm, vm.state)
+    broadcast_state(vm)
     return vm
 
 
