@@ -16,13 +16,13 @@ from django.views.decorators.http import require_GET, require_POST
 from audit.log import filter_entries
 from portal import quotas, services
 from portal.choices import OPEN_STATES, RequestState
-from portal.decorators import staff_required
 from portal.forms import ApproveForm, AuditFilterForm, RequestForm
 from portal.models import VMRequest
 from portal.selectors import host_rows, pending_requests, summary_json, visible_entries, visible_requests
 from vms.choices import VMState
 from vms.models import Host, VMTemplate
 from vms.selectors import fleet_summary as vm_summary
+from vms.views.access import staff_required
 
 PAGE_SIZE = 50
 

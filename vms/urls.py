@@ -1,7 +1,7 @@
 from django.urls import path
 
 from vms.views import graphics as views_graphics
-from vms.views import manage as views_admin
+from vms.views import manage
 from vms.views import vms as views
 
 urlpatterns = [
@@ -10,14 +10,14 @@ urlpatterns = [
     path("vms/<uuid:uuid>/action/", views.vm_action, name="vm-action"),
     path("vms/<uuid:uuid>/share/", views.vm_share, name="vm-share"),
     path("vms/<uuid:uuid>/share/<int:share_id>/delete/", views.vm_unshare, name="vm-unshare"),
-    path("manage/templates/", views_admin.template_list, name="manage-templates"),
-    path("manage/templates/new/", views_admin.template_edit, name="manage-template-new"),
-    path("manage/templates/import/", views_admin.template_import, name="manage-template-import"),
-    path("manage/templates/<int:pk>/", views_admin.template_edit, name="manage-template-edit"),
-    path("manage/templates/<int:pk>/preview/", views_admin.template_preview, name="manage-template-preview"),
-    path("manage/images/", views_admin.image_list, name="manage-images"),
-    path("manage/images/<int:pk>/copy/", views_admin.image_copy, name="manage-image-copy"),
-    path("manage/images/<int:pk>/delete/", views_admin.image_delete, name="manage-image-delete"),
+    path("manage/templates/", manage.template_list, name="manage-templates"),
+    path("manage/templates/new/", manage.template_edit, name="manage-template-new"),
+    path("manage/templates/import/", manage.template_import, name="manage-template-import"),
+    path("manage/templates/<int:pk>/", manage.template_edit, name="manage-template-edit"),
+    path("manage/templates/<int:pk>/preview/", manage.template_preview, name="manage-template-preview"),
+    path("manage/images/", manage.image_list, name="manage-images"),
+    path("manage/images/<int:pk>/copy/", manage.image_copy, name="manage-image-copy"),
+    path("manage/images/<int:pk>/delete/", manage.image_delete, name="manage-image-delete"),
     # the graphical console
     path("vms/<uuid:uuid>/graphics/", views_graphics.graphics_console, name="vm-graphics"),
     path(

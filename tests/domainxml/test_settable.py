@@ -11,6 +11,7 @@ from vms.domainxml import (
     set_field,
     settable_fields,
 )
+from vms.domainxml.settable import SETTABLE
 
 from .helpers import SEED
 
@@ -22,8 +23,15 @@ def son() -> Domain:
 
 def test_every_registered_field_resolves_to_a_model_property(son):
     # A typo in the registry's target path would only show up when a user tries that field.
+    not_properties = []
     for name in settable_fields():
-        get_field(son, name)
+        owner, attr = SETTABLE[name].owner_and_attr(son)  # AttributeError on a wrong step of the path
+        # A typed property of the model that set_field can write (a data descriptor), not a stray attribute.
+        if not hasattr(getattr(type(owner), attr, None), "__set__"):
+            not_properties.append(f"{name} -> {SETTABLE[name].target}")
+        elif SETTABLE[name].required:
+            assert get_field(son, name) not in (None, ""), f"{name} reads nothing from a valid document"
+    assert not_properties == []
 
 
 @pytest.mark.parametrize(

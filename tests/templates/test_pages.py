@@ -45,7 +45,7 @@ def test_pages_are_staff_only(plain_user, son_xml, admin_user):
         f"/manage/templates/{template.pk}/preview/",
         "/manage/images/",
     ]:
-        assert client.get(url).status_code == 302  # to the login page
+        assert client.get(url).status_code == 403, url  # logged in but not an admin: refused, no login loop
 
 
 def test_create_from_scratch_then_edit_through_the_form(admin_user):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -32,7 +33,8 @@ async def test_a_lease_is_held_by_one_watcher_and_only_its_holder_renews_or_rele
         await second.release(host_id)  # not its lease: nothing happens
         assert await sync_to_async(lease_holder)(host_id) == "w-first"
         assert await first.renew(host_id)
-        time.sleep(0.6)  # expired: a dead holder's host is free
+        # Not renewed, the lease expires (ttl 500 ms): a dead holder's host is free.
+        await wait_for(lambda: lease_holder(host_id) is None, 5, "the unrenewed lease expiring")
         assert await second.acquire(host_id)
         assert not await first.renew(host_id)
         await second.release(host_id)
@@ -56,9 +58,12 @@ async def test_two_watchers_split_the_hosts_and_one_takes_over_when_the_other_di
         return holders if both_hold else None
 
     holders = await wait_for(split, 30, "an even split", logs)
-    # Stays split (no ping-pong) and every host keeps exactly one holder.
-    time.sleep(3)
-    assert await sync_to_async(split)() == holders
+    # Stays split (no ping-pong) and every host keeps exactly one holder. Watching for 3 s is the point
+    # here: a steady state shows only by not changing, so it is sampled all along that window.
+    watched_until = time.monotonic() + 3
+    while time.monotonic() < watched_until:
+        assert await sync_to_async(split)() == holders, logs()
+        await asyncio.sleep(0.2)
 
     first.kill()
     killed = time.monotonic()

@@ -7,7 +7,6 @@ while a list renders.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -16,20 +15,22 @@ from django.views.decorators.http import require_POST
 from vms.forms import ImageCopyForm, ImageUploadForm, PreviewForm, TemplateForm, TemplateImportForm
 from vms.models import Host, Image, VMTemplate
 from vms.services import images as image_services
+from vms.services import template_preview as preview_services
 from vms.services import templates as template_services
+from vms.views.access import staff_required
 
 
 def _first_messages(exc: ValidationError) -> list[str]:
     return [m for msgs in exc.message_dict.values() for m in msgs] if hasattr(exc, "error_dict") else exc.messages
 
 
-@staff_member_required
+@staff_required
 def template_list(request):
     templates = VMTemplate.objects.all()
-    return render(request, "vms/admin/template_list.html", {"templates": templates})
+    return render(request, "vms/manage/template_list.html", {"templates": templates})
 
 
-@staff_member_required
+@staff_required
 def template_edit(request, pk: int | None = None):
     template = get_object_or_404(VMTemplate, pk=pk) if pk is not None else None
     form = TemplateForm(request.POST or None, instance=template)
@@ -52,10 +53,10 @@ def template_edit(request, pk: int | None = None):
         "preview_form": PreviewForm() if template is not None else None,
         "versions": template.versions.all()[:20] if template is not None else [],
     }
-    return render(request, "vms/admin/template_form.html", context)
+    return render(request, "vms/manage/template_form.html", context)
 
 
-@staff_member_required
+@staff_required
 def template_import(request):
     form = TemplateImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -75,10 +76,10 @@ def template_import(request):
             for note in template.import_notes:
                 messages.info(request, note)
             return redirect("manage-template-edit", pk=template.pk)
-    return render(request, "vms/admin/template_import.html", {"form": form})
+    return render(request, "vms/manage/template_import.html", {"form": form})
 
 
-@staff_member_required
+@staff_required
 def template_preview(request, pk: int):
     template = get_object_or_404(VMTemplate, pk=pk)
     form = PreviewForm(request.GET or None)
@@ -86,15 +87,15 @@ def template_preview(request, pk: int):
     if form.is_bound and form.is_valid():
         host = form.cleaned_data["host"]
         try:
-            xml, adjustments = template_services.preview(template, host)
+            xml, adjustments = preview_services.preview(template, host)
         except ValidationError as exc:
             context["error"] = " ".join(_first_messages(exc))
         else:
             context.update(host=host, xml=xml, adjustments=adjustments)
-    return render(request, "vms/admin/template_preview.html", context)
+    return render(request, "vms/manage/template_preview.html", context)
 
 
-@staff_member_required
+@staff_required
 def image_list(request):
     form = ImageUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -120,12 +121,12 @@ def image_list(request):
     images = Image.objects.prefetch_related("copies__host", "copies__job")
     return render(
         request,
-        "vms/admin/image_list.html",
+        "vms/manage/image_list.html",
         {"form": form, "images": images, "copy_form": ImageCopyForm(), "hosts": Host.objects.filter(enabled=True)},
     )
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def image_copy(request, pk: int):
     image = get_object_or_404(Image, pk=pk)
@@ -143,7 +144,7 @@ def image_copy(request, pk: int):
     return redirect("manage-images")
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def image_delete(request, pk: int):
     image = get_object_or_404(Image, pk=pk)
