@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -17,6 +16,7 @@ from audit.models import AuditEntry
 from portal.choices import RequestState
 from portal.models import VMRequest
 from sandbox.demo_guest import BANNER
+from tests.support.wait import wait_until
 from vms.choices import VMState
 from vms.watcher.leases import lease_holder
 
@@ -30,15 +30,9 @@ def virsh(uri: str, *args: str) -> str:
     return subprocess.run(["virsh", "-c", uri, *args], check=True, capture_output=True, text=True, timeout=60).stdout
 
 
-def wait_until(predicate, timeout: float, what: str, logs=()):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    details = "\n".join(f"--- {p.name}:\n{p.log()}" for p in logs)
-    raise AssertionError(f"{what} did not happen within {timeout} s\n{details}")
+def process_logs(*processes):
+    """What the test's processes wrote, for a failure message."""
+    return lambda: "\n".join(f"--- {p.name}:\n{p.log()}" for p in processes)
 
 
 def log_in(browser, base_url: str, username: str):
@@ -60,7 +54,9 @@ def test_request_approve_boot_console_delete(
     User.objects.create_superuser("teacher", "teacher@example.org", PASSWORD)
     logs = (web_server, watcher)
     # The watcher must hold the hosts before the VM boots, or the banner is printed before it listens.
-    wait_until(lambda: all(lease_holder(h.pk) for h in fleet_hosts), 30, "the watcher taking the hosts", logs)
+    wait_until(
+        lambda: all(lease_holder(h.pk) for h in fleet_hosts), 30, "the watcher taking the hosts", process_logs(*logs)
+    )
 
     def shot(page, name):
         page.screenshot(path=str(output_dir / f"{name}.png"), full_page=True)
@@ -120,7 +116,9 @@ def test_request_approve_boot_console_delete(
     user.once("dialog", lambda dialog: dialog.accept())
     user.click('[data-vm-actions] button[data-vm-action="delete"]')
     user.wait_for_url(re.compile(rf".*/vms/{vm.uuid}/$"))
-    wait_until(lambda: VirtualMachine_state(vm) == VMState.DELETED, 90, "the VM being deleted", (*logs, vm_worker))
+    wait_until(
+        lambda: VirtualMachine_state(vm) == VMState.DELETED, 90, "the VM being deleted", process_logs(*logs, vm_worker)
+    )
     user.wait_for_function("!document.getElementById('vm-gone').hidden", timeout=30_000)
     shot(user, "06-vm-deleted")
     vm.refresh_from_db()
