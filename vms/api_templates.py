@@ -17,11 +17,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from jobs.api import JobSerializer
-from vms.choices import GONE_STATES, BootMode
+from vms.choices import GONE_STATES
+from vms.domainxml.template import BOOL, CHOICE, DEVICES, INT, SETTINGS, TEXT, VOLUME, Setting, read_settings
 from vms.models import Host, Image, ImageCopy, ImageFormat, ImageKind, TemplateVersion, VirtualMachine, VMTemplate
-from vms.services import discovery
+from vms.services import discovery, template_preview
 from vms.services import images as image_services
 from vms.services import templates as template_services
+from vms.services.templates import translated
 
 
 def api_error(exc: DjangoValidationError) -> APIValidationError:
@@ -41,29 +43,29 @@ class ReadForUsersWriteForAdmins(permissions.BasePermission):
 # --- templates -------------------------------------------------------------------------------------------
 
 
-class TemplateSettingsSerializer(serializers.Serializer):
-    memory_mib = serializers.IntegerField(min_value=1, required=False)
-    current_memory_mib = serializers.IntegerField(min_value=1, required=False)
-    vcpus = serializers.IntegerField(min_value=1, required=False)
-    boot_mode = serializers.ChoiceField(BootMode.choices, required=False)
-    boot_order = serializers.ListField(child=serializers.ChoiceField(["hd", "cdrom", "network", "fd"]), required=False)
-    boot_menu = serializers.BooleanField(required=False)
-    kernel = serializers.CharField(required=False, allow_blank=True, max_length=4096)
-    initrd = serializers.CharField(required=False, allow_blank=True, max_length=4096)
-    cmdline = serializers.CharField(required=False, allow_blank=True, max_length=4096)
-    on_poweroff = serializers.CharField(required=False)
-    on_reboot = serializers.CharField(required=False)
-    on_crash = serializers.CharField(required=False)
-    acpi = serializers.BooleanField(required=False)
-    apic = serializers.BooleanField(required=False)
-    pae = serializers.BooleanField(required=False)
-    clock_offset = serializers.ChoiceField(template_services.CLOCK_OFFSETS, required=False)
-    network_kind = serializers.ChoiceField(template_services.NETWORK_KINDS, required=False)
-    network_source = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    graphics = serializers.ChoiceField(template_services.GRAPHICS_KINDS, required=False)
-    serial_console = serializers.BooleanField(required=False)
-    cdrom_iso = serializers.CharField(required=False, allow_blank=True, max_length=255)
-    disk_bus = serializers.ChoiceField(template_services.DISK_BUSES, required=False)
+def serializer_field(setting: Setting) -> serializers.Field:
+    """The API field for one declared setting; every setting is optional (None = leave it as it is)."""
+    if setting.kind == INT:
+        return serializers.IntegerField(min_value=setting.min, max_value=setting.max, required=False)
+    if setting.kind == BOOL:
+        return serializers.BooleanField(required=False)
+    if setting.kind == CHOICE and setting.engine_checks:
+        return serializers.CharField(required=False)  # the engine's refusal names the setting
+    if setting.kind == CHOICE:
+        return serializers.ChoiceField([(v, translated(label)) for v, label in setting.choices], required=False)
+    if setting.kind in (TEXT, VOLUME):
+        return serializers.CharField(required=False, allow_blank=True, max_length=setting.max_length)
+    if setting.kind == DEVICES:
+        return serializers.ListField(child=serializers.ChoiceField(setting.values), required=False)
+    raise ValueError(f"no API field for a setting of kind {setting.kind!r}")
+
+
+# Built from the one declaration of the settings (vms.domainxml.template.SETTINGS).
+TemplateSettingsSerializer = type(serializers.Serializer)(
+    "TemplateSettingsSerializer",
+    (serializers.Serializer,),
+    {"__module__": __name__, **{s.name: serializer_field(s) for s in SETTINGS}},
+)
 
 
 class TemplateSerializer(serializers.ModelSerializer):
@@ -85,7 +87,7 @@ class TemplateSerializer(serializers.ModelSerializer):
         ]
 
     def get_settings(self, template) -> dict:
-        return template_services.read_settings(template.domain_xml)
+        return read_settings(template.domain_xml)
 
     def to_representation(self, template):
         data = super().to_representation(template)
@@ -217,7 +219,7 @@ class TemplateViewSet(viewsets.ModelViewSet):
         if host is None:
             raise APIValidationError({"host": [_("There is no host with id %(id)s.") % {"id": host_id}]})
         try:
-            xml, adjustments = template_services.preview(template, host)
+            xml, adjustments = template_preview.preview(template, host)
         except DjangoValidationError as exc:
             raise api_error(exc) from None
         return Response({"host": host.name, "xml": xml, "adjustments": adjustments})

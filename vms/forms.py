@@ -6,116 +6,98 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from vms.choices import BootMode, DiskFormat, DiskSource, ShareLevel
-from vms.domainxml import LIFECYCLE_ACTIONS
+from vms.choices import DiskFormat, ShareLevel
+from vms.domainxml.template import (
+    BIOS,
+    BOOL,
+    CHOICE,
+    DEVICES,
+    INT,
+    KERNEL,
+    NOTE,
+    SETTING_NAMES,
+    SETTINGS,
+    TEXT,
+    VOLUME,
+    Setting,
+    blank_domain_xml,
+    read_settings,
+)
 from vms.models import Host, Image, ImageFormat, ImageKind, VMTemplate
 from vms.services import templates as services
+from vms.services.templates import translated
 
-BOOT_DEVICE_CHOICES = [
-    ("", "—"),
-    ("hd", _("Hard disk")),
-    ("cdrom", _("CD-ROM")),
-    ("network", _("Network (PXE)")),
-    ("fd", _("Floppy")),
-]
-NETWORK_CHOICES = [
-    ("none", _("No network")),
-    ("user", _("User-mode (outgoing only, no set-up)")),
-    ("network", _("libvirt network")),
-    ("bridge", _("Host bridge")),
-]
-GRAPHICS_CHOICES = [("none", _("None (serial console only)")), ("vnc", _("VNC")), ("spice", _("SPICE"))]
-CLOCK_CHOICES = [("utc", _("UTC")), ("localtime", _("Host local time (Windows guests)"))]
-BUS_CHOICES = [
-    ("virtio", _("virtio (fastest; Linux)")),
-    ("sata", _("SATA")),
-    ("scsi", _("SCSI")),
-    ("ide", _("IDE (old guests)")),
-]
-ACTION_LABELS = {
-    "destroy": _("Stop the VM"),
-    "restart": _("Restart the VM"),
-    "preserve": _("Keep it for debugging"),
-    "rename-restart": _("Rename and restart"),
-    "coredump-destroy": _("Dump core, then stop"),
-    "coredump-restart": _("Dump core, then restart"),
-}
+# The boot order (a list) is offered as these selects, first to last.
+BOOT_FIELDS = ("boot_1", "boot_2", "boot_3")
+
+
+def _choices(setting: Setting) -> list[tuple[str, str]]:
+    return [(value, translated(label)) for value, label in setting.choices]
+
+
+def form_fields(setting: Setting) -> dict[str, forms.Field]:
+    """The form field(s) for one declared setting or column, named as the page and its clients know them."""
+    label = translated(setting.label)
+    help_text = translated(setting.help) if setting.help else ""
+    if setting.kind == INT:
+        field = forms.IntegerField(
+            label=label,
+            help_text=help_text,
+            required=setting.required,
+            min_value=setting.min if setting.form_min is None else setting.form_min,
+            max_value=setting.max if setting.form_max is None else setting.form_max,
+        )
+    elif setting.kind == BOOL:
+        field = forms.BooleanField(label=label, help_text=help_text, required=False)
+    elif setting.kind == CHOICE:
+        field = forms.ChoiceField(
+            label=label, help_text=help_text, required=setting.required, choices=_choices(setting)
+        )
+    elif setting.kind == VOLUME:  # the choices are the uploaded images, set when the form is made
+        field = forms.ChoiceField(label=label, help_text=help_text, required=False)
+    elif setting.kind == TEXT:
+        field = forms.CharField(
+            label=label, help_text=help_text, required=setting.required, max_length=setting.max_length
+        )
+    elif setting.kind == NOTE:
+        field = forms.CharField(
+            label=label, help_text=help_text, required=setting.required, widget=forms.Textarea(attrs={"rows": 2})
+        )
+    elif setting.kind == DEVICES:
+        choices = [("", "—"), *_choices(setting)]
+        return {
+            name: forms.ChoiceField(label=label if i == 0 else _("then"), choices=choices, required=False)
+            for i, name in enumerate(BOOT_FIELDS)
+        }
+    else:
+        raise ValueError(f"no form field for a setting of kind {setting.kind!r}")
+    return {setting.name: field}
+
+
 # Template columns the form edits directly (the rest are typed parts of the domain XML).
-MODEL_FIELDS = (
-    "name",
-    "description",
-    "active",
-    "max_vcpus",
-    "max_memory_mib",
-    "default_disk_gib",
-    "max_disk_gib",
-    "disk_source",
-    "disk_format",
-    "base_image",
-    "cloud_init",
-    "requires_kvm",
+MODEL_FIELDS = tuple(c.name for c in services.COLUMNS if not c.from_setting)
+SETTING_FIELDS = SETTING_NAMES
+
+# The page's fields, built from their one declaration: the columns, then the typed settings.
+_TemplateFields = type(forms.Form)(
+    "_TemplateFields",
+    (forms.Form,),
+    {
+        "__module__": __name__,
+        **{
+            name: field
+            for declared in (*(c for c in services.COLUMNS if not c.from_setting), *SETTINGS)
+            for name, field in form_fields(declared).items()
+        },
+    },
 )
-SETTING_FIELDS = services.SETTING_NAMES
 
 
-def _actions(event: str) -> list[tuple[str, str]]:
-    return [(a, ACTION_LABELS.get(a, a)) for a in LIFECYCLE_ACTIONS[event]]
+class TemplateForm(_TemplateFields):
+    """Edits a template's limits and the typed parts of its domain XML, through the domain XML engine.
 
-
-class TemplateForm(forms.Form):
-    """Edits a template's limits and the typed parts of its domain XML, through the domain XML engine."""
-
-    name = forms.CharField(label=_("Name"), max_length=100)
-    description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    active = forms.BooleanField(label=_("Users may request VMs from it"), required=False, initial=True)
-
-    vcpus = forms.IntegerField(label=_("vCPUs (default)"), min_value=1, max_value=512)
-    max_vcpus = forms.IntegerField(label=_("Most vCPUs a user may ask for"), min_value=1, max_value=512)
-    memory_mib = forms.IntegerField(label=_("Memory in MiB (default)"), min_value=16)
-    current_memory_mib = forms.IntegerField(
-        label=_("Memory at boot in MiB (current memory)"),
-        min_value=16,
-        required=False,
-        help_text=_(
-            "At most the memory above; with a memory balloon the guest can be given the rest later. "
-            "Empty: the same as the memory."
-        ),
-    )
-    max_memory_mib = forms.IntegerField(label=_("Most memory a user may ask for (MiB)"), min_value=16)
-
-    boot_mode = forms.ChoiceField(label=_("Boot"), choices=BootMode.choices)
-    boot_1 = forms.ChoiceField(label=_("Boot from, first"), choices=BOOT_DEVICE_CHOICES, required=False)
-    boot_2 = forms.ChoiceField(label=_("then"), choices=BOOT_DEVICE_CHOICES, required=False)
-    boot_3 = forms.ChoiceField(label=_("then"), choices=BOOT_DEVICE_CHOICES, required=False)
-    boot_menu = forms.BooleanField(label=_("Show the boot menu"), required=False)
-    kernel = forms.CharField(label=_("Kernel path on the hosts"), required=False, max_length=4096)
-    initrd = forms.CharField(label=_("Initrd path on the hosts"), required=False, max_length=4096)
-    cmdline = forms.CharField(label=_("Kernel command line"), required=False, max_length=4096)
-
-    disk_source = forms.ChoiceField(label=_("Disk"), choices=DiskSource.choices)
-    base_image = forms.ChoiceField(label=_("Base image"), required=False)
-    disk_format = forms.ChoiceField(label=_("Disk format"), choices=DiskFormat.choices)
-    disk_bus = forms.ChoiceField(label=_("Disk bus"), choices=BUS_CHOICES)
-    default_disk_gib = forms.IntegerField(label=_("Disk size in GiB (default)"), min_value=1)
-    max_disk_gib = forms.IntegerField(label=_("Largest disk a user may ask for (GiB)"), min_value=1)
-    cdrom_iso = forms.ChoiceField(label=_("CD-ROM"), required=False)
-
-    network_kind = forms.ChoiceField(label=_("Network"), choices=NETWORK_CHOICES)
-    network_source = forms.CharField(label=_("Bridge or network name"), required=False, max_length=200)
-    graphics = forms.ChoiceField(label=_("Graphical console"), choices=GRAPHICS_CHOICES)
-    serial_console = forms.BooleanField(label=_("Serial console"), required=False)
-
-    on_poweroff = forms.ChoiceField(label=_("When the guest powers off"), choices=_actions("on_poweroff"))
-    on_reboot = forms.ChoiceField(label=_("When the guest reboots"), choices=_actions("on_reboot"))
-    on_crash = forms.ChoiceField(label=_("When the guest crashes"), choices=_actions("on_crash"))
-    acpi = forms.BooleanField(label=_("ACPI (power button, shutdown)"), required=False)
-    apic = forms.BooleanField(label=_("APIC"), required=False)
-    pae = forms.BooleanField(label=_("PAE (32-bit guests with more than 4 GiB)"), required=False)
-    clock_offset = forms.ChoiceField(label=_("Clock"), choices=CLOCK_CHOICES)
-    cloud_init = forms.BooleanField(
-        label=_("Configure the guest with cloud-init (SSH keys, host name)"), required=False
-    )
-    requires_kvm = forms.BooleanField(label=_("Only place on hosts with KVM"), required=False)
+    Its fields come from `vms.services.templates.COLUMNS` and `vms.domainxml.template.SETTINGS`.
+    """
 
     domain_xml = forms.CharField(
         label=_("Domain XML (advanced)"),
@@ -126,15 +108,14 @@ class TemplateForm(forms.Form):
 
     def __init__(self, *args, instance: VMTemplate | None = None, **kwargs) -> None:
         self.instance = instance
-        xml = instance.domain_xml if instance is not None else services.blank_domain_xml()
-        initial = {**services.read_settings(xml), "domain_xml": xml}
+        xml = instance.domain_xml if instance is not None else blank_domain_xml()
+        initial = {**read_settings(xml), "domain_xml": xml}
         if instance is not None:
             initial.update({f: getattr(instance, f) for f in MODEL_FIELDS})
         else:
             initial.update({f.name: f.get_default() for f in VMTemplate._meta.fields if f.name in MODEL_FIELDS})
             initial.update({"name": "", "active": True, "disk_format": DiskFormat.QCOW2})
-        for i, dev in enumerate(initial.pop("boot_order", [])[:3], start=1):
-            initial[f"boot_{i}"] = dev
+        initial.update(zip(BOOT_FIELDS, initial.pop("boot_order", []), strict=False))
         kwargs["initial"] = {**initial, **kwargs.get("initial", {})}
         super().__init__(*args, **kwargs)
         bases = list(Image.objects.filter(kind=ImageKind.BASE).values_list("volume", "name"))
@@ -154,15 +135,15 @@ class TemplateForm(forms.Form):
         settings = {}
         for name in SETTING_FIELDS:
             if name == "boot_order":
-                if changed & {"boot_1", "boot_2", "boot_3"}:
-                    settings["boot_order"] = [d for d in (data["boot_1"], data["boot_2"], data["boot_3"]) if d]
+                if changed & set(BOOT_FIELDS):
+                    settings["boot_order"] = [data[f] for f in BOOT_FIELDS if data[f]]
             elif name == "current_memory_mib":
                 # Only when asked for: otherwise a current memory below the maximum is kept, or follows it.
                 if name in changed:
                     settings[name] = data[name] if data[name] is not None else data["memory_mib"]
             elif name in changed or self.instance is None:
                 settings[name] = data.get(name)
-        if settings.get("boot_mode") == BootMode.BIOS:
+        if settings.get("boot_mode") == BIOS:
             for name in ("kernel", "initrd", "cmdline"):
                 settings.pop(name, None)
         if "network_source" in settings or "network_kind" in settings:
@@ -170,7 +151,7 @@ class TemplateForm(forms.Form):
             settings["network_source"] = data["network_source"]
         if any(k in settings for k in ("kernel", "initrd", "cmdline", "boot_order", "boot_menu")):
             settings.setdefault("boot_mode", data["boot_mode"])
-        if settings.get("boot_mode") == BootMode.KERNEL:
+        if settings.get("boot_mode") == KERNEL:
             for name in ("kernel", "initrd", "cmdline"):
                 settings[name] = data[name]
         return settings
@@ -178,8 +159,6 @@ class TemplateForm(forms.Form):
     def save(self, user) -> VMTemplate:
         """Create or update through the services; their errors are put on the matching fields."""
         fields = {f: self.cleaned_data[f] for f in MODEL_FIELDS}
-        fields["default_vcpus"] = self.cleaned_data["vcpus"]
-        fields["default_memory_mib"] = self.cleaned_data["memory_mib"]
         xml = self.cleaned_data["domain_xml"] if "domain_xml" in self.changed_data else None
         settings = self._settings()
         settings.setdefault("memory_mib", self.cleaned_data["memory_mib"])
@@ -187,13 +166,9 @@ class TemplateForm(forms.Form):
         try:
             if self.instance is None:
                 name = fields.pop("name")
-                for key in ("default_vcpus", "default_memory_mib"):
-                    fields.pop(key)
                 return services.create_template(
-                    user, name=name, domain_xml=xml or services.blank_domain_xml(), settings=settings, **fields
+                    user, name=name, domain_xml=xml or blank_domain_xml(), settings=settings, **fields
                 )
-            for key in ("default_vcpus", "default_memory_mib"):
-                fields.pop(key)
             return services.update_template(self.instance, user, domain_xml=xml, settings=settings, **fields)
         except ValidationError as exc:
             self._add_service_errors(exc)
@@ -201,9 +176,8 @@ class TemplateForm(forms.Form):
 
     def _add_service_errors(self, exc: ValidationError) -> None:
         aliases = {
-            "default_vcpus": "vcpus",
-            "default_memory_mib": "memory_mib",
-            "boot_order": "boot_1",
+            **services.FROM_SETTINGS,  # default_vcpus -> vcpus, ...
+            "boot_order": BOOT_FIELDS[0],
             "xml": "domain_xml",
             "__all__": None,
         }

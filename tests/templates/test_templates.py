@@ -12,15 +12,10 @@ from lxml import etree
 
 from vms.choices import DiskSource
 from vms.domainxml import Domain, is_valid
+from vms.domainxml.template import PLACEHOLDER_NAME, read_settings
 from vms.models import TemplateVersion, VMTemplate
-from vms.services.templates import (
-    PLACEHOLDER_NAME,
-    apply_settings,
-    import_template,
-    preview,
-    read_settings,
-    update_template,
-)
+from vms.services.template_preview import preview
+from vms.services.templates import apply_settings, import_template, update_template
 
 pytestmark = pytest.mark.django_db
 

@@ -18,20 +18,25 @@ from vms.choices import ACTION_RESULT, DiskSource, VMAction, VMState
 from vms.cloudinit import SeedError, build_seed_iso
 from vms.domainxml.errors import DomainXMLError
 from vms.domainxml.hostcaps import adapt_to_connection
-from vms.domainxml.vm import VMSpec, build_vm_domain
+from vms.domainxml.vm import VMSpec, build_vm_domain, without_display_passwords
 from vms.hypervisor import domains
 from vms.hypervisor.connection import connection
+from vms.hypervisor.graphics import listen_address_for
 from vms.hypervisor.storage import upload_file
 from vms.hypervisor.volumes import delete_volumes_of, disk_volume_name, ensure_disk
 from vms.models import VirtualMachine
 from vms.runners.errors import host_errors
+from vms.services import actions
 from vms.services.host_slots import HostBusy, host_slot
+from vms.services.images import base_image_format
 from vms.services.state import set_state, vm_groups
-from vms.services.templates import volume_notes
+from vms.services.template_preview import volume_notes
 
 POOL = "default"
 START_TIMEOUT = 30.0
 SHUTDOWN_TIMEOUT = 60.0
+# A lifecycle job records its result over any state but these: a VM being deleted, or deleted, stays so.
+ACTION_TARGET_STATES = [s for s in VMState.values if s not in (VMState.DELETING, VMState.DELETED)]
 
 
 def load_vm(job) -> VirtualMachine:
@@ -62,6 +67,34 @@ class VMRunner(Runner):
         except JobFailed:
             return []
 
+    def check_retry(self, job, user) -> None:
+        """A retry is a new action on the VM: the same checks (permission, state, template, host)."""
+        actions.check_retry(user, job)
+
+    def record_retry(self, job, user, refusal) -> None:
+        actions.record_retry(user, job, refusal)
+
+
+# A provision owns the VM in these states; in any other (it was deleted, or another job made it run)
+# it must neither go on nor touch the host.
+PROVISIONING_FROM = [VMState.PENDING, VMState.PROVISIONING, VMState.FAILED]
+# What a failed provision may clean up after: its own VM, or one that was deleted under it.
+PROVISION_CLEANUP_STATES = {VMState.PENDING, VMState.PROVISIONING, VMState.FAILED, VMState.DELETING, VMState.DELETED}
+
+
+def _left_provisioning(vm: VirtualMachine, state: str | None) -> JobFailed:
+    shown = VMState(state).label.lower() if state in VMState.values else _t("gone")
+    return JobFailed(
+        _t("VM '%(name)s' is %(state)s now, so this job stops without creating it.") % {"name": vm.name, "state": shown}
+    )
+
+
+def still_provisioning(vm: VirtualMachine) -> None:
+    """Stop (the job fails and cleans up) if the VM left provisioning meanwhile, e.g. it was deleted."""
+    state = VirtualMachine.objects.filter(pk=vm.pk).values_list("state", flat=True).first()
+    if state != VMState.PROVISIONING:
+        raise _left_provisioning(vm, state)
+
 
 @register("vm.provision")
 class ProvisionVM(VMRunner):
@@ -79,7 +112,9 @@ class ProvisionVM(VMRunner):
         template = vm.template
         if template is None:
             raise JobFailed(_("The VM's template was deleted; it cannot be created."))
-        set_state(vm, VMState.PROVISIONING, expected=[VMState.PENDING, VMState.FAILED])
+        if not set_state(vm, VMState.PROVISIONING, expected=PROVISIONING_FROM):
+            vm.refresh_from_db(fields=["state"])
+            raise _left_provisioning(vm, vm.state)
         with on_host(ctx, vm) as conn:
             with ctx.step("disks"):
                 disk_path = None
@@ -93,6 +128,7 @@ class ProvisionVM(VMRunner):
                         template.disk_format,
                         base_volume=template.base_image or None,
                         full_copy=template.disk_source == DiskSource.COPY,
+                        base_format=base_image_format(template.base_image),
                     )
                     ctx.log(_t("Disk %(name)s is ready.") % {"name": name})
             seed_path = None
@@ -111,6 +147,7 @@ class ProvisionVM(VMRunner):
                     template.disk_format,
                     vm.owner.get_username() if vm.owner else "",
                     seed_path,
+                    display_listen=listen_address_for(vm.host.uri),  # where the console relay may connect
                 )
                 try:
                     dom = build_vm_domain(template.domain_xml, spec)
@@ -124,8 +161,9 @@ class ProvisionVM(VMRunner):
                 for sentence in adapted.adjustments:
                     ctx.log(sentence)
                 dom = domains.define(conn, adapted.xml, vm.name)
-                VirtualMachine.objects.filter(pk=vm.pk).update(domain_xml=adapted.xml)
+                VirtualMachine.objects.filter(pk=vm.pk).update(domain_xml=without_display_passwords(adapted.xml))
             with ctx.step("start"):
+                still_provisioning(vm)  # never start the domain of a VM deleted meanwhile
                 domains.start(dom)
             with ctx.step("wait"):
                 if not domains.wait_for_state(dom, "running", START_TIMEOUT):
@@ -133,7 +171,10 @@ class ProvisionVM(VMRunner):
                         _t("VM '%(name)s' did not reach running within %(s)d s.")
                         % {"name": vm.name, "s": START_TIMEOUT}
                     )
-        set_state(vm, VMState.RUNNING, expected=[VMState.PROVISIONING])
+        if not set_state(vm, VMState.RUNNING, expected=[VMState.PROVISIONING]):
+            # Changed while the domain started (deleted): fail, and on_failure removes the domain.
+            vm.refresh_from_db(fields=["state"])
+            raise _left_provisioning(vm, vm.state)
 
     @staticmethod
     def _upload_seed(conn, vm: VirtualMachine, ssh_keys: list[str]) -> str:
@@ -148,9 +189,16 @@ class ProvisionVM(VMRunner):
             return upload_file(conn, POOL, f"{vm.uuid}-seed.iso", Path(fh.name)).path()
 
     def on_failure(self, ctx) -> None:
+        """Remove what the job made and mark the VM failed; a VM that is no longer the job's is left alone."""
         vm = load_vm(ctx.job)
-        remove_from_host(vm)
-        set_state(vm, VMState.FAILED)
+        if vm.state not in PROVISION_CLEANUP_STATES:
+            return
+        try:
+            remove_from_host(vm)
+        finally:
+            # Failed even when the host could not be cleaned (the reaper removes leftovers of failed
+            # VMs); never over a deleted VM.
+            set_state(vm, VMState.FAILED, expected=[VMState.PENDING, VMState.PROVISIONING])
 
 
 def remove_from_host(vm: VirtualMachine) -> list[str]:
@@ -189,6 +237,13 @@ class DeleteVM(VMRunner):
                     ctx.log(_t("Removed disk %(name)s.") % {"name": name})
         set_state(vm, VMState.DELETED)
 
+    def on_failure(self, ctx) -> None:
+        """Out of `deleting` (a job-owned state): `unknown` until the watcher reports what the host has.
+
+        The person may then delete it again, or retry this job.
+        """
+        set_state(load_vm(ctx.job), VMState.UNKNOWN, expected=[VMState.DELETING])
+
 
 class LifecycleRunner(VMRunner):
     """One action on the domain, then a wait until libvirt reports the state it should lead to."""
@@ -213,7 +268,12 @@ class LifecycleRunner(VMRunner):
             with ctx.step("confirm"):
                 if not domains.wait_for_state(dom, wanted, self.timeout):
                     raise JobFailed(self.timeout_message(vm))
-        set_state(vm, wanted)
+        if not set_state(vm, wanted, expected=ACTION_TARGET_STATES):
+            vm.refresh_from_db(fields=["state"])
+            raise JobFailed(
+                _t("VM '%(name)s' is %(state)s now; its state was not changed.")
+                % {"name": vm.name, "state": VMState(vm.state).label.lower()}
+            )
 
     def timeout_message(self, vm) -> str:
         return _t("VM '%(name)s' did not become %(state)s within %(s)d s.") % {

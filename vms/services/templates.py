@@ -1,9 +1,11 @@
-"""VM templates: import from domain XML, typed edits through the domain XML engine, versions, previews.
+"""VM templates: import from domain XML, typed edits through the domain XML engine, versions.
 
 A template's source of truth is its `domain_xml`; the typed settings (memory, boot, network, ...) are
-read from it and written into it by the engine, never by string formatting. Every change bumps the
-version and keeps the old content in a TemplateVersion, so VMs made earlier are never affected (their
-own domain XML is stored on the VM row when they are provisioned).
+declared, read from it and written into it in `vms.domainxml.template`, never by string formatting.
+The template's own columns (limits, disk layout, cloud-init) are declared once here, in `COLUMNS`.
+Every change bumps the version and keeps the old content in a TemplateVersion, so VMs made earlier
+are never affected (their own domain XML is stored on the VM row when they are provisioned).
+The preview on a host (a libvirt call) is in `vms.services.template_preview`.
 """
 
 from __future__ import annotations
@@ -13,72 +15,77 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop
 from lxml import etree
 
 from vms.choices import BootMode, DiskFormat, DiskSource
-from vms.domainxml import Disk, Domain, DomainXMLError, schema_issues
-from vms.domainxml.hostcaps import adapt_to_connection
-from vms.domainxml.tree import insert_child, remove_element
-from vms.domainxml.vm import METADATA_NS, VMSpec, build_vm_domain
-from vms.hypervisor.connection import connection
-from vms.hypervisor.errors import HypervisorError
-from vms.hypervisor.volumes import disk_volume_name
-from vms.models import Host, Image, ImageKind, TemplateVersion, VMTemplate
+from vms.domainxml import Domain, DomainXMLError, schema_issues
+from vms.domainxml import template as template_xml
+from vms.domainxml.template import (
+    BOOL,
+    CHOICE,
+    INT,
+    NOTE,
+    PLACEHOLDER_NAME,
+    TEXT,
+    VOLUME,
+    Setting,
+    SettingError,
+    SettingsError,
+    TemplateSettings,
+    read_settings,
+)
+from vms.domainxml.tree import remove_element
+from vms.domainxml.vm import METADATA_NS
+from vms.models import Image, ImageKind, TemplateVersion, VMTemplate
 
-POOL = "default"
-# What a template's <name> holds: every VM gets its own name when it is made.
-PLACEHOLDER_NAME = "template"
-# The UUID and name a preview uses: a placeholder, never the UUID of a real VM.
-PREVIEW_UUID = "00000000-0000-4000-8000-00000000feed"
-PREVIEW_NAME = "template-preview"
 MAX_XML_BYTES = 512 * 1024
 
-# The template columns that say what a VM may ask for and how its disk is made; kept in every version.
-LIMIT_FIELDS = (
-    "boot_mode",
-    "default_vcpus",
-    "max_vcpus",
-    "default_memory_mib",
-    "max_memory_mib",
-    "default_disk_gib",
-    "max_disk_gib",
-    "disk_source",
-    "disk_format",
-    "base_image",
-    "cloud_init",
-    "requires_kvm",
+
+# --- the template's columns ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column(Setting):
+    """A template column the form and the API edit; its form field is built from it like a Setting's.
+
+    The API takes these columns as the model declares them (`form_min`/`form_max` are the page's bounds).
+    """
+
+    versioned: bool = True  # part of what VMs get: kept in every version's `limits` (LIMIT_FIELDS)
+    from_setting: str = ""  # always read back from this XML setting, so it cannot disagree with the XML
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("name", TEXT, gettext_noop("Name"), max_length=100, versioned=False),
+    Column("description", NOTE, gettext_noop("Description"), required=False, versioned=False),
+    Column("active", BOOL, gettext_noop("Users may request VMs from it"), versioned=False),
+    Column("boot_mode", CHOICE, from_setting="boot_mode"),
+    Column("default_vcpus", INT, from_setting="vcpus"),
+    Column("max_vcpus", INT, gettext_noop("Most vCPUs a user may ask for"), form_min=1, form_max=512),
+    Column("default_memory_mib", INT, from_setting="memory_mib"),
+    Column("max_memory_mib", INT, gettext_noop("Most memory a user may ask for (MiB)"), form_min=16),
+    Column("default_disk_gib", INT, gettext_noop("Disk size in GiB (default)"), form_min=1),
+    Column("max_disk_gib", INT, gettext_noop("Largest disk a user may ask for (GiB)"), form_min=1),
+    Column("disk_source", CHOICE, gettext_noop("Disk"), choices=tuple(DiskSource.choices)),
+    Column("disk_format", CHOICE, gettext_noop("Disk format"), choices=tuple(DiskFormat.choices)),
+    Column("base_image", VOLUME, gettext_noop("Base image"), max_length=255),  # an Image's volume name
+    Column("cloud_init", BOOL, gettext_noop("Configure the guest with cloud-init (SSH keys, host name)")),
+    Column("requires_kvm", BOOL, gettext_noop("Only place on hosts with KVM")),
 )
-EDITABLE_FIELDS = ("name", "description", "active", *LIMIT_FIELDS)
+# Every column a create or an update may set.
+EDITABLE_FIELDS = tuple(c.name for c in COLUMNS)
+# The columns that say what a VM may ask for and how its disk is made; kept in every version.
+LIMIT_FIELDS = tuple(c.name for c in COLUMNS if c.versioned)
+# The columns the XML holds: column -> setting.
+FROM_SETTINGS = {c.name: c.from_setting for c in COLUMNS if c.from_setting}
 
-NETWORK_KINDS = ("none", "user", "network", "bridge")
-GRAPHICS_KINDS = ("none", "vnc", "spice")
-DISK_BUSES = ("virtio", "sata", "scsi", "ide")
-_BUS_PREFIX = {"virtio": "vd", "sata": "sd", "scsi": "sd", "ide": "hd", "usb": "sd"}
-CLOCK_OFFSETS = ("utc", "localtime")
 
-
-def blank_domain_xml() -> str:
-    """Where a template made from scratch starts: a small BIOS guest, one disk, user networking, VNC, serial."""
-    dom = Domain.new(PLACEHOLDER_NAME, "kvm")
-    dom.memory = "512MiB"
-    dom.current_memory = "512MiB"
-    dom.vcpu = 1
-    dom.os.type = "hvm"
-    dom.os.arch = "x86_64"
-    dom.os.machine = "pc"
-    dom.os.boot_devices = ["hd", "cdrom"]
-    dom.features.acpi = True
-    dom.features.apic = True
-    dom.clock.offset = "utc"
-    dom.on_poweroff, dom.on_reboot, dom.on_crash = "destroy", "restart", "destroy"
-    dom.devices.add_disk(None, target_dev="vda", bus="virtio", driver_type="qcow2")
-    dom.devices.add_interface("user", model="virtio")
-    dom.devices.add_serial("pty", 0)
-    dom.devices.add_console("pty", "serial", 0)
-    dom.devices.add_graphics("vnc", autoport=True)
-    dom.devices.add_video("virtio")
-    return dom.to_xml()
+def translated(text: str | Promise) -> str | Promise:
+    """A declared label or help (English, marked with gettext_noop), translated when shown."""
+    return gettext_lazy(text) if isinstance(text, str) else text  # TextChoices labels are translated already
 
 
 def snapshot(template: VMTemplate) -> dict[str, Any]:
@@ -263,231 +270,13 @@ def import_template(name: str, xml: str | bytes, user, *, description: str = "",
     return template
 
 
-# --- typed settings ---------------------------------------------------------------------------------
+# --- typed settings (declared and applied in vms.domainxml.template) ------------------------------------
 
 
-@dataclass
-class TemplateSettings:
-    """The typed parts of a template's domain XML that the form and the API edit."""
-
-    memory_mib: int | None = None  # <memory>: the most the guest can have (a VM's memory replaces it)
-    current_memory_mib: int | None = None  # <currentMemory>: what it boots with; the balloon gives it up to memory
-    vcpus: int | None = None
-    boot_mode: str | None = None
-    boot_order: list[str] | None = None
-    boot_menu: bool | None = None
-    kernel: str | None = None
-    initrd: str | None = None
-    cmdline: str | None = None
-    on_poweroff: str | None = None
-    on_reboot: str | None = None
-    on_crash: str | None = None
-    acpi: bool | None = None
-    apic: bool | None = None
-    pae: bool | None = None
-    clock_offset: str | None = None
-    network_kind: str | None = None
-    network_source: str | None = None
-    graphics: str | None = None
-    serial_console: bool | None = None
-    cdrom_iso: str | None = None  # a volume name in the default pool; "" = no CD-ROM medium
-    disk_bus: str | None = None
-
-
-SETTING_NAMES = tuple(TemplateSettings.__dataclass_fields__)
-
-
-def read_settings(xml: str | Domain) -> dict[str, Any]:
-    dom = xml if isinstance(xml, Domain) else Domain.from_xml(xml)
-    iface = next(iter(dom.devices.interfaces), None)
-    if iface is None:
-        network_kind, network_source = "none", ""
-    elif iface.type == "bridge":
-        network_kind, network_source = "bridge", iface.source_bridge or ""
-    elif iface.type == "network":
-        network_kind, network_source = "network", iface.source_network or ""
-    else:
-        network_kind, network_source = "user", ""
-    graphics = next(iter(dom.devices.graphics), None)
-    cdrom = next((d for d in dom.devices.disks if d.device == "cdrom"), None)
-    data_disk = next((d for d in dom.devices.disks if not d.removable), None)
-    memory_kib = dom.memory or 0
-    return {
-        "memory_mib": memory_kib // 1024,
-        "current_memory_mib": (dom.current_memory or memory_kib) // 1024,  # no <currentMemory>: all of it
-        "vcpus": dom.vcpu or 1,
-        "boot_mode": BootMode.KERNEL if dom.os.kernel else BootMode.BIOS,
-        "boot_order": dom.os.boot_devices,
-        "boot_menu": bool(dom.os.bootmenu_enabled),
-        "kernel": dom.os.kernel or "",
-        "initrd": dom.os.initrd or "",
-        "cmdline": dom.os.cmdline or "",
-        "on_poweroff": dom.on_poweroff or "destroy",
-        "on_reboot": dom.on_reboot or "restart",
-        "on_crash": dom.on_crash or "destroy",
-        "acpi": dom.features.acpi,
-        "apic": dom.features.apic,
-        "pae": dom.features.pae,
-        "clock_offset": dom.clock.offset or "utc",
-        "network_kind": network_kind,
-        "network_source": network_source,
-        "graphics": graphics.type if graphics is not None and graphics.type in GRAPHICS_KINDS else "none",
-        "serial_console": bool(dom.devices.serials or dom.devices.consoles),
-        "cdrom_iso": (cdrom.source_volume or "") if cdrom is not None and cdrom.type == "volume" else "",
-        "disk_bus": (data_disk.target_bus or "virtio") if data_disk is not None else "virtio",
-    }
-
-
-def _free_target(dom: Domain, prefix: str, skip: Disk | None = None) -> str:
-    used = {d.target_dev for d in dom.devices.disks if skip is None or d.element is not skip.element}
-    for letter in "abcdefghijklmnopqrstuvwxyz":
-        if prefix + letter not in used:
-            return prefix + letter
-    raise DomainXMLError("no free disk target name is left")
-
-
-def _apply_boot(dom: Domain, s: TemplateSettings) -> None:
-    mode = s.boot_mode or (BootMode.KERNEL if dom.os.kernel else BootMode.BIOS)
-    if mode == BootMode.KERNEL:
-        kernel = s.kernel if s.kernel is not None else dom.os.kernel
-        if not kernel:
-            raise DomainXMLError(_("Direct kernel boot needs the path of a kernel on the hosts."))
-        dom.os.kernel = kernel
-        if s.initrd is not None:
-            dom.os.initrd = s.initrd or None
-        if s.cmdline is not None:
-            dom.os.cmdline = s.cmdline or None
-        dom.os.boot_devices = []
-    else:
-        dom.os.kernel = None
-        dom.os.initrd = None
-        dom.os.cmdline = None
-        if s.boot_order is not None:
-            dom.os.boot_devices = s.boot_order
-        elif not dom.os.boot_devices and not any(d.boot_order for d in dom.devices.all()):
-            dom.os.boot_devices = ["hd"]
-    if s.boot_menu is not None:
-        if s.boot_menu:
-            dom.os.bootmenu_enabled = True
-        else:
-            el = dom.os.element.find("bootmenu") if dom.os.element is not None else None
-            if el is not None:
-                remove_element(el)
-
-
-def _apply_network(dom: Domain, kind: str, source: str) -> None:
-    if kind not in NETWORK_KINDS:
-        raise DomainXMLError(_("Choose one of: %(kinds)s.") % {"kinds": ", ".join(NETWORK_KINDS)})
-    ifaces = dom.devices.interfaces
-    if kind == "none":
-        for iface in ifaces:
-            dom.devices.remove(iface)
-        return
-    if kind in ("bridge", "network") and not source:
-        raise DomainXMLError(_("Name the bridge or libvirt network the VM's interface joins."))
-    iface = ifaces[0] if ifaces else dom.devices.add_interface("user", model="virtio")
-    if kind == "user":
-        iface.use_user_networking()
-    elif kind == "bridge":
-        iface.connect_to_bridge(source)
-    else:
-        iface.connect_to_network(source)
-
-
-def _apply_graphics(dom: Domain, kind: str) -> None:
-    if kind not in GRAPHICS_KINDS:
-        raise DomainXMLError(_("Choose one of: %(kinds)s.") % {"kinds": ", ".join(GRAPHICS_KINDS)})
-    current = dom.devices.graphics
-    if kind != "spice":
-        # SPICE-only devices make no sense (and fail to start) without SPICE graphics.
-        for chan in dom.devices.channels:
-            if chan.type == "spicevmc":
-                dom.devices.remove(chan)
-        for redir in dom.devices.redirdevs:
-            if redir.type == "spicevmc":
-                dom.devices.remove(redir)
-    if kind == "none":
-        for graphics in current:
-            dom.devices.remove(graphics)
-        return
-    if any(g.type == kind for g in current):
-        for graphics in current:
-            if graphics.type != kind:
-                dom.devices.remove(graphics)
-        return
-    for graphics in current:
-        dom.devices.remove(graphics)
-    dom.devices.add_graphics(kind, autoport=True)
-
-
-def _apply_serial(dom: Domain, wanted: bool) -> None:
-    if wanted:
-        if not dom.devices.serials:
-            dom.devices.add_serial("pty", 0)
-        if not dom.devices.consoles:
-            dom.devices.add_console("pty", "serial", 0)
-    else:
-        for dev in [*dom.devices.consoles, *dom.devices.serials]:
-            dom.devices.remove(dev)
-
-
-def _apply_cdrom(dom: Domain, volume: str) -> None:
-    cdroms = [d for d in dom.devices.disks if d.device == "cdrom"]
-    if not volume:
-        for cdrom in cdroms:
-            cdrom.eject()
-        return
-    if cdroms:
-        cdrom = cdroms[0]
-        cdrom.eject()
-        cdrom.type = "volume"
-        insert_child(cdrom.element, "source", {"pool": POOL, "volume": volume})
-        return
-    bus = "sata" if "q35" in (dom.os.machine or "") else "ide"
-    dom.devices.add_disk(
-        volume, pool=POOL, device="cdrom", bus=bus, target_dev=_free_target(dom, _BUS_PREFIX[bus]), driver_type="raw"
-    )
-
-
-def _apply_disk_bus(dom: Domain, bus: str) -> None:
-    if bus not in DISK_BUSES:
-        raise DomainXMLError(_("Choose one of: %(buses)s.") % {"buses": ", ".join(DISK_BUSES)})
-    disk = next((d for d in dom.devices.disks if not d.removable), None)
-    if disk is None:
-        disk = dom.devices.add_disk(None, target_dev=_free_target(dom, _BUS_PREFIX[bus]), bus=bus, driver_type=None)
-        return
-    if disk.target_bus != bus:
-        disk.target_bus = bus
-        if not (disk.target_dev or "").startswith(_BUS_PREFIX[bus]):
-            disk.target_dev = _free_target(dom, _BUS_PREFIX[bus], skip=disk)
-
-
-def _apply_current_memory(dom: Domain, old_max: int | None, old_current: int | None, wanted_mib: int | None) -> None:
-    """<currentMemory> after <memory> was set: a current memory below the maximum (a balloon between) is kept.
-
-    Without a new value, a current memory that was below the old maximum stays as it is (lowered to the
-    new maximum if that is less); one that was the whole maximum (or absent) follows the new maximum.
-    """
-    maximum = dom.memory
-    if wanted_mib is not None:
-        current = int(wanted_mib) * 1024
-        if maximum is not None and current > maximum:
-            raise DomainXMLError(
-                _("The current memory (%(current)d MiB) cannot be more than the memory (%(max)d MiB).")
-                % {"current": current // 1024, "max": maximum // 1024}
-            )
-    elif old_current is None or old_max is None or old_current >= old_max:
-        current = maximum  # no balloon before: the guest keeps booting with all of its memory
-    else:
-        current = min(old_current, maximum) if maximum is not None else old_current
-    if current is not None and (wanted_mib is not None or current != old_current):
-        dom.current_memory = f"{current}KiB"
-
-
-def _choice(value: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise DomainXMLError(_("Choose one of: %(values)s.") % {"values": ", ".join(allowed)})
-    return value
+def _message(exc: DomainXMLError) -> str:
+    if isinstance(exc, SettingError):
+        return _(exc.message) % exc.params if exc.params else _(exc.message)
+    return str(exc)
 
 
 def apply_settings(xml: str, settings: TemplateSettings | dict[str, Any]) -> str:
@@ -495,62 +284,10 @@ def apply_settings(xml: str, settings: TemplateSettings | dict[str, Any]) -> str
 
     Raises ValidationError keyed by setting name, with the engine's reason, for each one refused.
     """
-    s = settings if isinstance(settings, TemplateSettings) else TemplateSettings(**settings)
-    dom = Domain.from_xml(xml)
-    errors: dict[str, str] = {}
-
-    def attempt(field: str, fn) -> None:  # noqa: ANN001
-        try:
-            fn()
-        except DomainXMLError as exc:
-            errors[field] = str(exc)
-
-    if s.memory_mib is not None or s.current_memory_mib is not None:
-        old_max, old_current = dom.memory, dom.current_memory
-        if s.memory_mib is not None:
-            attempt("memory_mib", lambda: setattr(dom, "memory", f"{int(s.memory_mib)}MiB"))
-        if "memory_mib" not in errors:
-            attempt(
-                "current_memory_mib",
-                lambda: _apply_current_memory(dom, old_max, old_current, s.current_memory_mib),
-            )
-    if s.vcpus is not None:
-
-        def vcpus() -> None:
-            dom.vcpu = int(s.vcpus)
-            if dom.vcpu_current is not None and dom.vcpu_current > dom.vcpu:
-                dom.vcpu_current = dom.vcpu
-
-        attempt("vcpus", vcpus)
-    if any(v is not None for v in (s.boot_mode, s.boot_order, s.boot_menu, s.kernel, s.initrd, s.cmdline)):
-        field = "kernel" if s.boot_mode == BootMode.KERNEL else "boot_order"
-        attempt(field, lambda: _apply_boot(dom, s))
-    for event in ("on_poweroff", "on_reboot", "on_crash"):
-        value = getattr(s, event)
-        if value is not None:
-            attempt(event, lambda event=event, value=value: setattr(dom, event, value))
-    for feature in ("acpi", "apic", "pae"):
-        value = getattr(s, feature)
-        if value is not None:
-            attempt(feature, lambda feature=feature, value=value: setattr(dom.features, feature, bool(value)))
-    if s.clock_offset is not None:
-        attempt("clock_offset", lambda: setattr(dom.clock, "offset", _choice(s.clock_offset, CLOCK_OFFSETS)))
-    if s.network_kind is not None:
-        attempt(
-            "network_source" if s.network_kind in ("bridge", "network") else "network_kind",
-            lambda: _apply_network(dom, s.network_kind, (s.network_source or "").strip()),
-        )
-    if s.graphics is not None:
-        attempt("graphics", lambda: _apply_graphics(dom, s.graphics))
-    if s.serial_console is not None:
-        attempt("serial_console", lambda: _apply_serial(dom, bool(s.serial_console)))
-    if s.cdrom_iso is not None:
-        attempt("cdrom_iso", lambda: _apply_cdrom(dom, s.cdrom_iso))
-    if s.disk_bus is not None:
-        attempt("disk_bus", lambda: _apply_disk_bus(dom, s.disk_bus))
-    if errors:
-        raise ValidationError(errors)
-    return dom.to_xml()
+    try:
+        return template_xml.apply_settings(xml, settings)
+    except SettingsError as exc:
+        raise ValidationError({name: _message(error) for name, error in exc.errors.items()}) from None
 
 
 # --- create, edit, versions ----------------------------------------------------------------------------
@@ -584,9 +321,8 @@ def _check_limits(data: dict[str, Any]) -> None:
 def _sync_from_xml(data: dict[str, Any], xml: str) -> None:
     """The XML is the truth for the defaults it holds (memory, vCPUs, boot mode)."""
     current = read_settings(xml)
-    data["default_memory_mib"] = current["memory_mib"]
-    data["default_vcpus"] = current["vcpus"]
-    data["boot_mode"] = current["boot_mode"]
+    for column, setting in FROM_SETTINGS.items():
+        data[column] = current[setting]
 
 
 def _prepare_xml(xml: str, settings: TemplateSettings | dict | None) -> str:
@@ -669,103 +405,3 @@ def _record_version(template: VMTemplate, user) -> TemplateVersion:
 
 def version_of(template: VMTemplate, version: int) -> TemplateVersion | None:
     return template.versions.filter(version=version).first()
-
-
-# --- preview ---------------------------------------------------------------------------------------------
-
-
-def _pool_path(conn) -> str:  # noqa: ANN001
-    import libvirt
-
-    try:
-        pool = conn.storagePoolLookupByName(POOL)
-        return etree.fromstring(pool.XMLDesc(0).encode()).findtext("target/path") or "/var/lib/libvirt/images"
-    except libvirt.libvirtError:
-        return "/var/lib/libvirt/images"
-
-
-def volume_notes(dom: Domain, conn) -> list[str]:  # noqa: ANN001
-    """Volumes the domain names in a pool that the host does not have: CD-ROMs are emptied, disks reported."""
-    import libvirt
-
-    notes = []
-    for disk in dom.devices.disks:
-        if disk.type != "volume" or not disk.source_pool or not disk.source_volume:
-            continue
-        try:
-            conn.storagePoolLookupByName(disk.source_pool).storageVolLookupByName(disk.source_volume)
-            continue
-        except libvirt.libvirtError:
-            pass
-        if disk.removable:
-            disk.eject()
-            notes.append(
-                _(
-                    "The ISO '%(vol)s' is not on this host yet (copy it from the Images page); the CD-ROM "
-                    "drive %(dev)s is left empty."
-                )
-                % {"vol": disk.source_volume, "dev": disk.target_dev}
-            )
-        else:
-            notes.append(
-                _("The volume '%(vol)s' (%(dev)s) is not on this host.")
-                % {"vol": disk.source_volume, "dev": disk.target_dev}
-            )
-    return notes
-
-
-def sample_spec(template: VMTemplate, pool_path: str) -> VMSpec:
-    disk_path = None
-    if template.disk_source != DiskSource.NONE:
-        disk_path = f"{pool_path.rstrip('/')}/{disk_volume_name(PREVIEW_UUID, 0, template.disk_format)}"
-    return VMSpec(
-        PREVIEW_UUID,
-        PREVIEW_NAME,
-        template.default_vcpus,
-        template.default_memory_mib,
-        disk_path,
-        template.disk_format,
-        "",
-    )
-
-
-def preview(template: VMTemplate, host: Host) -> tuple[str, list[str]]:
-    """The domain XML a VM from this template would get on `host`, and each change made to fit the host.
-
-    Talks to the host: call it on an explicit request, never while rendering a list.
-    """
-    try:
-        with connection(host.uri) as conn:
-            spec = sample_spec(template, _pool_path(conn))
-            dom = build_vm_domain(template.domain_xml, spec)
-            notes = []
-            if template.disk_source in (DiskSource.OVERLAY, DiskSource.COPY) and template.base_image:
-                import libvirt
-
-                try:
-                    conn.storagePoolLookupByName(POOL).storageVolLookupByName(template.base_image)
-                except libvirt.libvirtError:
-                    notes.append(
-                        _(
-                            "The base image '%(vol)s' is not on this host yet; copy it there from the Images "
-                            "page before creating VMs here."
-                        )
-                        % {"vol": template.base_image}
-                    )
-            notes += volume_notes(dom, conn)
-            result = adapt_to_connection(dom, conn, virt_types=host.virt_types)
-    except HypervisorError as exc:
-        raise ValidationError({"host": str(exc)}) from None
-    except DomainXMLError as exc:
-        raise ValidationError(
-            {"host": _("This template cannot run on %(host)s: %(why)s") % {"host": host.name, "why": exc}}
-        ) from None
-    adjustments = [a for a in result.adjustments if not (spec.disk_path and spec.disk_path in a)]
-    if spec.disk_path:
-        notes.append(
-            _("Each VM gets its own %(fmt)s disk volume in the '%(pool)s' pool, made when the VM is created (%(how)s).")
-            % {"fmt": template.disk_format, "pool": POOL, "how": DiskSource(template.disk_source).label}
-        )
-    if template.cloud_init:
-        notes.append(_("A cloud-init seed CD-ROM (label cidata) is attached to each VM when it is created."))
-    return result.xml, adjustments + notes
