@@ -5,7 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from jobs import api
 
-# SimpleRouter: no API root view of its own, so it sits beside vms.api_urls under the same prefix.
+# SimpleRouter: no API root view of its own, so it sits beside vms.api.urls under the same prefix.
 router = SimpleRouter()
 router.register("jobs", api.JobViewSet, basename="job")
 

@@ -81,9 +81,19 @@ class TargetBusy(ValidationError):
     """Refused because another job is still running on the target: nothing was wrong with the request.
 
     A ValidationError (pages and the audit treat it as any refusal); the API answers it with 409.
-    `conflict` is the JobConflict, whose `blocking` is the job in the way.
+    `conflict` is the JobConflict, whose `blocking` is the job in the way; `field` and `message` say
+    where a form shows the refusal and in which words (default: the conflict's sentence on "action").
     """
 
-    def __init__(self, conflict: JobConflict) -> None:
-        super().__init__({"action": conflict.message})
+    def __init__(self, conflict: JobConflict, field: str = "action", message: str | None = None) -> None:
+        super().__init__({field: message or conflict.message})
         self.conflict = conflict
+
+
+class RetryRefused(InvalidTransition):
+    """The app that owns the job's target refused a retry: the target's state, or placement, no longer
+    allows it. A kind of InvalidTransition, so every door answers it as "not now" (409, with the sentence).
+
+    Raised by a runner's `check_retry(job, user)` (see jobs.services.retry); a refusal because the person
+    may no longer act on the target is JobNotAllowed (403).
+    """

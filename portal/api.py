@@ -19,7 +19,7 @@ from portal import quotas, services
 from portal.choices import RequestState
 from portal.models import Quota, VMRequest
 from portal.selectors import visible_entries, visible_requests
-from vms.api import VMCreateSerializer
+from vms.api.vms import VMCreateSerializer
 from vms.models import Host
 
 

@@ -132,7 +132,7 @@ def test_images_are_for_admins_only(image_dir, admin_user, plain_user, sandbox_u
     assert body["copies"][0]["state"] == "pending" and body["jobs"][0]["kind"] == "image.copy"
     # A second copy while the first is queued is refused with the reason.
     r = admin.post(f"/api/v1/images/{body['id']}/copy/", {"hosts": [host.pk]}, format="json")
-    assert r.status_code == 400 and "still running" in r.json()["hosts"][0]
+    assert r.status_code == 409 and "still running" in r.json()["detail"] and r.json()["code"] == "conflict"
     assert (
         client_for(plain_user)
         .post(f"/api/v1/images/{body['id']}/copy/", {"hosts": [host.pk]}, format="json")

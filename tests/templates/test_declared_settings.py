@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.utils import translation
 
-from vms.api_templates import TemplateSettingsSerializer, TemplateWriteSerializer
+from vms.api.templates import TemplateSettingsSerializer, TemplateWriteSerializer
 from vms.choices import BootMode
 from vms.domainxml.template import BOOL, CHOICE, DEVICES, INT, SETTING, SETTING_NAMES, SETTINGS, TEXT, VOLUME
 from vms.forms import BOOT_FIELDS, MODEL_FIELDS, TemplateForm

@@ -3,7 +3,7 @@
 `SETTINGS` is the one declaration of the settings a template's domain XML offers to the form and the
 REST API (memory, vCPUs, boot, lifecycle events, features, clock, network, consoles, CD-ROM, disk bus):
 each `Setting` says its kind, label, help, limits and choices. The web layer builds the form fields
-(`vms.forms`) and the serializer fields (`vms.api_templates`) from it, and the template services
+(`vms.forms`) and the serializer fields (`vms.api.templates`) from it, and the template services
 (`vms.services.templates`) apply and read the values through `apply_settings` / `read_settings` here.
 
 No Django here: labels, help and error messages are plain English, marked with `gettext_noop` so that

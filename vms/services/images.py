@@ -29,7 +29,8 @@ from django.db import transaction
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
-from jobs.errors import JobConflict
+from audit import log as audit_log
+from jobs.errors import JobConflict, TargetBusy
 from jobs.models import Job
 from jobs.services import enqueue
 from jobs.targets import target_for
@@ -270,6 +271,7 @@ def create_image(
             image.file = stem
             image.volume = stem
             image.save(update_fields=["file", "volume"])
+            audit_log.record(user, "image.upload", image, kind=kind, format=format, size=info.size, sha256=sha256)
             os.replace(incoming, folder / stem)
     finally:
         if incoming.exists():
@@ -287,14 +289,18 @@ def copy_image(image: Image, hosts: Iterable[Host], user) -> list[Job]:
             try:
                 job = enqueue(COPY_JOB, target_for(copy), user, {"image": image.pk, "host": host.pk})
             except JobConflict as exc:
-                raise ValidationError({"hosts": _("%(host)s: %(why)s") % {"host": host.name, "why": exc}}) from None
+                message = _("%(host)s: %(why)s") % {"host": host.name, "why": exc}
+                raise TargetBusy(exc, field="hosts", message=message) from None
             ImageCopy.objects.filter(pk=copy.pk).update(state=CopyState.PENDING, progress=0, error="", job=job)
             jobs.append(job)
+        if jobs:
+            host_ids = [job.params.get("host") for job in jobs]
+            audit_log.record(user, "image.copy", image, hosts=host_ids, jobs=[job.pk for job in jobs])
     return jobs
 
 
-def delete_image(image: Image) -> None:
-    """Forget an image and remove its file here. Copies already on hosts stay there (they may be in use)."""
+def delete_image(image: Image, user=None) -> None:
+    """Forget an image and remove its file here. Copies already on hosts stay there (they may be in use). Audited."""
     from vms.models import VMTemplate
 
     users = list(VMTemplate.objects.filter(base_image=image.volume).values_list("name", flat=True))
@@ -304,7 +310,9 @@ def delete_image(image: Image) -> None:
             {"image": _("Templates still use this image: %(names)s. Change them first.") % {"names": ", ".join(users)}}
         )
     path = image.path if image.file else None
-    image.delete()
+    with transaction.atomic():
+        audit_log.record(user, "image.delete", image, volume=image.volume)
+        image.delete()
     if path is not None and path.exists():
         path.unlink()
 

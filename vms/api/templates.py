@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -16,7 +14,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from jobs.api import JobSerializer
+from jobs.api import ConflictSerializer, JobSerializer
 from vms.choices import GONE_STATES
 from vms.domainxml.template import BOOL, CHOICE, DEVICES, INT, SETTINGS, TEXT, VOLUME, Setting, read_settings
 from vms.models import Host, Image, ImageCopy, ImageFormat, ImageKind, TemplateVersion, VirtualMachine, VMTemplate
@@ -24,10 +22,6 @@ from vms.services import discovery, template_preview
 from vms.services import images as image_services
 from vms.services import templates as template_services
 from vms.services.templates import translated
-
-
-def api_error(exc: DjangoValidationError) -> APIValidationError:
-    return APIValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages})
 
 
 class ReadForUsersWriteForAdmins(permissions.BasePermission):
@@ -68,8 +62,19 @@ TemplateSettingsSerializer = type(serializers.Serializer)(
 )
 
 
+class _SettingsField(serializers.DictField):
+    """The typed settings read from a template's XML (an answer-only field)."""
+
+    def to_representation(self, template) -> dict:
+        return read_settings(template.domain_xml)
+
+
 class TemplateSerializer(serializers.ModelSerializer):
-    settings = serializers.SerializerMethodField()
+    # Admins only (users choose templates by their limits; the XML and host paths are for admins), so
+    # declared as not always present: not read-only fields with required=False (a read-only field is
+    # declared required in answers). This serializer only answers; TemplateWriteSerializer takes input.
+    domain_xml = serializers.CharField(required=False, help_text="admins only")
+    settings = _SettingsField(source="*", required=False, help_text="admins only")
 
     class Meta:
         model = VMTemplate
@@ -85,9 +90,6 @@ class TemplateSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
-
-    def get_settings(self, template) -> dict:
-        return read_settings(template.domain_xml)
 
     def to_representation(self, template):
         data = super().to_representation(template)
@@ -146,10 +148,7 @@ class TemplateViewSet(viewsets.ModelViewSet):
         data = dict(incoming.validated_data)
         if "domain_xml" not in data:
             raise APIValidationError({"domain_xml": [_("Give the template's domain XML (or use templates/import/).")]})
-        try:
-            template = template_services.create_template(request.user, **data)
-        except DjangoValidationError as exc:
-            raise api_error(exc) from None
+        template = template_services.create_template(request.user, **data)
         return self._written(template, status.HTTP_201_CREATED)
 
     @extend_schema(request=TemplateWriteSerializer, responses={200: TemplateSerializer})
@@ -157,10 +156,7 @@ class TemplateViewSet(viewsets.ModelViewSet):
         template = self.get_object()
         incoming = TemplateWriteSerializer(template, data=request.data, partial=partial)
         incoming.is_valid(raise_exception=True)
-        try:
-            template = template_services.update_template(template, request.user, **dict(incoming.validated_data))
-        except DjangoValidationError as exc:
-            raise api_error(exc) from None
+        template = template_services.update_template(template, request.user, **dict(incoming.validated_data))
         return self._written(template)
 
     def partial_update(self, request, pk=None):
@@ -179,7 +175,7 @@ class TemplateViewSet(viewsets.ModelViewSet):
                     % {"n": in_use}
                 }
             )
-        template.delete()
+        template_services.delete_template(template, request.user)  # audited
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=TemplateImportSerializer, responses={201: TemplateSerializer})
@@ -197,12 +193,7 @@ class TemplateViewSet(viewsets.ModelViewSet):
             xml = upload.read()
         if xml is None:
             raise APIValidationError({"xml": [_("Paste the domain XML as 'xml' or upload it as 'file'.")]})
-        try:
-            template = template_services.import_template(
-                data["name"], xml, request.user, description=data["description"]
-            )
-        except DjangoValidationError as exc:
-            raise api_error(exc) from None
+        template = template_services.import_template(data["name"], xml, request.user, description=data["description"])
         return self._written(template, status.HTTP_201_CREATED, notes=template.import_notes)
 
     @extend_schema(parameters=[OpenApiParameter("host", int, required=True)], request=None)
@@ -218,12 +209,10 @@ class TemplateViewSet(viewsets.ModelViewSet):
         host = Host.objects.filter(pk=int(host_id)).first()
         if host is None:
             raise APIValidationError({"host": [_("There is no host with id %(id)s.") % {"id": host_id}]})
-        try:
-            xml, adjustments = template_preview.preview(template, host)
-        except DjangoValidationError as exc:
-            raise api_error(exc) from None
+        xml, adjustments = template_preview.preview(template, host)
         return Response({"host": host.name, "xml": xml, "adjustments": adjustments})
 
+    @extend_schema(responses=TemplateVersionSerializer(many=True))
     @action(detail=True, methods=["get"])
     def versions(self, request, pk=None):
         if not request.user.is_staff:
@@ -246,7 +235,8 @@ class ImageCopySerializer(serializers.ModelSerializer):
 
 class ImageSerializer(serializers.ModelSerializer):
     copies = ImageCopySerializer(many=True, read_only=True)
-    uploaded_by = serializers.CharField(source="uploaded_by.username", read_only=True, default=None)
+    # None once the uploader's account is gone, or for images made by a command.
+    uploaded_by = serializers.CharField(source="uploaded_by.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Image
@@ -289,40 +279,37 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         incoming = ImageUploadSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
-        try:
-            image, jobs = image_services.create_image(
-                name=data["name"],
-                kind=data["kind"],
-                format=data["format"],
-                file=data["file"],
-                user=request.user,
-                hosts=data["hosts"],
-            )
-        except DjangoValidationError as exc:
-            raise api_error(exc) from None
+        image, jobs = image_services.create_image(
+            name=data["name"],
+            kind=data["kind"],
+            format=data["format"],
+            file=data["file"],
+            user=request.user,
+            hosts=data["hosts"],
+        )
         image = self.get_queryset().get(pk=image.pk)
         return Response(
             {**ImageSerializer(image).data, "jobs": JobSerializer(jobs, many=True).data}, status=status.HTTP_201_CREATED
         )
 
     def destroy(self, request, pk=None):
-        try:
-            image_services.delete_image(self.get_object())
-        except DjangoValidationError as exc:
-            raise api_error(exc) from None
+        image_services.delete_image(self.get_object(), request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=HostListSerializer, responses={202: JobSerializer(many=True)})
+    @extend_schema(
+        request=HostListSerializer,
+        responses={
+            202: inline_serializer("ImageCopyJobs", {"jobs": JobSerializer(many=True)}),
+            409: OpenApiResponse(ConflictSerializer, description="a copy to one of the hosts is still running"),
+        },
+    )
     @action(detail=True, methods=["post"])
     def copy(self, request, pk=None):
         """Copy the image into the default pool of each host (one job per host)."""
         image = self.get_object()
         incoming = HostListSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        try:
-            jobs = image_services.copy_image(image, incoming.validated_data["hosts"], request.user)
-        except DjangoValidationError as exc:
-            raise api_error(exc) from None
+        jobs = image_services.copy_image(image, incoming.validated_data["hosts"], request.user)
         return Response({"jobs": JobSerializer(jobs, many=True).data}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -343,14 +330,9 @@ class AdoptVMView(APIView):
         vm = get_object_or_404(VirtualMachine, pk=pk)
         incoming = AdoptSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        try:
-            with transaction.atomic():
-                owner = discovery.owner_by_username(incoming.validated_data["owner"])
-                vm = discovery.adopt(vm, owner, request.user)
-        except DjangoPermissionDenied as exc:
-            raise PermissionDenied(str(exc)) from None
-        except DjangoValidationError as exc:
-            raise api_error(exc) from None
+        with transaction.atomic():
+            owner = discovery.owner_by_username(incoming.validated_data["owner"])
+            vm = discovery.adopt(vm, owner, request.user)
         return Response(
             {
                 "id": vm.pk,
@@ -371,10 +353,5 @@ class ForgetVMView(APIView):
     @extend_schema(request=None, responses={200: None})
     def post(self, request, pk: int):
         vm = get_object_or_404(VirtualMachine, pk=pk)
-        try:
-            vm = discovery.forget(vm, request.user)
-        except DjangoPermissionDenied as exc:
-            raise PermissionDenied(str(exc)) from None
-        except DjangoValidationError as exc:
-            raise api_error(exc) from None
+        vm = discovery.forget(vm, request.user)
         return Response({"id": vm.pk, "uuid": str(vm.uuid), "name": vm.name, "state": vm.state})

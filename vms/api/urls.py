@@ -2,7 +2,8 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from jobs.api_urls import router as jobs_router
-from vms import api, api_templates
+from vms.api import templates as api_templates
+from vms.api import vms as api
 
 router = DefaultRouter()
 router.register("hosts", api.HostViewSet, basename="host")

@@ -49,15 +49,11 @@ class HostSerializer(serializers.ModelSerializer):
         read_only_fields = ["online", "last_checked", "last_error", "capabilities"]
 
     def create(self, data):
-        return host_services.add_host(**data)
+        return host_services.add_host(**data, actor=self.context["request"].user)
 
     def update(self, host, data):
         data.pop("require_reachable", None)
-        if "uri" in data or "name" in data:
-            data["uri"] = host_services.validate_host_fields(
-                data.get("name", host.name), data.get("uri", host.uri), exclude_pk=host.pk
-            )
-        return super().update(host, data)
+        return host_services.update_host(host, self.context["request"].user, **data)
 
 
 class HostCheckSerializer(serializers.Serializer):
@@ -70,6 +66,9 @@ class HostViewSet(viewsets.ModelViewSet):
     queryset = Host.objects.all()
     serializer_class = HostSerializer
     permission_classes = [permissions.IsAdminUser]
+
+    def perform_destroy(self, instance):
+        host_services.delete_host(instance, self.request.user)  # audited
 
     @extend_schema(request=None, responses={200: HostCheckSerializer})
     @action(detail=True, methods=["post"])
