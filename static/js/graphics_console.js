@@ -2,10 +2,14 @@
 //
 // Each connection takes a fresh one-use ticket (POST, CSRF-checked), then opens the websocket. We open
 // the WebSocket ourselves and hand it to RFB so the page can read the server's close code and reason
-// (4401 not logged in, 4403 not allowed / bad ticket, 4404 no display, 1011 unreachable); noVNC only
-// reports "clean or not". The server also sends the reason in a text frame {"type": "closing", ...}
-// before it closes: daphne drops the close frame's reason. All texts come translated from the page
-// (json_script "vnc-config").
+// (4401 not logged in, 4403 not allowed / bad ticket, 4404 no display, 4406 display address refused,
+// 1011 unreachable); noVNC only reports "clean or not". The server also sends the reason in a text frame
+// {"type": "closing", ...} before it closes: daphne drops the close frame's reason. All texts come
+// translated from the page (json_script "vnc-config").
+//
+// No password here: the relay authenticates to the display with the VM's password and offers noVNC a
+// session without one (RFB security type None), so the page never has it. noVNC asking for credentials
+// means something is wrong with the relay: the page says so and disconnects.
 import { fetchTicket, socketUrl as ticketSocketUrl } from "./console_ticket.js";
 
 const config = JSON.parse(document.getElementById("vnc-config").textContent);
@@ -21,6 +25,7 @@ const CLOSE_MESSAGES = {
   4401: text.notLoggedIn,
   4403: text.forbidden,
   4404: text.noGraphics,
+  4406: text.refused,
   1011: text.unreachable,
 };
 
@@ -35,8 +40,8 @@ function setStatus(message, level = "") {
   statusEl.dataset.level = level;
 }
 
-function ticket(withPassword = false) {
-  return fetchTicket(config.tokenUrl, withPassword ? { password: "1" } : {}, text.ticketFailed);
+function ticket() {
+  return fetchTicket(config.tokenUrl, {}, text.ticketFailed);
 }
 
 function socketUrl(token) {
@@ -107,7 +112,8 @@ async function connect() {
       return;
     }
     const code = lastClose ? lastClose.code : null;
-    const reason = (lastClose && lastClose.reason) || serverReason || CLOSE_MESSAGES[code];
+    // The text frame first: it carries the whole sentence, the close frame at most 123 bytes of it.
+    const reason = serverReason || (lastClose && lastClose.reason) || CLOSE_MESSAGES[code];
     if (failure) {
       setStatus(failure, "bad");
     } else if (reason && code !== 1000) {
@@ -118,17 +124,8 @@ async function connect() {
       setStatus(text.failed, "bad");
     }
   });
-  rfb.addEventListener("credentialsrequired", async () => {
-    // The display has a VNC password: ask the dashboard for it (the user may operate this VM).
-    try {
-      const withPassword = await ticket(true);
-      if (withPassword.password && rfb) {
-        rfb.sendCredentials({ password: withPassword.password });
-        return;
-      }
-    } catch (error) {
-      // fall through
-    }
+  rfb.addEventListener("credentialsrequired", () => {
+    // The relay answers the display's password itself; a viewer never has one to give.
     failure = text.passwordFailed;
     setStatus(failure, "bad");
     if (rfb) rfb.disconnect();

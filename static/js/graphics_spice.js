@@ -2,10 +2,12 @@
 //
 // spice-html5 opens one websocket per SPICE channel (main first, then display, inputs, cursor... once
 // the main channel lists them), all to the URL it was given: the ticket (POST, CSRF-checked, with
-// display=spice) may be used again for a few seconds, and every reconnect takes a new one. The ticket
-// comes with the display's password (null when it has none), which spice-html5 sends RSA-encrypted.
+// display=spice) may be used again for a few seconds, and every reconnect takes a new one. No password:
+// spice-html5 sends an (empty) ticket on each channel and the relay replaces it with one encrypted with
+// the VM's display password, which the page never has.
 // spice-html5 reports only its own errors ("Unexpected protocol mismatch."...): the page reads the
-// main socket's close code itself (4401, 4403, 4404, 1011). All texts come from the page ("vnc-config").
+// main socket's close code (4401, 4403, 4404, 4406, 1011) and reason itself. All texts come from the
+// page ("vnc-config").
 import { fetchTicket, socketUrl as ticketSocketUrl } from "./console_ticket.js";
 
 const config = JSON.parse(document.getElementById("vnc-config").textContent);
@@ -20,6 +22,7 @@ const CLOSE_MESSAGES = {
   4401: text.notLoggedIn,
   4403: text.forbidden,
   4404: text.noGraphics,
+  4406: text.refused,
   1011: text.unreachable,
 };
 
@@ -34,7 +37,7 @@ function setStatus(message, level = "") {
 }
 
 function ticket() {
-  return fetchTicket(config.tokenUrl, { display: "spice", password: "1" }, text.ticketFailed);
+  return fetchTicket(config.tokenUrl, { display: "spice" }, text.ticketFailed);
 }
 
 function socketUrl(token) {
@@ -66,7 +69,8 @@ function onError(error) {
   }
   const code = mainClose ? mainClose.code : null;
   if (CLOSE_MESSAGES[code]) {
-    ended(CLOSE_MESSAGES[code], "bad");
+    // The server's own sentence when the ASGI server passes it on (daphne drops it), else ours.
+    ended((mainClose && mainClose.reason) || CLOSE_MESSAGES[code], "bad");
   } else if (error && error.message === "Bad password.") {
     ended(text.passwordFailed, "bad");
   } else if (code === 1000) {
@@ -102,7 +106,7 @@ async function connect() {
     conn = new spice.SpiceMainConn({
       uri: socketUrl(data.token),
       screen_id: screen.id,
-      password: data.password || "",
+      password: "", // the relay puts the VM's password in the ticket
       onerror: (error) => setTimeout(() => onError(error), 0), // after our close listener below
       onsuccess: () => {
         setStatus(text.connected, "good");

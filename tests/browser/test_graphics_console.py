@@ -21,6 +21,9 @@ from vms.models import VirtualMachine, VMShare
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "pw-browser-0123"
+# The displays' own passwords (the relay answers them; neither may ever reach the browser).
+VNC_DISPLAY_PASSWORD = "vncpw-42"
+SPICE_DISPLAY_PASSWORD = "spice-display-pw-0123"
 STATUS = "#vnc-status"
 
 
@@ -42,6 +45,31 @@ def wait_for_status(page, level: str, timeout: float = 20_000) -> str:
     return page.locator(STATUS).inner_text()
 
 
+def record_what_the_browser_receives(page) -> list:
+    """Every websocket frame and console-token answer the page receives, as bytes."""
+    received: list[bytes] = []
+
+    def on_socket(ws) -> None:
+        ws.on(
+            "framereceived",
+            lambda payload: received.append(payload if isinstance(payload, bytes) else payload.encode()),
+        )
+
+    def on_response(response) -> None:
+        if "/console-token/" in response.url:
+            received.append(response.body())
+
+    page.on("websocket", on_socket)
+    page.on("response", on_response)
+    return received
+
+
+def assert_never_sent(page, received: list, password: str) -> None:
+    assert received, "nothing was recorded"
+    assert not [chunk for chunk in received if password.encode() in chunk]
+    assert password not in page.content()
+
+
 def canvas_size(page) -> dict:
     return page.evaluate(
         """() => {
@@ -60,7 +88,7 @@ def test_vnc_console_connects_disconnects_and_refuses_others(browser, web_server
     User.objects.create_user("stranger", "stranger@example.org", PASSWORD)
     host = fleet_hosts[0]
 
-    with running_domain(host.uri, vnc=True) as vm_uuid:
+    with running_domain(host.uri, vnc=True, password=VNC_DISPLAY_PASSWORD) as vm_uuid:
         vm = VirtualMachine.objects.create(
             uuid=vm_uuid, name="screen-demo", owner=owner, host=host, state=VMState.RUNNING
         )
@@ -71,7 +99,9 @@ def test_vnc_console_connects_disconnects_and_refuses_others(browser, web_server
         # The owner: noVNC connects through the relay and draws the guest's screen.
         page = log_in(browser, web_server.url, "painter")
         page.on("websocket", lambda ws: ws.on("close", lambda _ws: socket_closes.append(ws.url)))
+        received = record_what_the_browser_receives(page)
         page.goto(url)
+        # The display has a password; the relay answers it, noVNC never asks for one.
         text = wait_for_status(page, "good")
         assert text == "Connected", f"status: {text}\n{web_server.log()}"
         page.wait_for_function(
@@ -85,6 +115,7 @@ def test_vnc_console_connects_disconnects_and_refuses_others(browser, web_server
         assert page.locator("#vnc-cad").is_enabled()
         page.wait_for_timeout(1500)  # let the first full frame land before the picture is taken
         page.screenshot(path=str(output_dir / "20-vnc-console.png"), full_page=True)
+        assert_never_sent(page, received, VNC_DISPLAY_PASSWORD)
 
         # Disconnect: the socket closes cleanly, the page says so and offers to reconnect.
         page.click("#vnc-disconnect")
@@ -160,7 +191,7 @@ def test_vnc_console_connects_disconnects_and_refuses_others(browser, web_server
 def test_spice_console_connects_in_the_browser(browser, web_server, fleet_hosts, output_dir):
     owner = get_user_model().objects.create_user("spicer", "spicer@example.org", PASSWORD)
     host = fleet_hosts[2]
-    with running_domain(host.uri, vnc=True, display="spice") as vm_uuid:
+    with running_domain(host.uri, vnc=True, password=SPICE_DISPLAY_PASSWORD, display="spice") as vm_uuid:
         vm = VirtualMachine.objects.create(
             uuid=vm_uuid,
             name="spice-demo",
@@ -173,6 +204,7 @@ def test_spice_console_connects_in_the_browser(browser, web_server, fleet_hosts,
         page = log_in(browser, web_server.url, "spicer")
         sockets = []
         page.on("websocket", lambda ws: sockets.append(ws.url))
+        received = record_what_the_browser_receives(page)
         page.goto(f"{web_server.url}/vms/{vm.uuid}/graphics/")
         assert page.locator("#spice-screen").count() == 1
         text = wait_for_status(page, "good", timeout=30_000)
@@ -190,6 +222,7 @@ def test_spice_console_connects_in_the_browser(browser, web_server, fleet_hosts,
         assert len({u.split("token=")[1] for u in spice_sockets}) == 1
         page.wait_for_timeout(1500)
         page.screenshot(path=str(output_dir / "23-spice-console.png"), full_page=True)
+        assert_never_sent(page, received, SPICE_DISPLAY_PASSWORD)
 
         page.click("#vnc-disconnect")
         page.wait_for_function(
@@ -202,4 +235,25 @@ def test_spice_console_connects_in_the_browser(browser, web_server, fleet_hosts,
         # The VNC page of a VM with only SPICE: the relay's reason, by close code.
         page.goto(f"{web_server.url}/vms/{vm.uuid}/graphics/vnc/")
         assert wait_for_status(page, "bad") == "This VM is not running or has no VNC display."
+        VirtualMachine.objects.filter(pk=vm.pk).delete()
+
+
+def test_vnc_page_says_why_a_display_outside_its_host_is_refused(browser, web_server, fleet_hosts, output_dir):
+    """Issue 13 item 5: a display claiming 127.0.0.1 on a host reached at 127.0.0.1N is not relayed."""
+    owner = get_user_model().objects.create_user("looper", "looper@example.org", PASSWORD)
+    host = fleet_hosts[1]
+    with running_domain(host.uri, vnc=True, password=VNC_DISPLAY_PASSWORD, listen="127.0.0.1") as vm_uuid:
+        vm = VirtualMachine.objects.create(
+            uuid=vm_uuid, name="loop-demo", owner=owner, host=host, state=VMState.RUNNING
+        )
+        page = log_in(browser, web_server.url, "looper")
+        page.goto(f"{web_server.url}/vms/{vm.uuid}/graphics/")
+        text = wait_for_status(page, "bad")
+        address = host.uri.split("//")[1].split(":")[0]
+        assert text == (
+            f"The display of this VM listens on 127.0.0.1, which is not an address of host {host.name} "
+            f"({address}); the console was not opened."
+        ), f"status: {text}\n{web_server.log()}"
+        assert page.locator("#vnc-screen canvas").count() == 0
+        page.screenshot(path=str(output_dir / "24-vnc-console-display-refused.png"), full_page=True)
         VirtualMachine.objects.filter(pk=vm.pk).delete()

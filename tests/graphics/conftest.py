@@ -1,4 +1,9 @@
-"""Fixtures for the graphical console: running sandbox domains with and without a VNC display."""
+"""Fixtures for the graphical console: running sandbox domains with and without a VNC display.
+
+Displays listen on their sandbox host's own address (127.0.0.1N, the host of its URI), the only one the
+relay connects to, and have a password, which the relay answers itself; `loopback_domain` is the hole
+this guards against: a display that claims 127.0.0.1 on a host reached at another address.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 import pytest
 from lxml import etree
@@ -16,6 +22,7 @@ from vms.hypervisor import domains
 from vms.hypervisor.connection import open_connection
 
 VNC_PASSWORD = "pw-vnc-1"
+SPICE_PASSWORD = "pw-spice-0123456789"
 
 
 @pytest.fixture(scope="session")
@@ -26,28 +33,40 @@ def django_db_modify_db_settings():
     _set_suffix_to_test_databases(suffix=f"graphics{os.getpid()}")
 
 
-def graphics_domain_xml(name: str, vm_uuid: str, vnc: bool, password: str | None = None, display: str = "vnc") -> str:
-    """The demo guest, plus a VNC (or `display="spice"`) display on the host's loopback and a VGA card."""
+def graphics_domain_xml(
+    name: str,
+    vm_uuid: str | None,
+    vnc: bool,
+    password: str | None = None,
+    display: str = "vnc",
+    listen: str = "127.0.0.1",
+) -> str:
+    """The demo guest, plus a VNC (or `display="spice"`) display listening on `listen` and a VGA card."""
     root = etree.fromstring(demo_domain_xml(name, vm_uuid, KERNEL_CMDLINE).encode())
     devices = root.find("devices")
     if vnc:
-        graphics = etree.SubElement(devices, "graphics", type=display, autoport="yes", listen="127.0.0.1")
+        graphics = etree.SubElement(devices, "graphics", type=display, autoport="yes", listen=listen)
         if password:
             graphics.set("passwd", password)
-        etree.SubElement(graphics, "listen", type="address", address="127.0.0.1")
+        etree.SubElement(graphics, "listen", type="address", address=listen)
         video = etree.SubElement(devices, "video")
         etree.SubElement(video, "model", type="vga")
     return etree.tostring(root, encoding="unicode")
 
 
 @contextmanager
-def running_domain(uri: str, vnc: bool, password: str | None = None, display: str = "vnc") -> Iterator[str]:
+def running_domain(
+    uri: str, vnc: bool, password: str | None = None, display: str = "vnc", listen: str | None = None
+) -> Iterator[str]:
+    """A running guest; its display listens on `listen`, by default the host address of `uri`."""
     vm_uuid = str(uuid.uuid4())
     name = f"gtest-{vm_uuid[:8]}"
+    listen = listen or urlsplit(uri).hostname
     try:
         conn = open_connection(uri)
         try:
-            domains.start(domains.define(conn, graphics_domain_xml(name, vm_uuid, vnc, password, display), name))
+            xml = graphics_domain_xml(name, vm_uuid, vnc, password, display, listen)
+            domains.start(domains.define(conn, xml, name))
         finally:
             conn.close()
         yield vm_uuid
@@ -71,9 +90,17 @@ def vnc_domain(sandbox_uris) -> Iterator[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def spice_domain(sandbox_uris) -> Iterator[tuple[str, str]]:
-    """(host URI, domain UUID) of a running guest with a SPICE display (no password) on host 3."""
-    with running_domain(sandbox_uris[2], vnc=True, display="spice") as vm_uuid:
+    """(host URI, domain UUID) of a running guest with a password-protected SPICE display on host 3."""
+    with running_domain(sandbox_uris[2], vnc=True, password=SPICE_PASSWORD, display="spice") as vm_uuid:
         yield sandbox_uris[2], vm_uuid
+
+
+@pytest.fixture(scope="module")
+def loopback_domain(sandbox_uris) -> Iterator[tuple[str, str]]:
+    """(host URI, domain UUID) of a running guest on host 2 whose VNC display claims listen='127.0.0.1',
+    though the host is reached at 127.0.0.12: the web server's own loopback, not the host's."""
+    with running_domain(sandbox_uris[1], vnc=True, password=VNC_PASSWORD, listen="127.0.0.1") as vm_uuid:
+        yield sandbox_uris[1], vm_uuid
 
 
 @pytest.fixture(scope="module")
@@ -83,11 +110,19 @@ def plain_domain(sandbox_uris) -> Iterator[tuple[str, str]]:
         yield sandbox_uris[1], vm_uuid
 
 
-def live_vnc_port(uri: str, vm_uuid: str) -> int:
-    """Read independently of vms.hypervisor.graphics: what `virsh dumpxml` would say."""
+def live_display(uri: str, vm_uuid: str, display: str = "vnc") -> etree._Element:
+    """The live <graphics> element with its password, read independently of vms.hypervisor.graphics:
+    what `virsh dumpxml --security-info` would say."""
+    import libvirt
+
     conn = open_connection(uri)
     try:
-        root = etree.fromstring(conn.lookupByUUIDString(vm_uuid).XMLDesc(0).encode())
+        xml = conn.lookupByUUIDString(vm_uuid).XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE)
     finally:
         conn.close()
-    return int(root.find("devices/graphics[@type='vnc']").get("port"))
+    return etree.fromstring(xml.encode()).find(f"devices/graphics[@type='{display}']")
+
+
+def live_vnc_port(uri: str, vm_uuid: str) -> int:
+    """Read independently of vms.hypervisor.graphics: what `virsh dumpxml` would say."""
+    return int(live_display(uri, vm_uuid).get("port"))

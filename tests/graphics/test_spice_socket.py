@@ -3,7 +3,9 @@ on one ticket within its reuse window, and what is refused."""
 
 from __future__ import annotations
 
+import socket
 import struct
+from urllib.parse import urlsplit
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -16,6 +18,7 @@ from tests.support.wait import wait_until
 from vms.consumers.graphics import websocket_urlpatterns
 from vms.services import console_tokens
 
+from .conftest import SPICE_PASSWORD, live_display
 from .test_vnc_socket import _closed_with, _read_bytes, _user, _vm
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
@@ -24,6 +27,7 @@ application = AuthMiddlewareStack(URLRouter(websocket_urlpatterns()))
 
 SPICE_MAGIC = b"REDQ"
 SPICE_CHANNEL_MAIN, SPICE_CHANNEL_DISPLAY = 1, 2
+SPICE_MSG_MAIN_INIT = 103
 # Common caps: PROTOCOL_AUTH_SELECTION (0), AUTH_SPICE (1), MINI_HEADER (3).
 COMMON_CAPS = (1 << 0) | (1 << 1) | (1 << 3)
 
@@ -55,8 +59,35 @@ async def _link(socket, channel_type: int) -> bytes:
     return data
 
 
+# What spice-html5 sends after the link reply: auth mechanism SPICE (1), then a 128-byte ticket. It
+# knows no password; these bytes are not even a valid encryption. The relay replaces them.
+BROWSER_TICKET = struct.pack("<I", 1) + bytes(128)
+
+
+def direct_link_result(uri: str, vm_uuid: str) -> int:
+    """The link result QEMU gives a client that connects to the display itself with the browser's ticket."""
+    port = int(live_display(uri, vm_uuid, "spice").get("port"))
+    with socket.create_connection((urlsplit(uri).hostname, port), timeout=5) as direct:
+        direct.sendall(link_message(SPICE_CHANNEL_MAIN))
+        header = _recv_exactly(direct, 16)
+        _recv_exactly(direct, struct.unpack("<I", header[12:16])[0])
+        direct.sendall(BROWSER_TICKET)
+        return struct.unpack("<I", _recv_exactly(direct, 4))[0]
+
+
+def _recv_exactly(sock: socket.socket, count: int) -> bytes:
+    data = b""
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        assert chunk, "the display closed"
+        data += chunk
+    return data
+
+
 async def test_spice_link_handshake_through_the_relay(spice_domain):
     uri, vm_uuid = spice_domain
+    # The display has a password: the browser's ticket, sent to it directly, is refused.
+    assert await sync_to_async(direct_link_result)(uri, vm_uuid) != 0
     owner, _client, cookie = await sync_to_async(_user)("owner")
     await sync_to_async(_vm)(uri, vm_uuid, owner)
     token = console_tokens.issue(owner.pk, vm_uuid, kind="spice")
@@ -66,10 +97,26 @@ async def test_spice_link_handshake_through_the_relay(spice_domain):
     (error,) = struct.unpack("<I", reply[16:20])
     assert error == 0  # SPICE_LINK_ERR_OK, followed by the server's RSA public key
     assert len(reply) >= 16 + 4 + 162
+    # Through the relay, the same ticket is accepted: the relay encrypted the VM's password instead.
+    await main.send_to(bytes_data=BROWSER_TICKET)
+    # SPICE_LINK_ERR_OK, then SPICE_MSG_MAIN_INIT (mini header: type u16, size u32; session_id first).
+    data = await _read_bytes(main, 4 + 6 + 4)
+    assert struct.unpack("<I", data[:4]) == (0,)
+    msg_type, _size, session_id = struct.unpack("<HII", data[4:14])
+    assert msg_type == SPICE_MSG_MAIN_INIT
+    assert SPICE_PASSWORD.encode() not in reply + data
 
-    # spice-html5 opens the next channel's socket with the same URL, hence the same ticket.
+    # spice-html5 opens the next channel's socket with the same URL, hence the same ticket; that channel
+    # joins the session the main channel's init named, with its own link and (replaced) ticket.
     display = await _open(vm_uuid, cookie, token)
-    assert (await _link(display, SPICE_CHANNEL_DISPLAY))[:4] == SPICE_MAGIC
+    await display.send_to(bytes_data=link_message(SPICE_CHANNEL_DISPLAY, session_id))
+    reply = await _read_bytes(display, 16 + 4 + 162)
+    assert reply[:4] == SPICE_MAGIC and struct.unpack("<I", reply[16:20]) == (0,)
+    await display.send_to(bytes_data=BROWSER_TICKET)
+    result = reply[16 + struct.unpack("<I", reply[12:16])[0] :]
+    if len(result) < 4:
+        result += await _read_bytes(display, 4 - len(result))
+    assert struct.unpack("<I", result[:4]) == (0,)
     await display.disconnect()
     await main.disconnect()
 

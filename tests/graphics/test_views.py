@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
@@ -13,7 +14,7 @@ from vms.choices import VMState
 from vms.models import Host, VirtualMachine
 from vms.services import console_tokens
 
-from .conftest import VNC_PASSWORD, live_vnc_port
+from .conftest import SPICE_PASSWORD, VNC_PASSWORD, live_vnc_port
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db]
 
@@ -43,8 +44,10 @@ def test_token_view_needs_post_csrf_and_login(vnc_domain):
     assert console_tokens.is_valid(data["token"], owner.pk, vm.uuid)
     assert not console_tokens.is_valid(data["token"], owner.pk + 1, vm.uuid)
     assert "password" not in data
+    # Asking for the password (as the page once did) gets a ticket and nothing else.
     with_password = client.post(url, {"password": "1"}, HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value)
-    assert with_password.json()["password"] == VNC_PASSWORD
+    assert with_password.status_code == 200 and "password" not in with_password.json()
+    assert VNC_PASSWORD not in with_password.content.decode() and VNC_PASSWORD not in page.content.decode()
     anonymous = Client()
     assert anonymous.post(url).status_code == 401
 
@@ -71,10 +74,11 @@ def test_vv_file_names_the_live_vnc_port(vnc_domain):
     parser.read_string(response.content.decode())
     section = parser["virt-viewer"]
     assert section["type"] == "vnc"
-    assert section["host"] == "127.0.0.1"
+    assert section["host"] == urlsplit(uri).hostname  # where the display listens: the host's address
     assert int(section["port"]) == live_vnc_port(uri, vm_uuid)
     first = 5900 + (settings.SANDBOX_FIRST_INDEX - 1) * 100  # host 1's range (sandbox/fleet.py)
     assert first <= int(section["port"]) <= first + 99
+    # A native client must authenticate to the display itself: the file of an operator carries it.
     assert section["password"] == VNC_PASSWORD
     assert section["title"] == "my screen"
     assert section["delete-this-file"] == "1"
@@ -90,10 +94,11 @@ def test_spice_ticket_and_page(spice_domain):
     uri, vm_uuid = spice_domain
     owner, vm, client = _setup(uri, vm_uuid)
     url = f"/vms/{vm.uuid}/console-token/"
-    data = client.post(url, {"display": "spice", "password": "1"}).json()
+    response = client.post(url, {"display": "spice", "password": "1"})
+    data = response.json()
     assert data["path"] == f"/ws/vms/{vm.uuid}/spice/"
     assert data["reuse_for"] == console_tokens.SPICE_REUSE_S
-    assert data["password"] is None  # this display has none
+    assert "password" not in data and SPICE_PASSWORD not in response.content.decode()  # the relay has it
     assert console_tokens.is_valid(data["token"], owner.pk, vm.uuid, kind="spice")
     assert not console_tokens.is_valid(data["token"], owner.pk, vm.uuid)  # not a VNC ticket
     assert client.post(url, {"display": "rdp"}).status_code == 400
@@ -111,3 +116,20 @@ def test_spice_ticket_and_page(spice_domain):
     vm.save(update_fields=["domain_xml"])
     assert client.get(f"/vms/{vm.uuid}/graphics/").status_code == 200
     assert b"spice-html5" in client.get(f"/vms/{vm.uuid}/graphics/spice/").content
+
+
+def test_vv_file_with_the_password_only_for_users_who_may_operate(vnc_domain):
+    from vms.models import VMShare
+
+    uri, vm_uuid = vnc_domain
+    _owner, vm, _client = _setup(uri, vm_uuid)
+    viewer = get_user_model().objects.create_user("viewer", password="pw-123456789")
+    VMShare.objects.create(vm=vm, user=viewer, level="view")
+    client = Client()
+    client.force_login(viewer)
+    response = client.get(f"/vms/{vm.uuid}/console.vv")
+    assert response.status_code == 403
+    assert VNC_PASSWORD not in response.content.decode()
+    page = client.get(f"/vms/{vm.uuid}/graphics/")
+    assert page.status_code == 200 and VNC_PASSWORD not in page.content.decode()
+    assert b"console.vv" not in page.content  # no link to a file they may not have

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import socket as socket_lib
+import struct
 import time
+from urllib.parse import urlsplit
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -18,6 +21,8 @@ from vms.choices import VMState
 from vms.consumers.graphics import GraphicsConsumer
 from vms.models import Host, VirtualMachine
 from vms.services import console_tokens
+
+from .conftest import VNC_PASSWORD, live_vnc_port
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 
@@ -64,18 +69,53 @@ async def _read_bytes(communicator: WebsocketCommunicator, count: int, timeout: 
     return data
 
 
-async def test_relays_the_rfb_handshake_both_ways(vnc_domain):
+async def rfb_handshake_as_novnc(socket: WebsocketCommunicator) -> tuple[bytes, bytes]:
+    """What noVNC does up to ServerInit: every byte the relay sent, and the ServerInit message."""
+    received = await _read_bytes(socket, 12)
+    assert received == b"RFB 003.008\n"
+    await socket.send_to(bytes_data=b"RFB 003.008\n")
+    types = await _read_bytes(socket, 2)
+    received += types
+    assert types == bytes([1, 1]), types  # one security type: None; the relay did the password
+    await socket.send_to(bytes_data=bytes([1]))
+    result = await _read_bytes(socket, 4)
+    received += result
+    assert struct.unpack(">I", result) == (0,)  # SecurityResult OK
+    await socket.send_to(bytes_data=bytes([1]))  # ClientInit (shared): relayed to QEMU from here on
+    server_init = await _read_bytes(socket, 24)
+    width, height = struct.unpack(">HH", server_init[:4])
+    (name_length,) = struct.unpack(">I", server_init[20:24])
+    if len(server_init) < 24 + name_length:
+        server_init += await _read_bytes(socket, 24 + name_length - len(server_init))
+    assert width > 0 and height > 0
+    return received + server_init, server_init
+
+
+def display_offers(uri: str, vm_uuid: str) -> bytes:
+    """The security types QEMU offers to anyone who connects to the display itself (not the relay)."""
+    port = live_vnc_port(uri, vm_uuid)
+    with socket_lib.create_connection((urlsplit(uri).hostname, port), timeout=5) as direct:
+        assert direct.recv(12) == b"RFB 003.008\n"
+        direct.sendall(b"RFB 003.008\n")
+        count = direct.recv(1)[0]
+        return direct.recv(count)
+
+
+async def test_relay_authenticates_to_the_display_and_offers_the_browser_no_password(vnc_domain):
     uri, vm_uuid = vnc_domain
+    # The display itself asks for VNC Authentication only: it has a password.
+    assert await sync_to_async(display_offers)(uri, vm_uuid) == bytes([2])
     owner, _client, cookie = await sync_to_async(_user)("owner")
     await sync_to_async(_vm)(uri, vm_uuid, owner)
     socket = await _open(vm_uuid, cookie, console_tokens.issue(owner.pk, vm_uuid))
-    banner = await _read_bytes(socket, 12)
-    assert banner.startswith(b"RFB 003.008")
-    # Our bytes reach QEMU: it answers the version with the security types (count, then types).
-    await socket.send_to(bytes_data=b"RFB 003.008\n")
-    types = await _read_bytes(socket, 2)
-    assert types[0] >= 1
-    assert 2 in types[1 : 1 + types[0]]  # VNC authentication: this display has a password
+    received, server_init = await rfb_handshake_as_novnc(socket)
+    assert len(server_init) >= 24
+    # The password never travels to the browser, in any encoding.
+    assert VNC_PASSWORD.encode() not in received
+    # Bytes still flow both ways: a FramebufferUpdateRequest is answered with a FramebufferUpdate (type 0).
+    width, height = struct.unpack(">HH", server_init[:4])
+    await socket.send_to(bytes_data=struct.pack(">BBHHHH", 3, 0, 0, 0, width, height))
+    assert (await _read_bytes(socket, 1))[0] == 0
     await socket.disconnect()
 
 

@@ -1,10 +1,23 @@
-"""A VM's domain XML, made from its template through the domain XML engine, never by formatting."""
+"""A VM's domain XML, made from its template through the domain XML engine, never by formatting.
+
+Displays: every VNC/SPICE display of a VM gets its own random password (`passwd`), made here when the
+VM's XML is built, never taken from the template (a template's `passwd` is replaced) and never stored
+on a template. The relay authenticates with it (vms/hypervisor/display_auth.py); no page shows it, and
+the copy of the XML kept in the database has it removed (`without_display_passwords`). With
+`VMSpec.display_listen` the displays listen on that address of the host (see
+vms.hypervisor.graphics.listen_address_for: the only address the relay connects to).
+"""
 
 from __future__ import annotations
 
+import secrets
+import string
 from dataclasses import dataclass
 
+from lxml import etree
+
 from vms.domainxml import Domain, set_field
+from vms.domainxml.tree import insert_child, remove_element
 
 # Our mark inside <metadata>: the reaper finds what we made by it, and leaves everything else alone.
 METADATA_NS = "https://kvm-fleet-dashboard.invalid/ns/vm/1"
@@ -21,6 +34,52 @@ class VMSpec:
     disk_format: str
     owner: str
     seed_iso_path: str | None = None
+    # Where the VM's VNC/SPICE displays listen on its host; None leaves the template's listen as it is.
+    display_listen: str | None = None
+
+
+DISPLAY_TYPES = ("vnc", "spice")
+# VNC Authentication uses only the first 8 characters of a password; SPICE takes longer ones.
+PASSWORD_LENGTH = {"vnc": 8, "spice": 32}
+_PASSWORD_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_display_password(display_type: str) -> str:
+    """A random password for one display: 8 alphanumerics for VNC, 32 for SPICE."""
+    length = PASSWORD_LENGTH.get(display_type, PASSWORD_LENGTH["spice"])
+    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(length))
+
+
+def _set_listen(graphics: etree._Element, address: str) -> None:
+    """Listen on `address` (one <listen type='address'>); a UNIX socket or `none` listen is kept."""
+    listens = graphics.findall("listen")
+    if any(el.get("type") in ("socket", "none") for el in listens):
+        return
+    for el in listens:
+        remove_element(el)
+    graphics.set("listen", address)
+    insert_child(graphics, "listen", {"type": "address", "address": address})
+
+
+def secure_displays(dom: Domain, listen: str | None) -> None:
+    """A fresh random password on each VNC/SPICE display (an expiry the template set goes with the old
+    one), and the listen address when one is given."""
+    for graphics in dom.devices.graphics:
+        if graphics.type not in DISPLAY_TYPES:
+            continue
+        el = graphics.element
+        el.set("passwd", new_display_password(graphics.type))
+        el.attrib.pop("passwdValidTo", None)
+        if listen is not None:
+            _set_listen(el, listen)
+
+
+def without_display_passwords(xml: str) -> str:
+    """The domain XML without any display password, for keeping in the database or showing."""
+    dom = Domain.from_xml(xml)
+    for graphics in dom.devices.graphics:
+        graphics.element.attrib.pop("passwd", None)
+    return dom.to_xml()
 
 
 def build_vm_domain(template_xml: str, spec: VMSpec) -> Domain:
@@ -52,6 +111,7 @@ def build_vm_domain(template_xml: str, spec: VMSpec) -> Domain:
             driver_type="raw",
             readonly=True,
         )
+    secure_displays(dom, spec.display_listen)
     return dom
 
 

@@ -5,16 +5,21 @@ No Django here. The live XML (`XMLDesc` of a running domain) is the only place t
 `live_graphics` in a worker thread, never on an event loop or while rendering a page.
 
 Addresses: libvirt reports where QEMU *listens on the host*. "127.0.0.1" there means the host's own
-loopback: reachable from the web server (our relay) or a native client only when they run on that
-host (as with the sandbox fleet) or through a tunnel. A wildcard listen (0.0.0.0, ::) is reached at
-the host's name from its libvirt URI.
+loopback. The relay runs on the web server, so it must never take a listen address as it is: on a
+remote host, 127.0.0.1 would reach the web server's own loopback (another VM's display, Redis), and
+any other address whatever the domain XML names. `relay_address` is the rule: for a URI with a host
+name, only that host (a wildcard listen or a listen equal to it, compared by resolved IP); for a local
+URI, only loopback. `listen_address_for` is where a new VM's display listens, so the rule allows it.
 """
 
 from __future__ import annotations
 
 import configparser
 import io
-from dataclasses import dataclass
+import ipaddress
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import libvirt
@@ -38,7 +43,7 @@ class Graphics:
     tls_port: int | None  # SPICE only
     listen: str | None  # the address QEMU listens on, None for a socket or "none" listen
     socket: str | None  # a UNIX socket path on the host instead of TCP
-    password: str | None  # only present in XML read with VIR_DOMAIN_XML_SECURE
+    password: str | None = field(repr=False)  # only in XML read with VIR_DOMAIN_XML_SECURE; never logged
     autoport: bool
 
     @property
@@ -94,10 +99,11 @@ def first_graphics(xml: str | bytes, types: tuple[str, ...] = SUPPORTED_TYPES) -
 
 
 def connect_address(listen: str | None, uri: str) -> str | None:
-    """Where to connect for a display that listens on `listen` on the host behind `uri`.
+    """The address a *native client* (the `.vv` file) is told: where the display listens on the host.
 
     A wildcard means "any address of that host": use the host's name from the URI (loopback for local
-    URIs). A concrete address is used as it is, even 127.0.0.1: that is the host's own loopback.
+    URIs). A concrete address is used as it is, even 127.0.0.1: that is the host's own loopback, which
+    the client reaches through an SSH tunnel. Never used by the relay: see `relay_address`.
     """
     if listen is None:
         return None
@@ -105,6 +111,132 @@ def connect_address(listen: str | None, uri: str) -> str | None:
         host = urlsplit(uri).hostname
         return host or "127.0.0.1"
     return listen.strip("[]")
+
+
+# --- the relay's address rule ----------------------------------------------------------------------
+SSH_SCHEMES = frozenset({"qemu+ssh", "qemu+libssh", "qemu+libssh2"})
+LOOPBACK = "127.0.0.1"
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str], list[str]]
+
+
+class DisplayRefused(Exception):
+    """The relay will not connect where this display listens. `reason`, for the sentence shown:
+
+    - "not-host": the URI names a host and the display does not listen on that host's address;
+    - "not-loopback": a local URI (no host name) and the display does not listen on loopback;
+    - "ssh": a host reached over SSH whose display listens on the host's loopback (needs a tunnel);
+    - "unresolved": the URI's host name does not resolve to an address.
+    `listen` is the address the domain XML names, `host` the host name or address from the URI.
+    """
+
+    def __init__(self, reason: str, listen: str, host: str) -> None:
+        self.reason = reason
+        self.listen = listen
+        self.host = host
+        super().__init__(f"display listening on {listen!r} refused for host {host!r}: {reason}")
+
+
+def _ip(text: str) -> IPAddress | None:
+    """An IP literal (IPv4-mapped IPv6 read as IPv4, brackets allowed), None for a name."""
+    try:
+        ip = ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def resolve_host(host: str) -> list[str]:
+    """The addresses `host` resolves to, in the resolver's order. Blocking (DNS): call it in a thread."""
+    infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def _addresses_of(host: str, resolve: Resolver) -> list[IPAddress]:
+    literal = _ip(host)
+    if literal is not None:
+        return [literal]
+    try:
+        found = [ip for ip in (_ip(address) for address in resolve(host)) if ip is not None]
+    except (OSError, UnicodeError):
+        found = []
+    return list(dict.fromkeys(found))
+
+
+def _prefer_ipv4(addresses: list[IPAddress]) -> IPAddress:
+    return next((ip for ip in addresses if ip.version == 4), addresses[0])
+
+
+def relay_address(listen: str | None, uri: str, resolve: Resolver = resolve_host) -> str | None:
+    """The one address the relay may connect to for a display listening on `listen` on `uri`'s host.
+
+    None when the display has no network listener (a UNIX socket, `listen type='none'`). Raises
+    DisplayRefused for any other address than these:
+    - a URI with a host name (qemu+tcp/tls/ssh://HOST/...): HOST only. A wildcard listen (0.0.0.0,
+      ::, none given) or a listen equal to HOST, by name or by one of HOST's addresses, gives HOST's
+      address; anything else is refused, 127.0.0.1 included (that would be the web server's own
+      loopback). Only HOST is resolved (`resolve`, once: the address returned is the one compared),
+      never the listen value. An SSH host whose display listens on its loopback gets reason "ssh".
+    - a local URI (qemu:///system): loopback addresses only; a wildcard gives 127.0.0.1.
+    """
+    if listen is None:
+        return None
+    value = listen.strip()
+    wildcard = value in WILDCARDS
+    listen_ip = None if wildcard else _ip(value)
+    loopback = value.lower() == "localhost" or (listen_ip is not None and listen_ip.is_loopback)
+    parts = urlsplit(uri)
+    host = parts.hostname
+    if not host:
+        if wildcard or value.lower() == "localhost":
+            return LOOPBACK
+        if loopback:
+            return str(listen_ip)
+        raise DisplayRefused("not-loopback", value, "")
+    host_literal = _ip(host)
+    if parts.scheme in SSH_SCHEMES and loopback and not (host_literal is not None and host_literal == listen_ip):
+        raise DisplayRefused("ssh", value, host)
+    addresses = _addresses_of(host, resolve)
+    if not addresses:
+        raise DisplayRefused("unresolved", value, host)
+    if wildcard:
+        return str(_prefer_ipv4(addresses) if value == "0.0.0.0" else addresses[0])  # noqa: S104
+    if value.lower() == host.lower():
+        return str(addresses[0])
+    if listen_ip is not None and listen_ip in addresses:
+        return str(listen_ip)
+    raise DisplayRefused("not-host", value, host)
+
+
+def listen_address_for(uri: str, resolve: Resolver = resolve_host) -> str:
+    """Where a new VM's display listens on the host behind `uri`: an address `relay_address` allows.
+
+    qemu+tcp/tls (and qemu://HOST): the URI host's address (resolved here, IPv4 first; the name itself
+    if it does not resolve), so QEMU listens on exactly the address the relay connects to. Local URIs
+    and SSH hosts: the host's loopback (for SSH, reaching it needs a tunnel; not built yet).
+    """
+    parts = urlsplit(uri)
+    host = parts.hostname
+    if not host or parts.scheme in SSH_SCHEMES:
+        return LOOPBACK
+    addresses = _addresses_of(host, resolve)
+    return str(_prefer_ipv4(addresses)) if addresses else host
+
+
+def relay_target(
+    uri: str, vm_uuid: str, types: tuple[str, ...] = SUPPORTED_TYPES, resolve: Resolver = resolve_host
+) -> tuple[Graphics | None, str | None]:
+    """The running domain's display (password included: read-write connection, VIR_DOMAIN_XML_SECURE)
+    and the address the relay may connect to (None: no network listener).
+
+    Blocking (libvirt, DNS): call it in a worker thread. Raises HypervisorError, DisplayRefused.
+    """
+    display = live_graphics(uri, vm_uuid, types, secure=True)
+    if display is None or display.port is None:
+        return display, None
+    return display, relay_address(display.listen, uri, resolve)
 
 
 def live_graphics(

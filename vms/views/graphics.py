@@ -4,8 +4,9 @@ Who: the console needs `can_operate_vm` (RFB carries keyboard and mouse input in
 the picture, see vms/consumers/graphics.py); seeing the VM at all is checked first, so a VM the user
 may not see is a 404, one they may only watch a 403.
 
-The page and the ticket never call libvirt. The `.vv` file does (it needs the port the display got,
-and its password): one short call for an explicit download.
+The page and the ticket never call libvirt, and never carry the display's password (the relay
+authenticates to the display itself). The `.vv` file does call libvirt (it needs the port the display
+got, and its password, which a native client must present): one short call for an explicit download.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def graphics_console(request: HttpRequest, uuid, display: str | None = None) -> 
             "forbidden": _("You may not use this VM's graphical console."),
             "noGraphics": _("This VM is not running or has no VNC display."),
             "unreachable": _("The VM's display cannot be reached."),
+            "refused": _("The console was not opened: this VM's display listens on an address outside its host."),
             "loadFailed": _("The VNC viewer could not be loaded."),
         },
     }
@@ -97,8 +99,8 @@ def console_token(request: HttpRequest, uuid) -> JsonResponse:
     """POST (CSRF-checked): a ticket for one websocket connection to this VM's display, valid 60 s.
 
     `display=spice` in the form asks for a SPICE ticket (usable again for a few seconds: one socket per
-    SPICE channel); VNC otherwise. With `password=1`, the display's password (if it has one) comes along,
-    for the viewer to answer the display's challenge; the user may operate the VM, so they may have it.
+    SPICE channel); VNC otherwise. Never the display's password: the relay authenticates to the display
+    itself (vms/consumers/graphics.py), so the browser needs none and gets none. No libvirt call.
     """
     if not request.user.is_authenticated:
         return JsonResponse({"error": _("Log in to use the console.")}, status=401)
@@ -115,13 +117,6 @@ def console_token(request: HttpRequest, uuid) -> JsonResponse:
     }
     if kind == "spice":
         data["reuse_for"] = console_tokens.SPICE_REUSE_S
-    if request.POST.get("password") == "1" and vm.host is not None:
-        try:
-            display = live_graphics(vm.host.uri, str(vm.uuid), (kind,), secure=True)
-        except HypervisorError as exc:
-            log.warning("console password of %s: %s", vm.uuid, exc)
-            return JsonResponse({"error": _("The VM's host cannot be reached.")}, status=503)
-        data["password"] = display.password if display is not None else None
     return JsonResponse(data)
 
 
@@ -131,8 +126,11 @@ def console_token(request: HttpRequest, uuid) -> JsonResponse:
 def console_vv(request: HttpRequest, uuid) -> HttpResponse:
     """A virt-viewer connection file (remote-viewer, virt-viewer) for the VM's VNC or SPICE display.
 
-    The address in it is where the display listens *on the host*: with the sandbox fleet (and any host
-    whose displays listen on 127.0.0.1) it only works on that machine or through an SSH tunnel.
+    The address in it is where the display listens *on the host* (a host reached over SSH keeps its
+    displays on its loopback: the file then works through an SSH tunnel). A native client has to
+    authenticate to the display itself, so the file holds the VM's display password: only for users
+    who may operate the VM (as the browser console), served `no-store`, and remote-viewer deletes it
+    after reading (`delete-this-file=1`).
     """
     vm = _visible_vm_or_404(request, uuid)
     if not can_operate_vm(request.user, vm):
