@@ -14,7 +14,7 @@ from vms.choices import DiskSource
 from vms.domainxml import Domain, DomainXMLError
 from vms.domainxml.hostcaps import adapt_to_connection
 from vms.domainxml.template import POOL
-from vms.domainxml.vm import VMSpec, build_vm_domain
+from vms.domainxml.vm import VMSpec, build_vm_domain, without_display_passwords
 from vms.hypervisor.connection import connection
 from vms.hypervisor.errors import HypervisorError
 from vms.hypervisor.volumes import disk_volume_name
@@ -119,4 +119,5 @@ def preview(template: VMTemplate, host: Host) -> tuple[str, list[str]]:
         )
     if template.cloud_init:
         notes.append(_("A cloud-init seed CD-ROM (label cidata) is attached to each VM when it is created."))
-    return result.xml, adjustments + notes
+    # Each VM gets a random display password of its own; the preview's would mean nothing to anyone.
+    return without_display_passwords(result.xml), adjustments + notes
