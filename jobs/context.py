@@ -190,6 +190,7 @@ class JobContext:
             progress=self.job.progress,
             current_step=self.job.current_step,
             updated_at=timezone.now(),
+            heartbeat_at=timezone.now(),  # every write is a sign of life (jobs.execution beats between them)
         )
         if not updated:
             raise JobSuperseded()

@@ -51,6 +51,11 @@ class Job(models.Model):
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    # The Celery worker (its hostname) running the current attempt, and when that attempt last showed
+    # it is alive: jobs.execution beats while a runner runs, and fail_lost_jobs fails a running job
+    # whose beat stopped for longer than the broker would wait before handing its message out again.
+    worker = models.CharField(_("worker"), max_length=255, blank=True)
+    heartbeat_at = models.DateTimeField(_("last sign of life"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
     class Meta:

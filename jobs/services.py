@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from jobs import progress as steps_
 from jobs.choices import FINISHED, JobState, LogLevel, can_transition
-from jobs.errors import InvalidTransition, JobConflict, JobNotAllowed, UnknownJobKind
+from jobs.errors import InvalidTransition, JobConflict, JobError, JobNotAllowed, UnknownJobKind
 from jobs.groups import job_group
 from jobs.models import Job
 from jobs.registry import get_runner_class, runner_setting
@@ -33,12 +33,15 @@ PAYLOAD_LOG_TAIL = 20
 # --- state machine ------------------------------------------------------------------------------
 
 
-def transition(job: Job, to: str, *, attempt: int | None = None, **changes: Any) -> Job:
+def transition(
+    job: Job, to: str, *, attempt: int | None = None, expect: dict[str, Any] | None = None, **changes: Any
+) -> Job:
     """Move `job` from its current state to `to` with one conditional UPDATE, then broadcast.
 
-    The UPDATE matches the state we read (and, for a worker, its attempt number), so of two racing
-    writers exactly one wins; the loser gets InvalidTransition and must re-read. Entering a finished
-    state releases the exclusive lock and stamps finished_at in the same statement.
+    The UPDATE matches the state we read (and, for a worker, its attempt number, and any other
+    column values given in `expect`), so of two racing writers exactly one wins; the loser gets
+    InvalidTransition and must re-read. Entering a finished state releases the exclusive lock and
+    stamps finished_at in the same statement.
     """
     old = job.state
     if not can_transition(old, to):
@@ -51,7 +54,7 @@ def transition(job: Job, to: str, *, attempt: int | None = None, **changes: Any)
         changes.setdefault("lock_target", None)
         changes.setdefault("finished_at", now)
         changes.setdefault("retry_at", None)
-    filters: dict[str, Any] = {"pk": job.pk, "state": old}
+    filters: dict[str, Any] = {**(expect or {}), "pk": job.pk, "state": old}
     if attempt is not None:
         filters["attempts"] = attempt
     if Job.objects.filter(**filters).update(**changes) == 0:
@@ -108,25 +111,48 @@ def enqueue(
 
 
 def retry(job: Job, user: Any) -> Job:
-    """Queue a failed job again. Attempts and finished steps are kept: runners are idempotent."""
+    """Queue a failed job again. Attempts and finished steps are kept: runners are idempotent.
+
+    A retry acts on the job's target again, so it goes through the target's own checks: the runner's
+    `check_retry(job, user)` (if it has one) runs inside the transaction that queues the job and
+    raises JobNotAllowed (the person may no longer act on the target) or RetryRefused (the target's
+    state, placement, ... does not allow it now). It may lock rows and change them there; they commit
+    with the retry or not at all. The runner's `record_retry(job, user, refusal)` (if any) is told
+    the outcome: `refusal` None once queued (in the same transaction), else the JobError raised to
+    the caller (after the rollback, so the record of a refusal stays).
+    """
     _ensure_can_manage(job, user)
     job.refresh_from_db()
+    runner_cls = get_runner_class(job.kind)
+    runner = runner_cls() if runner_cls is not None else None
+    try:
+        _requeue(job, user, runner)
+    except JobError as exc:
+        _record_retry(runner, job, user, exc)
+        raise
+    dispatch(job)
+    return job
+
+
+def _requeue(job: Job, user: Any, runner: Any) -> None:
     if job.state != JobState.FAILED:
         raise InvalidTransition(
             _("Only a failed job can be retried; job #%(id)s is %(state)s.")
             % {"id": job.pk, "state": JobState(job.state).label}
         )
-    runner_cls = get_runner_class(job.kind)
-    if runner_cls is None:
+    if runner is None:
         raise UnknownJobKind(_("This kind of job (%(kind)s) can no longer be run.") % {"kind": job.kind})
-    exclusive = bool(runner_setting(runner_cls, "exclusive") and job.target)
+    exclusive = bool(runner_setting(runner, "exclusive") and job.target)
     steps = steps_.reset_unfinished(job.steps)
     log = steps_.append_log(
         copy.deepcopy(job.log),
         steps_.log_entry(job.log, _("Retry requested by %(user)s.") % {"user": _who(user)}),
     )
+    check = getattr(runner, "check_retry", None)
     try:
-        with transaction.atomic():
+        with transaction.atomic():  # a savepoint: a refusal undoes what the check changed
+            if check is not None:
+                check(job, user)
             transition(
                 job,
                 JobState.QUEUED,
@@ -139,11 +165,18 @@ def retry(job: Job, user: Any) -> Job:
                 current_step="",
                 retry_at=None,
                 finished_at=None,
+                worker="",
+                heartbeat_at=None,
             )
+            _record_retry(runner, job, user, None)
     except IntegrityError:
         raise JobConflict(blocking_job(job.target)) from None
-    dispatch(job)
-    return job
+
+
+def _record_retry(runner: Any, job: Job, user: Any, refusal: JobError | None) -> None:
+    record = getattr(runner, "record_retry", None)
+    if record is not None:
+        record(job, user, refusal)
 
 
 def cancel(job: Job, user: Any) -> Job:
@@ -255,7 +288,13 @@ def groups_for(job: Job) -> list[str]:
 
 
 def publish(job: Job) -> None:
-    broadcast(groups_for(job), payload(job))
+    """The whole message to the job's own group (its socket admits only who may see the job: can_view);
+    the target's groups (a VM's page, its owner, the fleet) hear of progress and state, never the log."""
+    message = payload(job)
+    groups = groups_for(job)
+    broadcast(groups[:1], message)
+    if groups[1:]:
+        broadcast(groups[1:], {key: value for key, value in message.items() if key != "log"})
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from jobs.execution import execute
     ignore_result=True,
 )
 def run_job(self, job_id: int) -> str:
-    outcome = execute(job_id, retries_done=self.request.retries)
+    outcome = execute(job_id, retries_done=self.request.retries, worker=self.request.hostname or "")
     if outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in, queue=outcome.queue or None)
     return outcome.state

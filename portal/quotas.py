@@ -1,7 +1,10 @@
 """Quotas: what a user (and each of their groups) may hold, what they hold, and the atomic check.
 
-Usage counts VMs that hold resources (not deleted, not failed) plus requests still open (pending or
-approved without a VM yet), so a flood of requests cannot overrun a quota before anyone approves.
+Usage counts every VM not deleted (a failed one too) plus requests still open (pending or approved
+without a VM yet), so a flood of requests cannot overrun a quota before anyone approves. A failed VM
+keeps its share until it is deleted because a retry of its provision brings it back without taking
+quota again (vms.services.vms.check_provision_retry): were failed VMs free, a user could submit up to
+the quota, let the provisions fail, submit again and retry the failed ones, without limit.
 
 The check is atomic on PostgreSQL and SQLite alike: `lock_and_check` runs inside the transaction
 that inserts the request, after locking the user's Quota row (SELECT ... FOR UPDATE; on SQLite the
@@ -21,8 +24,8 @@ from django.utils.translation import gettext_lazy
 from portal.choices import HOLDING_QUOTA
 from portal.conf import QUOTA_FIELDS, default_quota
 from portal.models import Quota, VMRequest
+from vms.choices import GONE_STATES
 from vms.models import VirtualMachine
-from vms.services.placement import NOT_RESERVING
 
 DIMENSIONS = {
     "max_vms": ("vms", gettext_lazy("VMs")),
@@ -58,8 +61,8 @@ def _totals(qs) -> Usage:
 
 
 def usage_of(user_ids) -> Usage:
-    """Held by these users (a list of primary keys or a subquery of them)."""
-    vms = VirtualMachine.objects.filter(owner_id__in=user_ids).exclude(state__in=NOT_RESERVING)
+    """Held by these users (a list of primary keys or a subquery of them); failed VMs count until deleted."""
+    vms = VirtualMachine.objects.filter(owner_id__in=user_ids).exclude(state__in=GONE_STATES)
     reqs = VMRequest.objects.filter(requester_id__in=user_ids, state__in=HOLDING_QUOTA, vm__isnull=True)
     return _totals(vms) + _totals(reqs)
 

@@ -63,6 +63,16 @@ def can_operate_vm(user, vm: VirtualMachine) -> bool:
     return share_level(user, vm) == SHARE_OPERATE
 
 
+def vm_access(user, vm: VirtualMachine) -> tuple[bool, bool]:
+    """(may view, may operate) in one go: what a console socket re-checks when rights change."""
+    if not _authenticated(user):
+        return False, False
+    if sees_all_vms(user) or (vm.owner_id is not None and vm.owner_id == user.pk):
+        return True, True
+    level = share_level(user, vm)
+    return level is not None, level == SHARE_OPERATE
+
+
 def can_delete_vm(user, vm: VirtualMachine) -> bool:
     """Deleting is for the owner, operators and admins: a share never lets anyone delete."""
     if not _authenticated(user):

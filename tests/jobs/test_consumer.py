@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.auth import AuthMiddlewareStack
@@ -23,10 +25,15 @@ application = AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
 
 @sync_to_async
 def make_user_and_cookie(name: str) -> tuple[object, bytes]:
-    user = get_user_model().objects.create_user(name)
+    user, _client, cookie = _user_client_cookie(name)
+    return user, cookie
+
+
+def _user_client_cookie(name: str, **extra) -> tuple[object, Client, bytes]:
+    user = get_user_model().objects.create_user(name, **extra)
     client = Client()
     client.force_login(user)
-    return user, f"sessionid={client.cookies['sessionid'].value}".encode()
+    return user, client, f"sessionid={client.cookies['sessionid'].value}".encode()
 
 
 @sync_to_async
@@ -43,21 +50,36 @@ async def connect(path: str, cookie: bytes | None = None) -> tuple[WebsocketComm
     return communicator, connected, code
 
 
+async def closed_with(communicator: WebsocketCommunicator, timeout: float = 5) -> int | None:
+    """The code the server closed with, skipping frames it sent before (None: nothing within timeout)."""
+    deadline = time.monotonic() + timeout
+    while (remaining := deadline - time.monotonic()) > 0:
+        message = await communicator.receive_output(timeout=remaining)
+        if message["type"] == "websocket.close":
+            return message.get("code")
+    return None
+
+
+async def refusal(path: str, cookie: bytes | None = None) -> int | None:
+    """Refusals accept the handshake and then close with the code: a browser only reads the code of a
+    socket that was opened (one refused at the handshake shows it 1006)."""
+    communicator, connected, _code = await connect(path, cookie)
+    assert connected, "refused at the handshake: a browser would see 1006, not the code"
+    return await closed_with(communicator)
+
+
 async def test_refused_without_login():
     owner, _cookie = await make_user_and_cookie("owner")
     job_id = await enqueue_for(owner)
-    _comm, connected, code = await connect(f"/ws/jobs/{job_id}/")
-    assert (connected, code) == (False, 4401)
+    assert await refusal(f"/ws/jobs/{job_id}/") == 4401
 
 
 async def test_refused_for_someone_elses_job_and_for_missing_jobs():
     owner, _cookie = await make_user_and_cookie("owner")
     _other, other_cookie = await make_user_and_cookie("other")
     job_id = await enqueue_for(owner)
-    _comm, connected, code = await connect(f"/ws/jobs/{job_id}/", other_cookie)
-    assert (connected, code) == (False, 4404)
-    _comm, connected, code = await connect("/ws/jobs/999999/", other_cookie)
-    assert (connected, code) == (False, 4404)
+    assert await refusal(f"/ws/jobs/{job_id}/", other_cookie) == 4404
+    assert await refusal("/ws/jobs/999999/", other_cookie) == 4404
 
 
 async def test_owner_gets_a_snapshot_then_live_updates():
@@ -91,3 +113,32 @@ async def test_staff_may_follow_anyones_job():
     communicator, connected, _code = await connect(f"/ws/jobs/{job_id}/", await staff_cookie())
     assert connected
     await communicator.disconnect()
+
+
+async def test_logout_closes_the_job_socket():
+    """Issue 13, hole 2: the job socket is a session socket like the others."""
+    owner, client, cookie = await sync_to_async(_user_client_cookie)("owner")
+    job_id = await enqueue_for(owner)
+    communicator, connected, _code = await connect(f"/ws/jobs/{job_id}/", cookie)
+    assert connected
+    assert (await communicator.receive_json_from(timeout=5))["type"] == "job.progress"
+    await sync_to_async(client.logout)()
+    assert await closed_with(communicator) == 4401
+
+
+async def test_losing_admin_status_closes_the_job_socket_of_someone_elses_job():
+    """Issue 13, hole 2: rights taken away close the socket at once, with the code of a refusal."""
+    owner, _cookie = await make_user_and_cookie("owner")
+    job_id = await enqueue_for(owner)
+    boss, _client, boss_cookie = await sync_to_async(_user_client_cookie)("boss", is_staff=True)
+    communicator, connected, _code = await connect(f"/ws/jobs/{job_id}/", boss_cookie)
+    assert connected
+    assert (await communicator.receive_json_from(timeout=5))["job"] == job_id
+
+    @sync_to_async
+    def demote():
+        boss.is_staff = False
+        boss.save()
+
+    await demote()
+    assert await closed_with(communicator) == 4404

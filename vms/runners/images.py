@@ -7,7 +7,9 @@ from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 from lxml import etree
 
-from jobs.errors import JobFailed
+from audit import log as audit_log
+from audit.choices import AuditResult
+from jobs.errors import JobFailed, JobNotAllowed, RetryRefused
 from jobs.registry import Runner, register
 from jobs.targets import parse_target
 from vms.hypervisor.connection import connection
@@ -19,9 +21,16 @@ from vms.runners.errors import host_errors
 POOL = "default"
 
 
+def _copy_pk(job) -> str | None:
+    try:
+        return parse_target(job.target)[1]
+    except ValueError:
+        return None
+
+
 def load_copy(job) -> ImageCopy:
-    _label, pk = parse_target(job.target)
-    copy = ImageCopy.objects.select_related("image", "host").filter(pk=pk).first()
+    pk = _copy_pk(job)
+    copy = ImageCopy.objects.select_related("image", "host").filter(pk=pk).first() if pk else None
     if copy is None:
         raise JobFailed(_("The image or host of this job no longer exists."))
     return copy
@@ -84,6 +93,27 @@ class CopyImage(Runner):
             _set(copy, state=CopyState.FAILED, error=exc.message)
             raise
         _set(copy, state=CopyState.READY, progress=100, error="")
+
+    def check_retry(self, job, user) -> None:
+        """As a new copy: an admin's work, to an enabled host, of an image and copy that still exist."""
+        if not getattr(user, "is_staff", False):
+            raise JobNotAllowed(_t("Only an admin may copy images to hosts."))
+        try:
+            copy = load_copy(job)
+        except JobFailed as exc:
+            raise RetryRefused(exc.message) from None
+        if not copy.host.enabled:
+            raise RetryRefused(_t("%(host)s is disabled.") % {"host": copy.host.name})
+        _set(copy, state=CopyState.PENDING, progress=0, error="", job=job)
+
+    def record_retry(self, job, user, refusal) -> None:
+        copy = ImageCopy.objects.select_related("image", "host").filter(pk=_copy_pk(job)).first()
+        details = {"job": job.pk, "kind": job.kind, "host": copy.host.name if copy else ""}
+        image = copy.image if copy else None
+        if refusal is None:
+            audit_log.record(user, "job.retry", image, **details)
+        else:
+            audit_log.record(user, "job.retry", image, AuditResult.REFUSED, reason=refusal.message, **details)
 
     def _fail(self, copy: ImageCopy, message: str) -> None:
         _set(copy, state=CopyState.FAILED, error=message)

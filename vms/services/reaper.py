@@ -1,5 +1,8 @@
 """Find what we made on hosts that no live VM row owns; report it, remove it after a grace period.
 
+Before that, fail the jobs whose worker is gone (`fail_lost_jobs`): the periodic housekeeping
+(`vms.reap_orphans`, every REAPER_INTERVAL by Celery beat) runs both.
+
 A grace period, because a provision in flight has volumes before its row says where it is, and a
 person may retry a failed job. First sightings are kept in Redis, so any worker can run the reaper.
 """
@@ -13,6 +16,9 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 
+from jobs import execution
+from jobs.execution import find_lost_jobs
+from jobs.models import Job
 from vms.choices import VMState
 from vms.domainxml.vm import METADATA_NS
 from vms.hypervisor import inventory
@@ -44,7 +50,24 @@ def _live_uuids() -> set[str]:
     return {str(u) for u in VirtualMachine.objects.exclude(state__in=DEAD_STATES).values_list("uuid", flat=True)}
 
 
+def fail_lost_jobs(dry_run: bool = False) -> list[Job]:
+    """Jobs left running by a worker that is gone (and its message with it): failed, after their
+    runner's cleanup, with a reason the person can act on (jobs.execution.fail_lost_jobs).
+
+    A lost provision's on_failure removes what it made and marks the VM failed; a lost delete puts
+    the VM back to unknown: no VM stays in a job-owned state because a worker vanished.
+    """
+    if not dry_run:
+        return execution.fail_lost_jobs()  # it logs each one
+    lost = list(find_lost_jobs())
+    for job in lost:
+        log.warning("job %s (%s) lost with its worker %r (dry run: left running)", job.pk, job.kind, job.worker)
+    return lost
+
+
 def reap(grace: float = DEFAULT_GRACE, dry_run: bool = False, now: float | None = None) -> list[Orphan]:
+    # First the jobs whose worker is gone: their cleanup removes what they made, so none of it is an orphan.
+    fail_lost_jobs(dry_run)
     client = redis.Redis.from_url(settings.REDIS_URL)
     now = time.time() if now is None else now
     orphans: list[Orphan] = []

@@ -17,7 +17,7 @@ from jobs.targets import target_for
 from vms.choices import ACTION_FROM_STATES, GONE_STATES, VMAction, VMState
 from vms.models import Host, VirtualMachine, VMTemplate
 from vms.permissions import can_delete_vm, can_operate_vm
-from vms.services.placement import Need, NoHostAvailable, choose_host
+from vms.services.placement import NOT_RESERVING, Need, NoHostAvailable, choose_host
 from vms.services.state import set_state
 
 # Stricter than libvirt's rule (no '/'): the name also becomes a hostname and part of file names.
@@ -117,15 +117,21 @@ def create_vm(user, req: VMOrder) -> tuple[VirtualMachine, Job]:
     return vm, job
 
 
-def request_action(user, vm: VirtualMachine, action: str, *, remove_from_host: bool = False) -> Job:
-    """Queue a lifecycle job; refused with a reason when not allowed or not possible now."""
+def check_action(
+    user, vm: VirtualMachine, action: str, *, remove_from_host: bool = False, from_states: set[str] | None = None
+) -> None:
+    """Who may ask for `action` on `vm`, and from which states (ACTION_FROM_STATES unless `from_states`).
+
+    Raises PermissionDenied or ValidationError with the reason. A new action and the retry of a
+    failed one both go through here.
+    """
     if not can_operate_vm(user, vm):
         raise PermissionDenied(_("You may not operate this VM."))
     if action == VMAction.DELETE and not can_delete_vm(user, vm):
         raise PermissionDenied(_("You may not delete this VM; ask its owner."))
     if action not in ACTION_FROM_STATES:
         raise ValidationError({"action": _("Unknown action '%(a)s'.") % {"a": action}})
-    if vm.state not in ACTION_FROM_STATES[action]:
+    if vm.state not in (ACTION_FROM_STATES[action] if from_states is None else from_states):
         raise ValidationError(
             {
                 "action": _("Cannot %(action)s a VM that is %(state)s.")
@@ -134,6 +140,47 @@ def request_action(user, vm: VirtualMachine, action: str, *, remove_from_host: b
         )
     if action == VMAction.DELETE and remove_from_host and not user.is_staff:
         raise PermissionDenied(_("Only an admin may remove a discovered VM from its host."))
+
+
+# A provision may run again on a VM in these states: it failed, or its job never got it further.
+PROVISION_RETRY_FROM = {VMState.FAILED, VMState.PENDING, VMState.PROVISIONING}
+
+
+def check_provision_retry(user, vm: VirtualMachine) -> None:
+    """The checks of creating `vm` again (a retry of its failed provision), as for a new VM.
+
+    Who: the owner, an operator or an admin (a share never lets anyone create a VM). State: one of
+    PROVISION_RETRY_FROM, never a deleted VM. The template must still exist and be active, and the
+    VM's host must still take it (a failed VM holds no room on its host). Quota: none is taken, a
+    failed VM keeps counting against its owner's quota until it is deleted (portal/quotas.py).
+    Raises PermissionDenied or ValidationError with the reason.
+    """
+    if not can_delete_vm(user, vm):
+        raise PermissionDenied(_("Only the owner, an operator or an admin may create this VM again."))
+    if vm.state not in PROVISION_RETRY_FROM:
+        raise ValidationError(
+            {
+                "action": _("VM '%(name)s' is %(state)s; only a VM whose creation failed can be created again.")
+                % {"name": vm.name, "state": VMState(vm.state).label.lower()}
+            }
+        )
+    template = vm.template
+    if template is None:
+        raise ValidationError({"template": _("The VM's template was deleted; it cannot be created.")})
+    if not template.active:
+        raise ValidationError({"template": _("This template is retired; choose another one.")})
+    if vm.host is None:
+        raise ValidationError({"host": _("VM '%(name)s' has no host to be created on.") % {"name": vm.name}})
+    if vm.state in NOT_RESERVING:
+        try:
+            choose_host(template, Need(vm.vcpus, vm.memory_mib, vm.disk_gib), preferred=vm.host)
+        except NoHostAvailable as exc:
+            raise ValidationError({"host": str(exc)}) from None
+
+
+def request_action(user, vm: VirtualMachine, action: str, *, remove_from_host: bool = False) -> Job:
+    """Queue a lifecycle job; refused with a reason when not allowed or not possible now."""
+    check_action(user, vm, action, remove_from_host=remove_from_host)
     params = {"remove_from_host": remove_from_host} if action == VMAction.DELETE else {}
     try:
         with transaction.atomic():
