@@ -8,7 +8,7 @@ from pathlib import Path
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
-from dashboard.env import env_bool, env_int, env_list, env_str, secret_key
+from dashboard.env import SettingError, env_bool, env_int, env_list, env_str, secret_key
 from dashboard.redis_url import resolve_redis_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -28,12 +28,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
     "live",
     "audit",
+    "accounts",
     "jobs",
     "vms",
     "portal",
@@ -136,6 +136,9 @@ CHANNEL_LAYERS = {
         "CONFIG": {
             "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
             "prefix": env_str("CHANNELS_PREFIX", "kvmdash"),
+            # A group member is dropped this long after it joined; open sockets re-join every half
+            # of it (live/sockets.py), so an always-open page never goes deaf.
+            "group_expiry": env_int("CHANNELS_GROUP_EXPIRY", 86400),
         },
     }
 }
@@ -166,7 +169,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        # `Authorization: Token <key>`: hashed keys with expiry and revocation, throttled (accounts/).
+        "accounts.auth.ApiTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -181,8 +185,32 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # Declares the error answers (400/403/404/415) every operation may give: dashboard/api.py.
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "dashboard.api.declare_error_answers"],
+    # accounts.schema: the 429 of throttled logins and refused submissions.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "dashboard.api.declare_error_answers",
+        "accounts.schema.declare_throttling",
+    ],
 }
+
+# Behind a TLS-terminating proxy (docs/deployment.md): cookies only over HTTPS, the proxy's header says
+# the request was HTTPS ("X-Forwarded-Proto,https"; empty: trust no header), HSTS for that many seconds.
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+_proxy_ssl_header = env_list("SECURE_PROXY_SSL_HEADER", [])
+if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
+    raise SettingError("SECURE_PROXY_SSL_HEADER must be 'Header-Name,value', e.g. 'X-Forwarded-Proto,https'.")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header[0].upper().replace("-", "_"), _proxy_ssl_header[1]) if _proxy_ssl_header else None
+)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+
+# Failed logins (login page, admin, API tokens) per account and per address in a window of seconds;
+# beyond, refused with how long to wait (accounts/throttle.py).
+LOGIN_FAILURES_PER_ACCOUNT = env_int("LOGIN_FAILURES_PER_ACCOUNT", 5)
+LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 20)
+LOGIN_FAILURE_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 900)
 
 # The portal's defaults (portal/conf.py reads them from here): what a user may hold without a quota
 # row of their own, and who approves requests for templates without a policy.
@@ -193,6 +221,8 @@ PORTAL_DEFAULT_QUOTA = {
     "max_disk_gib": env_int("PORTAL_DEFAULT_QUOTA_DISK_GIB", 100),
 }
 PORTAL_DEFAULT_APPROVAL = env_str("PORTAL_DEFAULT_APPROVAL", "manual")
+# Refused submissions (over quota) a user may make in a minute; beyond, 429 and nothing is recorded.
+PORTAL_REFUSED_SUBMISSIONS_PER_MINUTE = env_int("PORTAL_REFUSED_SUBMISSIONS_PER_MINUTE", 10)
 # E-mail only when someone configured it (SMTP), never the console backend by surprise.
 EMAIL_HOST = env_str("EMAIL_HOST", "")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
@@ -202,6 +232,11 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "webmaster@localhost")
 PORTAL_EMAIL_NOTIFICATIONS = env_bool("PORTAL_EMAIL_NOTIFICATIONS", bool(EMAIL_HOST))
 
+# Running jobs say they are alive this often; the reaper fails one silent for JOBS_LOST_AFTER seconds
+# (unset: the broker's visibility timeout plus a margin, so a redelivery gets its chance first).
+JOBS_HEARTBEAT_INTERVAL = env_int("JOBS_HEARTBEAT_INTERVAL", 5)
+if os.environ.get("JOBS_LOST_AFTER"):
+    JOBS_LOST_AFTER = env_int("JOBS_LOST_AFTER", 0)
 # libvirt's test driver (test:///default) as a host: for tests and benchmarks only.
 LIBVIRT_ALLOW_TEST_DRIVER = env_bool("LIBVIRT_ALLOW_TEST_DRIVER", False)
 

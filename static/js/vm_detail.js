@@ -141,6 +141,7 @@
   // Everything written, for tests and for copying: the terminal keeps only what fits its buffer.
   root.consoleText = "";
   consoleState("connecting");
+  let typing = mayType;
   const consoleSocket = KVM.socket(root.dataset.consolePath, {
     message: function (msg) {
       if (msg.type === "console.output") {
@@ -148,6 +149,9 @@
         root.consoleText = (root.consoleText + msg.data).slice(-200000);
       } else if (msg.type === "console.state") {
         consoleState(msg.open ? "open" : "closed");
+      } else if (msg.type === "console.access") {
+        // Rights changed while the page was open (a share lowered to view): stop sending keys.
+        typing = Boolean(msg.may_type);
       } else if (msg.type === "error" && msg.message) {
         write("\r\n[" + msg.message + "]\r\n");
       }
@@ -155,6 +159,8 @@
     close: function () { consoleState("connecting"); },
   });
   if (term && mayType) {
-    term.onData(function (data) { consoleSocket.send({ type: "console.input", data: data }); });
+    term.onData(function (data) {
+      if (typing) consoleSocket.send({ type: "console.input", data: data });
+    });
   }
 })();
