@@ -44,7 +44,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import uuid as uuid_lib
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
@@ -55,8 +54,8 @@ from live.sockets import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, SessionSocket
 from vms.hypervisor.display_auth import DisplayAuthError, spice_link, vnc_authenticate, vnc_greet_browser
 from vms.hypervisor.errors import HypervisorError
 from vms.hypervisor.graphics import DisplayRefused, relay_target
-from vms.models import VirtualMachine
 from vms.permissions import can_operate_vm
+from vms.selectors import vm_by_uuid
 from vms.services import console_tokens
 
 log = logging.getLogger(__name__)
@@ -84,13 +83,6 @@ def _reason(text: str) -> str:
 def _token_from(scope: dict) -> str | None:
     values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
     return values[0] if values else None
-
-
-def _find_vm(raw_uuid: object) -> VirtualMachine | None:
-    try:
-        return VirtualMachine.objects.select_related("host").filter(uuid=uuid_lib.UUID(str(raw_uuid))).first()
-    except ValueError:
-        return None
 
 
 def refusal_message(exc: DisplayRefused, host_name: str) -> str:
@@ -173,7 +165,7 @@ class GraphicsConsumer(SessionSocket):
         if user is None or not user.is_authenticated:
             await self._close_with(CLOSE_UNAUTHENTICATED, _("Log in to use the console."))
             return
-        vm = await database_sync_to_async(_find_vm)(self.scope["url_route"]["kwargs"]["uuid"])
+        vm = await database_sync_to_async(vm_by_uuid)(self.scope["url_route"]["kwargs"]["uuid"])
         if vm is None or not await database_sync_to_async(can_operate_vm)(user, vm):
             await self._close_with(CLOSE_FORBIDDEN, _("You may not use this VM's graphical console."))
             return
@@ -267,7 +259,7 @@ class GraphicsConsumer(SessionSocket):
 
     def check_access(self, user) -> bool | str:
         """Re-checked when the user's rights change (SessionSocket.recheck): operating, as at connect."""
-        vm = _find_vm(self.vm_uuid)
+        vm = vm_by_uuid(self.vm_uuid)
         return (vm is not None and can_operate_vm(user, vm)) or _("You may no longer use this VM's graphical console.")
 
     async def close_for(self, code: int, reason: str) -> None:

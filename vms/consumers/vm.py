@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid as uuid_lib
 
 from channels.db import database_sync_to_async
 from django.utils.translation import gettext as _
@@ -20,6 +19,7 @@ from live.sockets import CLOSE_FORBIDDEN, CLOSE_TOO_BIG, CLOSE_UNAUTHENTICATED, 
 from vms.groups import console_group, vm_group
 from vms.models import VirtualMachine
 from vms.permissions import can_view_vm, vm_access
+from vms.selectors import vm_by_uuid
 from vms.services.state import state_payload
 from vms.watcher.observed import console_scrollback
 from vms.watcher.store import console_input_channel
@@ -43,7 +43,7 @@ class VMSocket(SessionSocket):
         if user is None or not user.is_authenticated:
             await self.refuse(CLOSE_UNAUTHENTICATED)
             return
-        self.vm = await database_sync_to_async(self._find_vm)(self.scope["url_route"]["kwargs"]["uuid"])
+        self.vm = await database_sync_to_async(vm_by_uuid)(self.scope["url_route"]["kwargs"]["uuid"])
         if self.vm is None or not await database_sync_to_async(can_view_vm)(user, self.vm):
             await self.refuse(CLOSE_FORBIDDEN)
             return
@@ -57,13 +57,6 @@ class VMSocket(SessionSocket):
     def check_access(self, user) -> bool | str:
         vm = VirtualMachine.objects.filter(pk=self.vm.pk).first()
         return (vm is not None and can_view_vm(user, vm)) or _("You may no longer see this VM.")
-
-    @staticmethod
-    def _find_vm(raw_uuid: str) -> VirtualMachine | None:
-        try:
-            return VirtualMachine.objects.filter(uuid=uuid_lib.UUID(str(raw_uuid))).first()
-        except ValueError:
-            return None
 
 
 class VMConsumer(VMSocket):

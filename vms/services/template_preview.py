@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
-from lxml import etree
 
 from vms.choices import DiskSource
 from vms.domainxml import Domain, DomainXMLError
@@ -17,6 +16,7 @@ from vms.domainxml.template import POOL
 from vms.domainxml.vm import VMSpec, build_vm_domain, without_display_passwords
 from vms.hypervisor.connection import connection
 from vms.hypervisor.errors import HypervisorError
+from vms.hypervisor.hostinfo import pool_target_path
 from vms.hypervisor.volumes import disk_volume_name
 from vms.models import Host, VMTemplate
 
@@ -29,8 +29,7 @@ def _pool_path(conn) -> str:  # noqa: ANN001
     import libvirt
 
     try:
-        pool = conn.storagePoolLookupByName(POOL)
-        return etree.fromstring(pool.XMLDesc(0).encode()).findtext("target/path") or "/var/lib/libvirt/images"
+        return pool_target_path(conn.storagePoolLookupByName(POOL)) or "/var/lib/libvirt/images"
     except libvirt.libvirtError:
         return "/var/lib/libvirt/images"
 

@@ -15,7 +15,7 @@ import logging
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
@@ -25,15 +25,11 @@ from django.views.decorators.http import require_GET, require_POST
 from vms.hypervisor.errors import HypervisorError
 from vms.hypervisor.graphics import connect_address, first_graphics, live_graphics, virt_viewer_file
 from vms.permissions import can_operate_vm
-from vms.selectors import visible_vms
+from vms.selectors import visible_vm_or_404
 from vms.services import console_tokens
 
 log = logging.getLogger(__name__)
 VV_CONTENT_TYPE = "application/x-virt-viewer"
-
-
-def _visible_vm_or_404(request: HttpRequest, uuid):
-    return get_object_or_404(visible_vms(request.user), uuid=uuid)
 
 
 def _text(message: str, status: int) -> HttpResponse:
@@ -57,7 +53,7 @@ def graphics_console(request: HttpRequest, uuid, display: str | None = None) -> 
     Which one: the route's `display`, else the VM's stored XML (no libvirt call for the page). The page
     fetches a ticket, then opens the websocket(s) with it.
     """
-    vm = _visible_vm_or_404(request, uuid)
+    vm = visible_vm_or_404(request.user, uuid)
     may_operate = can_operate_vm(request.user, vm)
     display = display or _stored_display_type(vm)
     config = {
@@ -104,7 +100,7 @@ def console_token(request: HttpRequest, uuid) -> JsonResponse:
     """
     if not request.user.is_authenticated:
         return JsonResponse({"error": _("Log in to use the console.")}, status=401)
-    vm = _visible_vm_or_404(request, uuid)
+    vm = visible_vm_or_404(request.user, uuid)
     if not can_operate_vm(request.user, vm):
         return JsonResponse({"error": _("You may not use this VM's graphical console.")}, status=403)
     kind = request.POST.get("display", "vnc")
@@ -132,7 +128,7 @@ def console_vv(request: HttpRequest, uuid) -> HttpResponse:
     who may operate the VM (as the browser console), served `no-store`, and remote-viewer deletes it
     after reading (`delete-this-file=1`).
     """
-    vm = _visible_vm_or_404(request, uuid)
+    vm = visible_vm_or_404(request.user, uuid)
     if not can_operate_vm(request.user, vm):
         return _text(_("You may not use this VM's graphical console."), 403)
     if vm.host is None:

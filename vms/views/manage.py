@@ -149,7 +149,7 @@ def image_copy(request, pk: int):
 def image_delete(request, pk: int):
     image = get_object_or_404(Image, pk=pk)
     try:
-        image_services.delete_image(image)
+        image_services.delete_image(image, request.user)
     except ValidationError as exc:
         for message in _first_messages(exc):
             messages.error(request, message)

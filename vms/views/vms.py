@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -28,7 +28,7 @@ from vms.choices import ACTION_FROM_STATES, ShareLevel, VMAction, VMState
 from vms.forms import ShareForm
 from vms.models import VMShare
 from vms.permissions import can_delete_vm, can_operate_vm, can_share_vm, sees_all_vms
-from vms.selectors import visible_vms
+from vms.selectors import visible_vm_or_404, visible_vms
 from vms.services import sharing
 from vms.services.actions import act_on_vm
 
@@ -93,10 +93,6 @@ def _query_without_page(request: HttpRequest) -> str:
     return query.urlencode()
 
 
-def _visible_vm_or_404(request: HttpRequest, uuid):
-    return get_object_or_404(visible_vms(request.user), uuid=uuid)
-
-
 def _recent_stats(vm) -> list[dict]:
     try:
         from vms.watcher.observed import recent_stats
@@ -112,7 +108,7 @@ def _recent_stats(vm) -> list[dict]:
 @login_required
 @require_GET
 def vm_detail(request: HttpRequest, uuid) -> HttpResponse:
-    vm = _visible_vm_or_404(request, uuid)
+    vm = visible_vm_or_404(request.user, uuid)
     jobs = list(Job.objects.filter(target=target_for(vm)).select_related("requested_by")[:JOB_TIMELINE])
     for job in jobs:
         job.kind_label = label_for(job.kind)
@@ -145,7 +141,7 @@ def vm_detail(request: HttpRequest, uuid) -> HttpResponse:
 @login_required
 @require_POST
 def vm_action(request: HttpRequest, uuid) -> HttpResponse:
-    vm = _visible_vm_or_404(request, uuid)
+    vm = visible_vm_or_404(request.user, uuid)
     action = request.POST.get("action", "")
     if action not in VMAction.values:
         messages.error(request, _("Unknown action."))
@@ -170,7 +166,7 @@ def vm_action(request: HttpRequest, uuid) -> HttpResponse:
 @login_required
 @require_POST
 def vm_share(request: HttpRequest, uuid) -> HttpResponse:
-    vm = _visible_vm_or_404(request, uuid)
+    vm = visible_vm_or_404(request.user, uuid)
     form = ShareForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Give a username and an access level."))
@@ -189,7 +185,7 @@ def vm_share(request: HttpRequest, uuid) -> HttpResponse:
 @login_required
 @require_POST
 def vm_unshare(request: HttpRequest, uuid, share_id: int) -> HttpResponse:
-    vm = _visible_vm_or_404(request, uuid)
+    vm = visible_vm_or_404(request.user, uuid)
     share = VMShare.objects.filter(pk=share_id, vm=vm).select_related("vm", "user").first()
     if share is None:
         raise Http404
