@@ -1,13 +1,31 @@
-"""The audit log's one model."""
+"""The audit log's one model. Append-only: rows are added, never changed or deleted (see AuditEntry)."""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from audit.choices import AuditResult
+
+# The one column a change elsewhere may write: deleting a user sets `actor` to NULL (the name stays).
+_MAY_CHANGE = {"actor", "actor_id"}
+
+
+class AppendOnly(PermissionDenied):
+    """Someone tried to change or delete an audit entry."""
+
+
+class AuditEntryQuerySet(models.QuerySet):
+    def delete(self):
+        raise AppendOnly(_("The audit log is append-only: entries cannot be deleted."))
+
+    def update(self, **kwargs):
+        if set(kwargs) - _MAY_CHANGE:
+            raise AppendOnly(_("The audit log is append-only: entries cannot be changed."))
+        return super().update(**kwargs)
 
 
 class AuditEntry(models.Model):
@@ -31,6 +49,8 @@ class AuditEntry(models.Model):
     result = models.CharField(_("result"), max_length=8, choices=AuditResult.choices, default=AuditResult.OK)
     details = models.JSONField(_("details"), default=dict, blank=True, encoder=DjangoJSONEncoder)
 
+    objects = AuditEntryQuerySet.as_manager()
+
     class Meta:
         db_table = "portal_auditentry"  # made by the portal app before the log had a room of its own
         ordering = ["-at", "-id"]
@@ -43,3 +63,11 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.object_type}:{self.object_id}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnly(_("The audit log is append-only: entries cannot be changed."))
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnly(_("The audit log is append-only: entries cannot be deleted."))

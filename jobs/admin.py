@@ -2,11 +2,12 @@
 
 from django.contrib import admin
 
+from accounts.admin import AuditedAdmin
 from jobs.models import Job
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["id", "kind", "target", "state", "progress", "attempts", "requested_by", "created_at"]
     list_filter = ["state", "kind"]
     search_fields = ["target", "kind", "requested_by__username"]

@@ -10,6 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import APIException
 from rest_framework.exceptions import ValidationError as APIValidationError
 from rest_framework.response import Response
 
@@ -67,15 +68,29 @@ class SubmitSerializer(VMCreateSerializer):
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
+class TooManyRefusals(APIException):
+    """429: too many refused submissions in a minute (portal.services.SubmissionThrottled)."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "throttled"
+
+    def __init__(self, refused: services.SubmissionThrottled):
+        super().__init__(refused.messages[0])
+        self.wait = refused.seconds  # DRF's exception handler turns it into Retry-After
+
+
 def submit_from_api(user, data: dict) -> VMRequest:
     """Used by this API and by POST /api/v1/vms/ for users who are not admins."""
     incoming = SubmitSerializer(data=data)
     incoming.is_valid(raise_exception=True)
     o = incoming.order()
     note = incoming.validated_data["note"]
-    return services.submit_request(
-        user, o.template, o.name, o.vcpus, o.memory_mib, o.disk_gib, o.ssh_keys, note, host=o.host
-    )
+    try:
+        return services.submit_request(
+            user, o.template, o.name, o.vcpus, o.memory_mib, o.disk_gib, o.ssh_keys, note, host=o.host
+        )
+    except services.SubmissionThrottled as refused:
+        raise TooManyRefusals(refused) from None
 
 
 class ApproveSerializer(serializers.Serializer):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
+from django.contrib.auth import get_user_model
 from django.core.mail import get_connection, send_mail
 from django.db import transaction
 from django.urls import reverse
@@ -15,7 +16,6 @@ from live.broadcast import broadcast
 from live.groups import user_group
 from portal.conf import email_enabled
 from portal.models import VMRequest
-from vms.groups import FLEET
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,13 @@ def request_payload(req: VMRequest) -> dict:
 
 
 def request_changed(req: VMRequest) -> None:
-    """Broadcast to the requester (and admins, whose inbox is live) once the change is committed."""
-    broadcast([user_group(req.requester_id), FLEET], request_payload(req))
+    """Broadcast to the requester and the admins (whose inbox is live) once the change is committed.
+
+    Not to the `fleet` group: operators listen there, and a request (its note, a rejection's reason) is
+    for the requester and the admins only. Each admin's own group reaches every page they have open.
+    """
+    admins = get_user_model().objects.filter(is_staff=True, is_active=True).values_list("pk", flat=True)
+    broadcast([user_group(req.requester_id), *(user_group(pk) for pk in admins)], request_payload(req))
     if email_enabled() and req.requester.email:
         transaction.on_commit(lambda: _send_email(req))
 

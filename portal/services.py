@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
+from accounts.throttle import Window
 from audit import log as audit_log
 from audit.choices import AuditResult
 from portal import quotas
@@ -29,6 +32,24 @@ MAX_KEYS = 20
 
 class RequestConflict(ValidationError):
     """The request is no longer in a state this change may start from."""
+
+
+class SubmissionThrottled(ValidationError):
+    """Too many refused submissions in a minute: refused before anything is checked, and nothing is written."""
+
+    def __init__(self, seconds: int):
+        self.seconds = max(1, seconds)
+        message = ngettext(
+            "Too many refused requests in a minute; try again in %(n)d second.",
+            "Too many refused requests in a minute; try again in %(n)d seconds.",
+            self.seconds,
+        ) % {"n": self.seconds}
+        super().__init__(message, code="throttled")
+
+
+def _refusals() -> Window:
+    """Refused submissions (each one an audit entry) per user and minute: a loop cannot grow the log."""
+    return Window("portal-refused-submissions", settings.PORTAL_REFUSED_SUBMISSIONS_PER_MINUTE, 60)
 
 
 def approval_mode(user, template: VMTemplate) -> str:
@@ -110,6 +131,9 @@ def submit_request(
     """
     if user is None or not user.is_authenticated:
         raise PermissionDenied(_("Log in to request a VM."))
+    wait = _refusals().full(str(user.pk))
+    if wait:
+        raise SubmissionThrottled(wait)
     if host is not None and not user.is_staff:
         raise ValidationError({"host": _("Only an admin may choose the host.")})
     keys = parse_ssh_keys(ssh_keys)
@@ -140,11 +164,13 @@ def submit_request(
     try:
         with transaction.atomic():
             quotas.lock_and_check(user, quotas.need_for(vcpus, memory_mib, disk_gib))
-            # Under the lock: two of this user's requests cannot both take one name.
-            if VMRequest.objects.filter(name=name, state__in=OPEN_STATES).exists():
+            # Under the lock: two of this user's requests cannot both take one name. Only this user's:
+            # the answer must not tell anyone which names other people asked for. (VM names stay unique:
+            # validate_request refuses a VM's name, and approving a second request of a name fails.)
+            if VMRequest.objects.filter(requester=user, name=name, state__in=OPEN_STATES).exists():
                 raise ValidationError(
                     {
-                        "name": _("A request for a VM named '%(name)s' is already waiting; choose another name.")
+                        "name": _("Your request for a VM named '%(name)s' is already waiting; choose another name.")
                         % {"name": name}
                     }
                 )
@@ -174,6 +200,9 @@ def submit_request(
             request_changed(req)
     except ValidationError as exc:
         if "quota" in getattr(exc, "message_dict", {}):
+            limits = _refusals()
+            if limits.hit(str(user.pk)) > limits.limit:
+                raise SubmissionThrottled(limits.full(str(user.pk))) from None
             audit_log.record(
                 user, "request.submit", template, AuditResult.REFUSED, name=name, reason=exc.message_dict["quota"][0]
             )

@@ -5,7 +5,10 @@ Running it again changes nothing that is already there (the admin's password inc
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,14 +37,30 @@ def ensure_admin(password_file: Path) -> AdminLogin:
     User = get_user_model()
     user = User.objects.filter(username=ADMIN_USERNAME).first()
     if user is not None:
-        password = password_file.read_text().strip() if password_file.exists() else "(set earlier; not stored)"
-        return AdminLogin(ADMIN_USERNAME, password, False)
+        if not password_file.exists():
+            return AdminLogin(ADMIN_USERNAME, "(set earlier; not stored)", False)
+        with contextlib.suppress(OSError):  # a file left readable by an older version (or by hand) is closed
+            os.chmod(password_file, 0o600)
+        return AdminLogin(ADMIN_USERNAME, password_file.read_text().strip(), False)
     password = secrets.token_urlsafe(12)
     User.objects.create_superuser(ADMIN_USERNAME, "admin@localhost", password)
-    password_file.parent.mkdir(parents=True, exist_ok=True)
-    password_file.touch(mode=0o600)
-    password_file.write_text(password + "\n")
+    _write_private(password_file, password + "\n")
     return AdminLogin(ADMIN_USERNAME, password, True)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` readable by this user only (0600), whatever the file's mode was and whatever the umask:
+    written to a new 0600 file beside it, then moved over it (a symlink there is replaced, not followed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mkstemp makes it 0600
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 @transaction.atomic

@@ -1,12 +1,14 @@
-"""Django admin as a fallback; the staff pages under /manage/ are the main way to manage these."""
+"""Django admin as a fallback; the staff pages under /manage/ are the main way to manage these.
+Every change made here is audited (accounts.admin.AuditedAdmin)."""
 
 from django.contrib import admin
 
+from accounts.admin import AuditedAdmin
 from vms.models import Host, Image, ImageCopy, TemplateVersion, VirtualMachine, VMTemplate
 
 
 @admin.register(Host)
-class HostAdmin(admin.ModelAdmin):
+class HostAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "display_uri", "enabled", "online", "emulation", "last_checked"]
     exclude = ["uri"]  # may hold credentials
     readonly_fields = ["display_uri", "online", "capabilities", "last_checked", "last_error"]
@@ -20,7 +22,7 @@ class TemplateVersionInline(admin.TabularInline):
 
 
 @admin.register(VMTemplate)
-class VMTemplateAdmin(admin.ModelAdmin):
+class VMTemplateAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "version", "active", "boot_mode", "default_vcpus", "default_memory_mib", "disk_source"]
     list_filter = ["active", "boot_mode", "disk_source"]
     # Versions and XML checks happen in vms.services.templates; edit through /manage/templates/.
@@ -35,7 +37,7 @@ class ImageCopyInline(admin.TabularInline):
 
 
 @admin.register(Image)
-class ImageAdmin(admin.ModelAdmin):
+class ImageAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "kind", "format", "size", "volume", "created_at"]
     readonly_fields = [
         "kind",
@@ -55,7 +57,7 @@ class ImageAdmin(admin.ModelAdmin):
 
 
 @admin.register(VirtualMachine)
-class VirtualMachineAdmin(admin.ModelAdmin):
+class VirtualMachineAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "host", "owner", "state", "managed", "template", "template_version"]
     list_filter = ["state", "managed", "host"]
     readonly_fields = ["uuid", "state", "state_changed_at", "domain_xml", "host", "template", "template_version"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
+from accounts import tokens
 from jobs import services
 from jobs.choices import JobState
 from jobs.models import Job
@@ -126,7 +126,7 @@ def test_session_auth_enforces_csrf(alice, alice_job):
 
 
 def test_token_auth_needs_no_csrf(alice, alice_job):
-    token = Token.objects.create(user=alice)
+    token = tokens.issue(alice)
     client = Client(enforce_csrf_checks=True)
     response = client.post(f"/api/v1/jobs/{alice_job.pk}/cancel/", headers={"Authorization": f"Token {token.key}"})
     assert response.status_code == 200

@@ -148,10 +148,11 @@ def test_group_quota_covers_all_members(alice, bob, template):
     assert "team" in caught.value.message_dict["quota"][0]
 
 
-def test_a_name_waiting_in_another_request_is_taken(alice, bob, template):
+def test_a_name_waiting_in_another_of_your_requests_is_taken(alice, bob, template):
+    # Per requester (issue 13): another user's waiting names are not revealed (tests/portal/test_leaks.py).
     submit(alice, template, name="same")
     with pytest.raises(ValidationError) as caught:
-        submit(bob, template, name="same")
+        submit(alice, template, name="same")
     assert "name" in caught.value.message_dict
 
 

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils.translation import gettext as _
 
+from audit import log as audit_log
 from vms.choices import JOB_OWNED_STATES, VMState
 from vms.models import VirtualMachine
 from vms.services.state import set_state
@@ -43,6 +44,7 @@ def adopt(vm: VirtualMachine, owner, by_user) -> VirtualMachine:
     if not changed:
         raise ValidationError({"vm": _("'%(name)s' changed meanwhile; reload and try again.") % {"name": vm.name}})
     vm.owner = owner
+    audit_log.record(by_user, "vm.adopt", vm, owner=owner.get_username())
     # Tell the new owner's pages (and the fleet) about it: same message as any state change.
     set_state(vm, vm.state, expected=[vm.state])
     return vm
@@ -59,6 +61,7 @@ def forget(vm: VirtualMachine, by_user) -> VirtualMachine:
                 % {"name": vm.name, "state": VMState(vm.state).label.lower()}
             }
         )
+    audit_log.record(by_user, "vm.forget", vm, host=vm.host.name if vm.host_id else None)
     return vm
 
 

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit import log as audit_log
 from vms.choices import Emulation
 from vms.hypervisor.connection import open_connection
 from vms.hypervisor.errors import HypervisorError
@@ -63,8 +64,9 @@ def add_host(
     notes: str = "",
     emulation: str = Emulation.AUTO,
     require_reachable: bool = True,
+    actor=None,
 ) -> Host:
-    """Register a host. By default it must answer first, so a typo never becomes a dead host."""
+    """Register a host. By default it must answer first, so a typo never becomes a dead host. Audited."""
     uri = validate_host_fields(name, uri)
     if not 1 <= max_concurrent_jobs <= 64:
         raise ValidationError({"max_concurrent_jobs": _("Choose between 1 and 64 concurrent jobs.")})
@@ -75,7 +77,7 @@ def add_host(
         except HypervisorError as exc:
             raise ValidationError({"uri": str(exc)}) from None
     with transaction.atomic():
-        return Host.objects.create(
+        host = Host.objects.create(
             name=name,
             uri=uri,
             enabled=enabled,
@@ -86,6 +88,33 @@ def add_host(
             online=bool(facts),
             last_checked=timezone.now() if facts else None,
         )
+        audit_log.record(actor, "host.add", host, uri=host.display_uri, enabled=enabled, reachable=bool(facts))
+    return host
+
+
+def update_host(host: Host, actor, **fields) -> Host:
+    """Change what an admin may change of a host (name, URI, enabled, jobs, emulation, notes). Audited."""
+    if "uri" in fields or "name" in fields:
+        fields["uri"] = validate_host_fields(
+            fields.get("name", host.name), fields.get("uri", host.uri), exclude_pk=host.pk
+        )
+    changed = {key: value for key, value in fields.items() if getattr(host, key) != value}
+    with transaction.atomic():
+        for key, value in changed.items():
+            setattr(host, key, value)
+        host.save()
+        if changed:
+            # Never the stored URI (it may hold credentials): its display form.
+            shown = {key: host.display_uri if key == "uri" else value for key, value in changed.items()}
+            audit_log.record(actor, "host.update", host, fields=shown)
+    return host
+
+
+def delete_host(host: Host, actor) -> None:
+    """Forget a host; refused (ProtectedError) while VMs are still placed on it. Audited."""
+    with transaction.atomic():
+        audit_log.record(actor, "host.delete", host, uri=host.display_uri)
+        host.delete()
 
 
 def describe_lines(facts: dict, emulation: str = Emulation.AUTO) -> list[str]:

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from audit import log as audit_log
 from vms.choices import ShareLevel
 from vms.models import VirtualMachine, VMShare
-from vms.permissions import can_share_vm
+from vms.permissions import can_share_vm, is_admin
 
 
 def share_vm(actor, vm: VirtualMachine, username: str, level: str) -> VMShare:
@@ -18,10 +18,14 @@ def share_vm(actor, vm: VirtualMachine, username: str, level: str) -> VMShare:
         raise PermissionDenied(_("Only the owner or an admin may share this VM."))
     if level not in ShareLevel.values:
         raise ValidationError({"level": _("Choose view or operate.")})
-    user = get_user_model().objects.filter(username=(username or "").strip(), is_active=True).first()
-    if user is None:
-        raise ValidationError({"username": _("No active user is called '%(name)s'.") % {"name": username}})
-    if user.pk == vm.owner_id:
+    user = get_user_model().objects.filter(username=(username or "").strip()).first()
+    if user is None or not user.is_active or user.pk == vm.owner_id:
+        # One answer for "no such user", "disabled" and "the owner": whoever may not list users learns
+        # nothing about which usernames exist. Admins (who may list them) are told which it is.
+        if not is_admin(actor):
+            raise ValidationError({"username": _("No active user can receive this share: check the username.")})
+        if user is None or not user.is_active:
+            raise ValidationError({"username": _("No active user is called '%(name)s'.") % {"name": username}})
         raise ValidationError({"username": _("That user owns this VM already.")})
     with transaction.atomic():
         share, _created = VMShare.objects.update_or_create(

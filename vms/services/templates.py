@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop
 from lxml import etree
 
+from audit import log as audit_log
 from vms.choices import BootMode, DiskFormat, DiskSource
 from vms.domainxml import Domain, DomainXMLError, schema_issues
 from vms.domainxml import template as template_xml
@@ -344,6 +345,7 @@ def _create(user, **data: Any) -> VMTemplate:
     with transaction.atomic():
         template = VMTemplate.objects.create(version=1, **data)
         _record_version(template, user)
+        audit_log.record(user, "template.create", template, version=1)
     return template
 
 
@@ -390,7 +392,15 @@ def update_template(
         locked.save()
         if versioned:
             _record_version(locked, user)
+        audit_log.record(user, "template.update", locked, fields=sorted(changed), version=locked.version)
     return locked
+
+
+def delete_template(template: VMTemplate, user) -> None:
+    """Delete a template (the API refuses while VMs made from it exist: retire it instead). Audited."""
+    with transaction.atomic():
+        audit_log.record(user, "template.delete", template, version=template.version)
+        template.delete()
 
 
 def _record_version(template: VMTemplate, user) -> TemplateVersion:

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
+from audit import log as audit_log
 from vms.choices import Emulation
 from vms.models import Host
 from vms.services.hosts import add_host, check_host
@@ -32,6 +33,10 @@ class Command(BaseCommand):
         sub.add_parser("list", help=_("List hosts."))
 
     def handle(self, *args, action, **opts):
+        with audit_log.context(via=f"manage.py hosts {action}"):  # the services record; this names the door
+            self._handle(action, **opts)
+
+    def _handle(self, action, **opts):
         if action == "add":
             try:
                 host = add_host(

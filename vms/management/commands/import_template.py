@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
+from audit import log as audit_log
 from vms.services.templates import import_template
 
 
@@ -39,7 +40,8 @@ class Command(BaseCommand):
                 _("Cannot read %(file)s: %(reason)s") % {"file": file, "reason": exc.strerror}, returncode=2
             ) from None
         try:
-            template = import_template(name, data, None, description=description)
+            with audit_log.context(via="manage.py import_template"):  # the service records it
+                template = import_template(name, data, None, description=description)
         except ValidationError as exc:
             raise CommandError(
                 _("Template not imported: %(reason)s") % {"reason": _one_line(exc)}, returncode=2
