@@ -14,7 +14,7 @@ os.environ["LIBVIRT_ALLOW_TEST_DRIVER"] = "true"
 
 
 def pytest_configure(config):
-    if config.pluginmanager.has_plugin("django"):  # tests/domainxml also runs with -p no:django
+    if config.pluginmanager.has_plugin("django"):  # tests/vms/domainxml also runs with -p no:django
         settings.LIBVIRT_ALLOW_TEST_DRIVER = True
 
 

@@ -14,7 +14,7 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 
-from tests.graphics.conftest import graphics_domain_xml, running_domain
+from tests.vms.graphics.conftest import graphics_domain_xml, running_domain
 from vms.choices import ShareLevel, VMState
 from vms.models import VirtualMachine, VMShare
 

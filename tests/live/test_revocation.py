@@ -3,7 +3,7 @@
 Revoking a share, lowering it to view, leaving the operators group, deactivating a user or changing
 their password closes (or downgrades) that user's open VM, console and fleet sockets at once; console
 input is re-checked on a cheap cached path. (The job socket: tests/jobs/test_consumer.py; the VNC and
-SPICE relays: tests/graphics/test_graphics_revocation.py.)
+SPICE relays: tests/vms/graphics/test_graphics_revocation.py.)
 """
 
 from __future__ import annotations

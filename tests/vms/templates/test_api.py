@@ -6,7 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
-from tests.templates.conftest import qemu_img
+from tests.vms.templates.conftest import qemu_img
 from vms.choices import VMState
 from vms.models import Image, ImageCopy, VirtualMachine, VMTemplate
 from vms.services.templates import import_template

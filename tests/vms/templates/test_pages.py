@@ -6,7 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from tests.templates.conftest import qemu_img
+from tests.vms.templates.conftest import qemu_img
 from vms.domainxml import Domain
 from vms.forms import TemplateForm
 from vms.models import Image, TemplateVersion, VMTemplate

@@ -14,7 +14,7 @@ from vms.domainxml import Domain, ValidationError, validate
 
 from .helpers import SEED, canonical
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
