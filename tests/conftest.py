@@ -18,6 +18,18 @@ def pytest_configure(config):
         settings.LIBVIRT_ALLOW_TEST_DRIVER = True
 
 
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """Each test gets channel layers of its own. A layer keeps per-event-loop state (channels_redis'
+    receive lock and counters); a socket test that ends while one of its consumers still waits in
+    receive() would otherwise hand the next test, on a new event loop, a lock bound to the old one."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
 @pytest.fixture(scope="session")
 def sandbox_fleet():
     from sandbox.demo_guest import build_demo_guest
