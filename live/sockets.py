@@ -237,6 +237,11 @@ class SessionSocket(AsyncJsonWebsocketConsumer):
         verdict = await self.access_still_allowed()
         if verdict is True:
             return True
+        # The user may have been deactivated (or the password changed) between the two reads: then it is
+        # the session that ended (4401), not a right (4403); ask again so the code says which.
+        if not await database_sync_to_async(session_logs_in)(self._fresh_session(), self.user_id):
+            await self.session_closed({"type": "session.closed"})
+            return False
         reason = verdict if isinstance(verdict, str) and verdict else _("You no longer have access to this.")
         await self.close_for(self.access_lost_code, reason)
         return False
