@@ -95,8 +95,9 @@ def world(db, settings, tmp_path, monkeypatch):
     from portal import quotas
     from portal.services import submit_request
     from sandbox import bootstrap
+    from tests.support.people import fake_host
     from vms.choices import VMState
-    from vms.models import Host, Image, ImageFormat, ImageKind, VirtualMachine
+    from vms.models import Image, ImageFormat, ImageKind, VirtualMachine
 
     settings.VAR_DIR = tmp_path
     monkeypatch.setattr(libvirt, "open", _only_the_test_driver(libvirt.open))
@@ -111,18 +112,7 @@ def world(db, settings, tmp_path, monkeypatch):
     User = get_user_model()
     alice = User.objects.create_user("alice", "alice@example.org")
     boss = User.objects.create_superuser("boss", "boss@example.org", None)
-    host = Host.objects.create(
-        name="fake-1",
-        uri=HARMLESS_URI,
-        online=True,
-        enabled=True,
-        capabilities={
-            "cpus": 16,
-            "memory_mib": 65536,
-            "kvm": False,
-            "pools": [{"name": "default", "active": True, "capacity": 500 * 2**30, "available": 500 * 2**30}],
-        },
-    )
+    host = fake_host(uri=HARMLESS_URI)
     template = bootstrap.ensure_demo_template()
     sizes = {"vcpus": 1, "memory_mib": 128, "disk_gib": 1}
     mine = VirtualMachine.objects.create(name="alice-1", owner=alice, host=host, state=VMState.RUNNING, **sizes)

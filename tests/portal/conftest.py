@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from portal.choices import ApprovalMode
+from tests.support.people import make_user
 from vms.choices import VMState
-from vms.models import Host, VirtualMachine
+from vms.models import VirtualMachine
 from vms.permissions import OPERATORS_GROUP
-
-PASSWORD = "pw-0123456789"
 
 
 @pytest.fixture(scope="session")
@@ -24,25 +22,6 @@ def django_db_modify_db_settings():
     _set_suffix_to_test_databases(suffix=f"portal{os.getpid()}")
 
 
-def make_user(username: str, **extra):
-    return get_user_model().objects.create_user(username, f"{username}@example.org", PASSWORD, **extra)
-
-
-@pytest.fixture
-def alice(db):
-    return make_user("alice")
-
-
-@pytest.fixture
-def bob(db):
-    return make_user("bob")
-
-
-@pytest.fixture
-def admin(db):
-    return get_user_model().objects.create_superuser("boss", "boss@example.org", PASSWORD)
-
-
 @pytest.fixture
 def operator(db):
     user = make_user("oper")
@@ -51,34 +30,11 @@ def operator(db):
 
 
 @pytest.fixture
-def template(db):
-    from sandbox import bootstrap
-
-    return bootstrap.ensure_demo_template()
-
-
-@pytest.fixture
 def auto_template(template):
     from portal.services import set_policy
 
     set_policy(template, ApprovalMode.AUTO)
     return template
-
-
-@pytest.fixture
-def host(db):
-    return Host.objects.create(
-        name="fake-1",
-        uri="test:///default",
-        online=True,
-        enabled=True,
-        capabilities={
-            "cpus": 16,
-            "memory_mib": 65536,
-            "kvm": False,
-            "pools": [{"name": "default", "active": True, "capacity": 500 * 2**30, "available": 500 * 2**30}],
-        },
-    )
 
 
 def make_vm(owner, host, name: str, state: str = VMState.RUNNING, **sizes) -> VirtualMachine:

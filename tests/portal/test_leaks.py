@@ -20,7 +20,8 @@ from jobs.services import publish
 from jobs.targets import target_for
 from portal import services
 from portal.choices import RequestState
-from tests.portal.conftest import make_user, make_vm
+from tests.portal.conftest import make_vm
+from tests.support.people import make_user
 from vms.choices import ShareLevel
 from vms.services import sharing
 

@@ -15,7 +15,8 @@ from portal import quotas, services
 from portal.choices import ApprovalMode, RequestState
 from portal.models import Quota, VMRequest
 from portal.selectors import visible_entries
-from tests.portal.conftest import make_user, make_vm
+from tests.portal.conftest import make_vm
+from tests.support.people import make_user
 from vms.choices import ShareLevel, VMState
 from vms.permissions import can_delete_vm, can_operate_vm, can_view_vm, visible_vm_ids
 from vms.selectors import visible_vms

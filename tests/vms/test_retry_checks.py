@@ -27,9 +27,10 @@ from jobs.execution import execute
 from jobs.models import Job
 from jobs.registry import get_runner_class, registered_kinds
 from jobs.targets import target_for
+from tests.support.people import fake_host
 from tests.support.worker import forget_queue, start_worker, stop_worker, wait_for
 from vms.choices import ShareLevel, VMState
-from vms.models import Host, VirtualMachine, VMShare, VMTemplate
+from vms.models import VirtualMachine, VMShare, VMTemplate
 from vms.runners.vm import remove_from_host
 from vms.services import sharing
 from vms.services.actions import act_on_vm
@@ -67,18 +68,7 @@ def users(db):
 @pytest.fixture
 def test_driver_host(db):
     """A host on libvirt's test driver: real libvirt calls, no domain of ours on it."""
-    return Host.objects.create(
-        name="test-driver",
-        uri="test:///default",
-        online=True,
-        enabled=True,
-        capabilities={
-            "cpus": 16,
-            "memory_mib": 65536,
-            "kvm": False,
-            "pools": [{"name": "default", "active": True, "capacity": 500 * 2**30, "available": 500 * 2**30}],
-        },
-    )
+    return fake_host(name="test-driver")
 
 
 @pytest.mark.django_db
