@@ -15,7 +15,9 @@ connection to it and copies bytes both ways, after a handshake of its own:
 SpiceConsumer does the same for spice-html5: SPICE opens one websocket per SPICE channel (main, display,
 inputs, cursor...), each its own TCP connection to the same port with its own link and ticket, all with
 the same console ticket (which a SPICE ticket allows for a few seconds, see console_tokens). TLS ports
-are not relayed.
+are not relayed. A display channel whose browser leaves before the display answered its init is held
+open until it has (at most SETTLE_TIMEOUT_S): closing it earlier crashes QEMU with the guest on Debian
+12's spice-server (SpiceChannel.must_settle).
 
 Who may connect: a logged-in user (else 4401) who may *operate* the VM (else 4403) and who brings a
 fresh console ticket for that VM in `?token=` (else 4403; see vms/services/console_tokens.py).
@@ -51,7 +53,13 @@ from channels.db import database_sync_to_async
 from django.utils.translation import gettext as _
 
 from live.sockets import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, SessionSocket
-from vms.hypervisor.display_auth import DisplayAuthError, spice_link, vnc_authenticate, vnc_greet_browser
+from vms.hypervisor.display_auth import (
+    DisplayAuthError,
+    SpiceChannel,
+    spice_link,
+    vnc_authenticate,
+    vnc_greet_browser,
+)
 from vms.hypervisor.errors import HypervisorError
 from vms.hypervisor.graphics import DisplayRefused, relay_target
 from vms.permissions import can_operate_vm
@@ -67,6 +75,7 @@ CLOSE_NORMAL = 1000
 CHUNK_BYTES = 64 * 1024
 CONNECT_TIMEOUT_S = 5.0
 HANDSHAKE_TIMEOUT_S = 15.0
+SETTLE_TIMEOUT_S = 2.0  # how long a closed SPICE display channel waits for the answer to its init
 HANDSHAKE_BYTES = 64 * 1024  # what the browser may send before the handshake is done
 MAX_REASON_BYTES = 123  # RFC 6455: a close frame's reason fits in 123 bytes of UTF-8
 
@@ -154,6 +163,8 @@ class GraphicsConsumer(SessionSocket):
     pump: asyncio.Task | None = None
     inbox: _Inbox | None = None
     piping = False  # the handshake is done: browser bytes go straight to the display
+    browser_spoke = False  # the browser sent bytes for the display after the handshake
+    display_answered = False  # ... and the display sent bytes after that
     closing = False
 
     async def connect(self) -> None:
@@ -239,6 +250,7 @@ class GraphicsConsumer(SessionSocket):
         early = self.inbox.take_all()
         self.piping = True
         if early:
+            self.browser_spoke = True
             self.writer.write(early)
 
     def no_display_message(self) -> str:
@@ -272,6 +284,7 @@ class GraphicsConsumer(SessionSocket):
                 chunk = await self.reader.read(CHUNK_BYTES)
                 if not chunk:
                     break
+                self.display_answered = self.display_answered or self.browser_spoke
                 await self.send(bytes_data=chunk)
         except (ConnectionError, OSError):
             pass
@@ -290,17 +303,21 @@ class GraphicsConsumer(SessionSocket):
             if len(self.inbox.buffer) > HANDSHAKE_BYTES:
                 await self._close_with(CLOSE_NORMAL, _("The display closed."))
             return
+        self.browser_spoke = True
         try:
             self.writer.write(bytes_data)
             await self.writer.drain()
         except (ConnectionError, OSError):
             await self._close_with(CLOSE_NORMAL, _("The display closed."))
 
-    async def disconnect(self, code: int) -> None:
+    async def _stop_pump(self) -> None:
         if self.pump is not None and self.pump is not asyncio.current_task():
             self.pump.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.pump
+
+    async def disconnect(self, code: int) -> None:
+        await self._stop_pump()
         if self.writer is not None:
             self.writer.close()
             with contextlib.suppress(Exception):
@@ -314,11 +331,28 @@ class SpiceConsumer(GraphicsConsumer):
 
     display_type = "spice"
     announce_close = False
+    channel: SpiceChannel | None = None  # known once the link succeeded
 
     async def handshake(self, password: str | None) -> None:
         """This channel's link: the browser's ticket is replaced by one made with the VM's password."""
         assert self.reader is not None and self.writer is not None and self.inbox is not None
-        await spice_link(self.inbox.read, self._send_bytes, self.reader, self.writer, password)
+        self.channel = await spice_link(self.inbox.read, self._send_bytes, self.reader, self.writer, password)
+
+    async def disconnect(self, code: int) -> None:
+        if self.channel is not None and self.channel.must_settle and self.piping and not self.display_answered:
+            await self._stop_pump()
+            await self._settle_display_channel()
+        await super().disconnect(code)
+
+    async def _settle_display_channel(self) -> None:
+        """Keep a display channel open until the display answered an init (see SpiceChannel.must_settle):
+        the browser's, or one sent for it. Bounded: a display that never answers is closed anyway."""
+        assert self.reader is not None and self.writer is not None
+        with contextlib.suppress(Exception):  # the display may be gone already: nothing to protect
+            if not self.browser_spoke:
+                self.writer.write(SpiceChannel.display_init())
+                await self.writer.drain()
+            await asyncio.wait_for(self.reader.read(CHUNK_BYTES), SETTLE_TIMEOUT_S)
 
     def no_display_message(self) -> str:
         return _("This VM is not running or has no SPICE display.")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import struct
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import hashes, serialization
@@ -142,7 +143,10 @@ SPICE_MAGIC = b"REDQ"
 SPICE_TICKET_PUBKEY_BYTES = 162  # DER SubjectPublicKeyInfo of a 1024-bit RSA key
 SPICE_COMMON_CAP_PROTOCOL_AUTH_SELECTION = 0
 SPICE_COMMON_CAP_AUTH_SPICE = 1
+SPICE_COMMON_CAP_MINI_HEADER = 3
 SPICE_LINK_ERR_OK = 0
+SPICE_CHANNEL_DISPLAY = 2
+SPICE_MSGC_DISPLAY_INIT = 101
 _MAX_LINK_BYTES = 64 * 1024
 _LINK_MESS_FIXED = 18  # connection_id u32, channel_type u8, channel_id u8, 3 x u32
 
@@ -157,16 +161,47 @@ def _link_header(data: bytes) -> int:
     return size
 
 
-def wants_auth_selection(link_mess: bytes) -> bool:
-    """Whether a client's SpiceLinkMess announces PROTOCOL_AUTH_SELECTION (then it sends a 4-byte auth
-    mechanism before the ticket)."""
+def _first_common_caps(link_mess: bytes) -> int:
+    """The first word of a client's common capabilities in its SpiceLinkMess (0 when it lists none)."""
     if len(link_mess) < _LINK_MESS_FIXED:
         raise DisplayAuthError("protocol", "SPICE link message too short")
     num_common, _num_channel, caps_offset = struct.unpack("<III", link_mess[6:18])
     if num_common == 0 or caps_offset + 4 > len(link_mess):
-        return False
-    (first_word,) = struct.unpack("<I", link_mess[caps_offset : caps_offset + 4])
-    return bool(first_word & (1 << SPICE_COMMON_CAP_PROTOCOL_AUTH_SELECTION))
+        return 0
+    return struct.unpack("<I", link_mess[caps_offset : caps_offset + 4])[0]
+
+
+def wants_auth_selection(link_mess: bytes) -> bool:
+    """Whether a client's SpiceLinkMess announces PROTOCOL_AUTH_SELECTION (then it sends a 4-byte auth
+    mechanism before the ticket)."""
+    return bool(_first_common_caps(link_mess) & (1 << SPICE_COMMON_CAP_PROTOCOL_AUTH_SELECTION))
+
+
+@dataclass(frozen=True)
+class SpiceChannel:
+    """What the relay learnt from a channel's link: its type, and whether messages use the mini header."""
+
+    channel_type: int
+    mini_header: bool
+
+    @property
+    def must_settle(self) -> bool:
+        """Whether this channel must not close before the display answered its client's init.
+
+        spice-server 0.15 (Debian 12) dereferences NULL in its display worker, and QEMU dies with the
+        guest, when a display channel closes before the server has handled the client's DISPLAY_INIT
+        (measured here: closed with no init, or within a few ms of it, the guest crashed every time;
+        once the server answered the init, about 40 ms after it, never). spice-html5 sends the init
+        at once, but a tab closed in that moment would crash the guest.
+        """
+        return self.channel_type == SPICE_CHANNEL_DISPLAY and self.mini_header
+
+    @staticmethod
+    def display_init() -> bytes:
+        """The DISPLAY_INIT a client sends after the link, without caches (pixmap cache and GLZ
+        dictionary of size 0): what the relay sends for a browser that left before sending its own."""
+        body = struct.pack("<BqBi", 0, 0, 0, 0)
+        return struct.pack("<HI", SPICE_MSGC_DISPLAY_INIT, len(body)) + body
 
 
 def spice_ticket(public_key_der: bytes, password: str) -> bytes:
@@ -184,14 +219,17 @@ async def spice_link(
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
     password: str | None,
-) -> None:
+) -> SpiceChannel | None:
     """One SPICE channel's link and ticket, the browser's ticket replaced by one made with `password`.
 
-    After it returns, the display's link result (and everything else) is copied as it comes.
+    The display's answer to the ticket is relayed before it returns; everything after that is copied as
+    it comes. None: the display refused the link or the ticket (the browser has its reason).
     """
     header = await read(16)
     mess = await read(_link_header(header))
-    auth_selection = wants_auth_selection(mess)
+    caps = _first_common_caps(mess)
+    auth_selection = bool(caps & (1 << SPICE_COMMON_CAP_PROTOCOL_AUTH_SELECTION))
+    channel = SpiceChannel(channel_type=mess[4], mini_header=bool(caps & (1 << SPICE_COMMON_CAP_MINI_HEADER)))
     await _write_display(writer, header + mess)
 
     reply_header = await _read_display(reader, 16)
@@ -201,7 +239,7 @@ async def spice_link(
         raise DisplayAuthError("protocol", "SPICE link reply too short")
     (error,) = struct.unpack("<I", reply[:4])
     if error != SPICE_LINK_ERR_OK:
-        return  # the display refused the link (version, channel): it closes, the browser reads why
+        return None  # the display refused the link (version, channel): it closes, the browser reads why
     try:
         ticket = spice_ticket(reply[4 : 4 + SPICE_TICKET_PUBKEY_BYTES], password or "")
     except ValueError as exc:  # a key that does not load, a password too long for OAEP
@@ -213,3 +251,6 @@ async def spice_link(
         await _write_display(writer, mechanism)
     await read(len(ticket))  # the browser's own ticket (it knows no password): dropped
     await _write_display(writer, ticket)
+    result = await _read_display(reader, 4)
+    await send(result)
+    return channel if struct.unpack("<I", result)[0] == SPICE_LINK_ERR_OK else None

@@ -3,8 +3,10 @@ on one ticket within its reuse window, and what is refused."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import struct
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -16,9 +18,10 @@ from channels.testing import WebsocketCommunicator
 from live.redis import sync_redis
 from tests.support.wait import wait_until
 from vms.consumers.graphics import websocket_urlpatterns
+from vms.hypervisor.connection import open_connection
 from vms.services import console_tokens
 
-from .conftest import SPICE_PASSWORD, live_display
+from .conftest import SPICE_PASSWORD, live_display, running_domain
 from .test_vnc_socket import _closed_with, _read_bytes, _user, _vm
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
@@ -84,20 +87,14 @@ def _recv_exactly(sock: socket.socket, count: int) -> bytes:
     return data
 
 
-async def test_spice_link_handshake_through_the_relay(spice_domain):
-    uri, vm_uuid = spice_domain
-    # The display has a password: the browser's ticket, sent to it directly, is refused.
-    assert await sync_to_async(direct_link_result)(uri, vm_uuid) != 0
-    owner, _client, cookie = await sync_to_async(_user)("owner")
-    await sync_to_async(_vm)(uri, vm_uuid, owner)
-    token = console_tokens.issue(owner.pk, vm_uuid, kind="spice")
-
+async def _main_channel(vm_uuid: str, cookie: bytes, token: str) -> tuple[WebsocketCommunicator, bytes, int]:
+    """A linked, authenticated main channel: its socket, the link reply, and the session id."""
     main = await _open(vm_uuid, cookie, token)
     reply = await _link(main, SPICE_CHANNEL_MAIN)
     (error,) = struct.unpack("<I", reply[16:20])
     assert error == 0  # SPICE_LINK_ERR_OK, followed by the server's RSA public key
     assert len(reply) >= 16 + 4 + 162
-    # Through the relay, the same ticket is accepted: the relay encrypted the VM's password instead.
+    # Through the relay, the browser's ticket is accepted: the relay encrypted the VM's password instead.
     await main.send_to(bytes_data=BROWSER_TICKET)
     # SPICE_LINK_ERR_OK, then SPICE_MSG_MAIN_INIT (mini header: type u16, size u32; session_id first).
     data = await _read_bytes(main, 4 + 6 + 4)
@@ -105,9 +102,12 @@ async def test_spice_link_handshake_through_the_relay(spice_domain):
     msg_type, _size, session_id = struct.unpack("<HII", data[4:14])
     assert msg_type == SPICE_MSG_MAIN_INIT
     assert SPICE_PASSWORD.encode() not in reply + data
+    return main, reply, session_id
 
-    # spice-html5 opens the next channel's socket with the same URL, hence the same ticket; that channel
-    # joins the session the main channel's init named, with its own link and (replaced) ticket.
+
+async def _display_channel(vm_uuid: str, cookie: bytes, token: str, session_id: int) -> WebsocketCommunicator:
+    """spice-html5 opens the next channel's socket with the same URL, hence the same ticket; that
+    channel joins the session the main channel's init named, with its own link and (replaced) ticket."""
     display = await _open(vm_uuid, cookie, token)
     await display.send_to(bytes_data=link_message(SPICE_CHANNEL_DISPLAY, session_id))
     reply = await _read_bytes(display, 16 + 4 + 162)
@@ -117,8 +117,58 @@ async def test_spice_link_handshake_through_the_relay(spice_domain):
     if len(result) < 4:
         result += await _read_bytes(display, 4 - len(result))
     assert struct.unpack("<I", result[:4]) == (0,)
+    return display
+
+
+async def test_spice_link_handshake_through_the_relay(spice_domain):
+    uri, vm_uuid = spice_domain
+    # The display has a password: the browser's ticket, sent to it directly, is refused.
+    assert await sync_to_async(direct_link_result)(uri, vm_uuid) != 0
+    owner, _client, cookie = await sync_to_async(_user)("owner")
+    await sync_to_async(_vm)(uri, vm_uuid, owner)
+    token = console_tokens.issue(owner.pk, vm_uuid, kind="spice")
+
+    main, _reply, session_id = await _main_channel(vm_uuid, cookie, token)
+    display = await _display_channel(vm_uuid, cookie, token, session_id)
     await display.disconnect()
     await main.disconnect()
+
+
+def _stays_running(uri: str, vm_uuid: str, seconds: float) -> bool:
+    """Whether the domain is running at every look over `seconds` (a QEMU that crashed is not)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if live_display(uri, vm_uuid, "spice") is None or not _is_active(uri, vm_uuid):
+            return False
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.2)
+
+
+def _is_active(uri: str, vm_uuid: str) -> bool:
+    conn = open_connection(uri)
+    try:
+        return bool(conn.lookupByUUIDString(vm_uuid).isActive())
+    finally:
+        conn.close()
+
+
+async def test_a_tab_closed_before_the_display_init_does_not_crash_the_vm(sandbox_uris):
+    """spice-server 0.15 segfaults, taking QEMU and the guest with it, when a display channel closes
+    before its client's DISPLAY_INIT; the relay sends one for a browser that left too early."""
+    uri = sandbox_uris[2]
+    owner, _client, cookie = await sync_to_async(_user)("owner")
+    with running_domain(uri, vnc=True, password=SPICE_PASSWORD, display="spice") as vm_uuid:
+        await sync_to_async(_vm)(uri, vm_uuid, owner)
+        token = console_tokens.issue(owner.pk, vm_uuid, kind="spice")
+        main, _reply, session_id = await _main_channel(vm_uuid, cookie, token)
+        display = await _display_channel(vm_uuid, cookie, token, session_id)
+        # The server finishes setting the channel up in its display worker meanwhile (closing at once
+        # races it, and crashed the guest less often, which hid the bug).
+        await asyncio.sleep(1)
+        await display.disconnect()
+        assert await sync_to_async(_stays_running)(uri, vm_uuid, 2), "QEMU died when the display channel closed"
+        await main.disconnect()
 
 
 def _reuse_window_over(token: str) -> bool:
