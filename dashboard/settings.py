@@ -72,6 +72,8 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # The pending-approvals count on the staff menu's "Approvals".
+                "portal.context_processors.pending_approvals",
             ],
         },
     },

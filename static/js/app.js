@@ -1,7 +1,8 @@
-// Shared page behaviour: confirmations, the language switch, and the live fleet socket.
+// Shared page behaviour: the components of templates/components/ (confirm dialog, sortable and searchable
+// tables, error summary focus, relative times), the phone menu, and the live fleet socket.
 // The fleet socket (/ws/fleet/) delivers vm.state, job.progress and request.state messages the user may see;
 // this file updates the generic bits (state badges, action buttons) and re-emits each message as a
-// "kvm:message" event so page scripts can do more. Values only, never markup.
+// "kvm:message" event so page scripts can do more. Values only, never markup. See docs/ui.md.
 (function () {
   "use strict";
 
@@ -88,16 +89,212 @@
     applyActions(el, el.dataset.state);
   });
 
+  const words = jsonScript("ui-strings", {});
+  function say(key, values) {
+    let text = words[key] || key;
+    Object.keys(values || {}).forEach(function (name) { text = text.split("%(" + name + ")s").join(values[name]); });
+    return text;
+  }
+
+  // --- Confirmation dialog: <form data-confirm="Question?" [data-confirm-action="Delete"] [data-confirm-name="vm-1"]>.
+  // Without JS the form simply submits; the server never relies on this question.
+  let dialog = null;
+  function buildDialog() {
+    const d = document.createElement("dialog");
+    d.className = "confirm";
+    d.setAttribute("aria-labelledby", "confirm-question");
+    d.innerHTML =
+      '<form method="dialog">' +
+      '<p class="question" id="confirm-question"></p>' +
+      '<div class="confirm-name" hidden><label for="confirm-name-input"></label>' +
+      '<input id="confirm-name-input" type="text" autocomplete="off" autocapitalize="off" spellcheck="false"></div>' +
+      '<div class="actions"><button type="submit" value="cancel" class="secondary" data-role="cancel"></button>' +
+      '<button type="submit" value="confirm" data-role="confirm"></button></div></form>';
+    d.querySelector("[data-role=cancel]").textContent = say("cancel");
+    document.body.appendChild(d);
+    return d;
+  }
+
+  function askToConfirm(form, submitter) {
+    dialog = dialog || buildDialog();
+    const name = form.dataset.confirmName || "";
+    const nameRow = dialog.querySelector(".confirm-name");
+    const input = dialog.querySelector("#confirm-name-input");
+    const ok = dialog.querySelector("[data-role=confirm]");
+    dialog.querySelector(".question").textContent = form.dataset.confirm;
+    const actionText = form.dataset.confirmAction || (submitter && submitter.textContent.trim()) || say("confirm");
+    ok.textContent = actionText;
+    ok.className = submitter && submitter.classList.contains("danger") || name ? "danger" : "";
+    nameRow.hidden = !name;
+    input.value = "";
+    if (name) {
+      // The name goes in as text, never as markup.
+      const label = nameRow.querySelector("label");
+      const parts = say("typeName").split("%(name)s");
+      const strong = document.createElement("strong");
+      strong.textContent = name;
+      label.replaceChildren(document.createTextNode(parts[0]), strong, document.createTextNode(parts[1] || ""));
+    }
+    ok.disabled = !!name;
+    input.oninput = function () { ok.disabled = input.value !== name; };
+    dialog.returnValue = "";
+    dialog.onclose = function () {
+      if (dialog.returnValue === "confirm" && (!name || input.value === name)) {
+        form.dataset.confirmed = "1";
+        if (form.requestSubmit) form.requestSubmit(submitter && submitter.form === form ? submitter : undefined);
+        else form.submit();
+      } else if (submitter) {
+        submitter.focus();
+      }
+    };
+    dialog.showModal();
+    // Start on the safe choice, or on the name to type.
+    (name ? input : dialog.querySelector("[data-role=cancel]")).focus();
+  }
+
   document.addEventListener("submit", function (event) {
-    const message = event.target.dataset.confirm;
-    if (message && !window.confirm(message)) event.preventDefault();
-  });
-  document.querySelectorAll("select[data-autosubmit]").forEach(function (el) {
-    el.addEventListener("change", function () { el.form.submit(); });
+    const form = event.target;
+    if (!form.dataset || !form.dataset.confirm) return;
+    if (form.dataset.confirmed) { delete form.dataset.confirmed; return; }
+    if (typeof HTMLDialogElement === "undefined") return; // no dialog support: submit as without JS
+    event.preventDefault();
+    askToConfirm(form, event.submitter);
   });
 
+  // --- Tables: <table data-table> with <th data-sort>, and <input data-table-search="tableId">.
+  function cellValue(row, index) {
+    const cell = row.cells[index];
+    if (!cell) return "";
+    if (cell.dataset.value !== undefined) {
+      const n = parseFloat(cell.dataset.value);
+      return isNaN(n) ? cell.dataset.value : n;
+    }
+    return cell.textContent.trim();
+  }
+
+  function sortTable(table, th, index) {
+    const ascending = th.getAttribute("aria-sort") !== "ascending";
+    table.querySelectorAll("th[data-sort]").forEach(function (other) { other.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+    const collator = new Intl.Collator(document.documentElement.lang || undefined, { numeric: true, sensitivity: "base" });
+    Array.prototype.forEach.call(table.tBodies, function (body) {
+      const rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        const x = cellValue(a, index);
+        const y = cellValue(b, index);
+        const order = typeof x === "number" && typeof y === "number" ? x - y : collator.compare(String(x), String(y));
+        return ascending ? order : -order;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  }
+
+  document.querySelectorAll("table[data-table] th[data-sort]").forEach(function (th) {
+    const table = th.closest("table");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "sort";
+    while (th.firstChild) button.appendChild(th.firstChild);
+    th.appendChild(button);
+    button.addEventListener("click", function () { sortTable(table, th, th.cellIndex); });
+  });
+
+  document.querySelectorAll("input[data-table-search]").forEach(function (input) {
+    const table = document.getElementById(input.dataset.tableSearch);
+    if (!table) return;
+    let count = document.querySelector('[data-table-count="' + CSS.escape(table.id) + '"]');
+    if (!count) {
+      count = document.createElement("span");
+      count.className = "table-count muted small";
+      input.insertAdjacentElement("afterend", count);
+    }
+    count.setAttribute("aria-live", "polite");
+    function filter() {
+      const words = input.value.toLocaleLowerCase().split(/\s+/).filter(Boolean);
+      let shown = 0;
+      Array.prototype.forEach.call(table.tBodies, function (body) {
+        Array.prototype.forEach.call(body.rows, function (row) {
+          const text = row.textContent.toLocaleLowerCase();
+          const match = words.every(function (w) { return text.indexOf(w) !== -1; });
+          row.hidden = !match;
+          if (match) shown += 1;
+        });
+      });
+      count.textContent = say("shown", { count: shown });
+    }
+    input.addEventListener("input", filter);
+    filter();
+  });
+
+  // --- Forms: the error summary (or else the first invalid field) takes focus, so a screen reader reads it
+  // and a keyboard user starts where the problem is; its links move focus to the field, not just the view.
+  const summary = document.querySelector(".error-summary");
+  const firstInvalid = document.querySelector('[aria-invalid="true"]');
+  if (summary) summary.focus();
+  else if (firstInvalid) firstInvalid.focus();
+  document.addEventListener("click", function (event) {
+    const link = event.target.closest && event.target.closest(".error-summary a[href^='#']");
+    if (!link) return;
+    const field = document.getElementById(decodeURIComponent(link.getAttribute("href").slice(1)));
+    if (!field) return;
+    event.preventDefault();
+    field.scrollIntoView({ block: "center" });
+    field.focus();
+  });
+
+  // --- Times: the same words as the `when` filter (ui/formatting.py), kept true while the page stays open.
+  const UNITS = [["year", 31536000], ["month", 2592000], ["week", 604800], ["day", 86400], ["hour", 3600], ["minute", 60]];
+  function exactTime(date) {
+    const pad = function (n) { return String(n).padStart(2, "0"); };
+    let zone = "";
+    try {
+      zone = new Intl.DateTimeFormat("en-US", { timeZoneName: "short" }).formatToParts(date)
+        .filter(function (p) { return p.type === "timeZoneName"; }).map(function (p) { return p.value; }).join("");
+    } catch (e) { zone = ""; }
+    return (date.getFullYear() + "-" + pad(date.getMonth() + 1) + "-" + pad(date.getDate()) + " " +
+      pad(date.getHours()) + ":" + pad(date.getMinutes()) + " " + zone).trim();
+  }
+  function formatWhen(iso, now) {
+    const date = new Date(iso);
+    if (isNaN(date)) return "";
+    const seconds = ((now || Date.now()) - date.getTime()) / 1000;
+    if (Math.abs(seconds) < 60) return say("justNow");
+    const unit = UNITS.find(function (u) { return Math.abs(seconds) >= u[1]; });
+    const amount = Math.floor(Math.abs(seconds) / unit[1]);
+    const rtf = new Intl.RelativeTimeFormat(document.documentElement.lang || undefined, { numeric: "always" });
+    return rtf.format(seconds > 0 ? -amount : amount, unit[0]);
+  }
+  function renderTime(el) {
+    const text = formatWhen(el.getAttribute("datetime"));
+    if (!text) return;
+    el.textContent = text;
+    el.title = exactTime(new Date(el.getAttribute("datetime")));
+  }
+  function refreshTimes(root) { (root || document).querySelectorAll("time.when[datetime]").forEach(renderTime); }
+  setInterval(refreshTimes, 60000);
+
+  // --- Phone menu: a real button with aria-expanded; the menu is open (and the button hidden) on wide screens.
+  const menuButton = document.querySelector("[data-menu-button]");
+  if (menuButton) {
+    const menu = document.getElementById(menuButton.getAttribute("aria-controls"));
+    menuButton.hidden = false;
+    document.body.classList.add("has-menu-button");
+    menuButton.addEventListener("click", function () {
+      const open = menuButton.getAttribute("aria-expanded") !== "true";
+      menuButton.setAttribute("aria-expanded", String(open));
+      if (menu) menu.classList.toggle("open", open);
+    });
+  }
+
+  // --- The live indicator says its state in words, not only with its dot's colour.
   const live = document.querySelectorAll("[data-live-indicator]");
-  function setLive(on) { live.forEach(function (el) { el.classList.toggle("on", on); }); }
+  function setLive(on) {
+    live.forEach(function (el) {
+      el.classList.toggle("on", on);
+      el.textContent = say(on ? "live" : "offline");
+    });
+  }
+  live.forEach(function (el) { el.textContent = say("connecting"); });
 
   const fleetPath = document.body.dataset.fleetSocket;
   if (fleetPath && "WebSocket" in window) {
@@ -105,4 +302,5 @@
   }
 
   window.KVM = { socket: socket, setBadge: setBadge, jsonScript: jsonScript, dispatch: dispatch, applyActions: applyActions };
+  window.ui = { formatWhen: formatWhen, exactTime: exactTime, renderTime: renderTime, refreshTimes: refreshTimes, say: say };
 })();
