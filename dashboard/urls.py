@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import IsAuthenticated
 
@@ -10,6 +11,11 @@ from dashboard.api import not_found
 from portal.views import home
 
 handler404 = not_found
+
+# The admin says what it administers (Django's default is "Django administration").
+admin.site.site_header = _("KVM fleet administration")
+admin.site.site_title = _("KVM fleet administration")
+admin.site.index_title = _("Fleet data")
 
 urlpatterns = [
     path("", home, name="home"),
