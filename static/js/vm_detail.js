@@ -13,7 +13,13 @@
   function applyState(state) {
     KVM.setBadge(document.getElementById("vm-state"), state, vmLabels);
     document.querySelectorAll('[data-vm-actions="' + uuid + '"]').forEach(function (el) { KVM.applyActions(el, state); });
-    document.getElementById("vm-gone").hidden = state !== "deleted";
+    const gone = state === "deleted";
+    document.getElementById("vm-gone").hidden = !gone;
+    // Deleted while the page is open: actions, consoles, sharing and usage no longer mean anything.
+    if (gone) {
+      document.querySelectorAll("[data-live-only]").forEach(function (el) { el.hidden = true; });
+      if (consoleSocket) consoleSocket.close();
+    }
   }
 
   // --- jobs ------------------------------------------------------------------------------------
@@ -83,22 +89,48 @@
     points.mem = points.mem.slice(-MAX_POINTS);
     if (points.cpu.length) draw("spark-cpu", points.cpu, points.cpu[points.cpu.length - 1].toFixed(1) + " %");
     if (points.mem.length) {
-      const total = s.memory_total_mib ? " / " + Math.round(s.memory_total_mib) + " MiB" : " MiB";
-      draw("spark-mem", points.mem, Math.round(points.mem[points.mem.length - 1]) + total);
+      const used = sizeMiB(points.mem[points.mem.length - 1]);
+      draw("spark-mem", points.mem, s.memory_total_mib ? used + " / " + sizeMiB(s.memory_total_mib) : used);
     }
     document.getElementById("spark-none").hidden = points.cpu.length + points.mem.length > 0;
   }
-  (KVM.jsonScript("vm-stats", []) || []).forEach(addStats);
+  // The same rule as the size filters (ui/formatting.py): the largest unit that keeps a number >= 1.
+  function sizeMiB(mib) {
+    const units = ["MiB", "GiB", "TiB"];
+    let amount = Number(mib);
+    let unit = 0;
+    while (Math.abs(amount) >= 1024 && unit < units.length - 1) { amount /= 1024; unit += 1; }
+    const decimals = unit === 0 || amount === Math.round(amount) || Math.abs(amount) >= 100 ? 0 : 1;
+    return amount.toLocaleString(document.documentElement.lang || undefined,
+      { minimumFractionDigits: decimals, maximumFractionDigits: decimals }) + " " + units[unit];
+  }
+  const live = document.getElementById("vm-live");
+  const gone = root.dataset.gone === "1";
+  if (!gone) (KVM.jsonScript("vm-stats", []) || []).forEach(addStats);
+
+  // --- copy buttons (the SSH command) -------------------------------------------------------------
+  document.querySelectorAll("[data-copy]").forEach(function (button) {
+    const source = document.getElementById(button.dataset.copy);
+    if (!source || !navigator.clipboard) return; // the text stays selectable by hand
+    button.hidden = false;
+    const label = button.textContent;
+    button.addEventListener("click", function () {
+      navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+        button.textContent = button.dataset.copiedLabel || label;
+        setTimeout(function () { button.textContent = label; }, 2000);
+      });
+    });
+  });
 
   // --- the VM socket -------------------------------------------------------------------------
-  const live = document.getElementById("vm-live");
+  let consoleSocket = null;
   KVM.socket(root.dataset.wsPath, {
-    open: function () { live.classList.add("on"); },
-    close: function () { live.classList.remove("on"); },
+    open: function () { if (live) live.classList.add("on"); },
+    close: function () { if (live) live.classList.remove("on"); },
     message: function (msg) {
       if (msg.type === "vm.state" && msg.vm === uuid) applyState(msg.state);
       else if (msg.type === "job.progress") applyJob(msg);
-      else if (msg.type === "vm.stats" && msg.vm === uuid) addStats(msg);
+      else if (msg.type === "vm.stats" && msg.vm === uuid && !gone) addStats(msg);
     },
   });
   // The fleet socket also carries this VM's state and jobs (app.js); apply them the same way.
@@ -110,6 +142,7 @@
 
   // --- the serial console ----------------------------------------------------------------------
   const box = document.getElementById("console");
+  if (gone || !box) return; // a deleted VM's page has no console
   const stateBadge = document.getElementById("console-state");
   const mayType = root.dataset.mayType === "1";
   function consoleState(kind) {
@@ -142,7 +175,7 @@
   root.consoleText = "";
   consoleState("connecting");
   let typing = mayType;
-  const consoleSocket = KVM.socket(root.dataset.consolePath, {
+  consoleSocket = KVM.socket(root.dataset.consolePath, {
     message: function (msg) {
       if (msg.type === "console.output") {
         write(msg.data);

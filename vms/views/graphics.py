@@ -23,10 +23,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from vms.hypervisor.errors import HypervisorError
-from vms.hypervisor.graphics import connect_address, first_graphics, live_graphics, virt_viewer_file
+from vms.hypervisor.graphics import connect_address, live_graphics, virt_viewer_file
 from vms.permissions import can_operate_vm
 from vms.selectors import visible_vm_or_404
-from vms.services import console_tokens
+from vms.services import connect, console_tokens
 
 log = logging.getLogger(__name__)
 VV_CONTENT_TYPE = "application/x-virt-viewer"
@@ -36,26 +36,27 @@ def _text(message: str, status: int) -> HttpResponse:
     return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
 
 
-def _stored_display_type(vm) -> str:
-    """The display type the VM's stored XML asks for ("vnc" when it names none or cannot be read)."""
-    try:
-        graphics = first_graphics(vm.domain_xml) if vm.domain_xml else None
-    except Exception:  # lxml's XMLSyntaxError and friends: a page must not fail on a stored XML
-        graphics = None
-    return graphics.type if graphics is not None else "vnc"
-
-
 @login_required
 @require_GET
 def graphics_console(request: HttpRequest, uuid, display: str | None = None) -> HttpResponse:
     """The full-page viewer: noVNC, or spice-html5 for a SPICE display.
 
     Which one: the route's `display`, else the VM's stored XML (no libvirt call for the page). The page
-    fetches a ticket, then opens the websocket(s) with it.
+    fetches a ticket, then opens the websocket(s) with it. A VM whose XML declares no display gets a
+    page that says so and no viewer: its buttons could never work.
     """
     vm = visible_vm_or_404(request.user, uuid)
     may_operate = can_operate_vm(request.user, vm)
-    display = display or _stored_display_type(vm)
+    stored = connect.display_of(vm)
+    usable = may_operate and stored is not None
+    display = display or (stored if stored in ("vnc", "spice") else "vnc")
+    # The relay closes with 4404 both for a stopped VM and for a missing display; the page knows which
+    # the database believes, and must not tell the owner of a running VM that it is not running.
+    running = vm.state in connect.SHOWS_A_SCREEN
+    if display == "spice":
+        no_graphics = _("This VM has no SPICE display.") if running else _("This VM is not running: start it first.")
+    else:
+        no_graphics = _("This VM has no VNC display.") if running else _("This VM is not running: start it first.")
     config = {
         "vm": str(vm.uuid),
         "display": display,
@@ -71,7 +72,7 @@ def graphics_console(request: HttpRequest, uuid, display: str | None = None) -> 
             "securityFailed": _("The display refused the connection."),
             "notLoggedIn": _("Your session has ended: log in again."),
             "forbidden": _("You may not use this VM's graphical console."),
-            "noGraphics": _("This VM is not running or has no VNC display."),
+            "noGraphics": no_graphics,
             "unreachable": _("The VM's display cannot be reached."),
             "refused": _("The console was not opened: this VM's display listens on an address outside its host."),
             "loadFailed": _("The VNC viewer could not be loaded."),
@@ -80,12 +81,21 @@ def graphics_console(request: HttpRequest, uuid, display: str | None = None) -> 
     if display == "spice":
         config["messages"].update(
             {
-                "noGraphics": _("This VM is not running or has no SPICE display."),
                 "loadFailed": _("The SPICE viewer could not be loaded."),
                 "passwordFailed": _("The display refused the password."),
             }
         )
-    context = {"vm": vm, "may_operate": may_operate, "config": config, "display": display}
+    context = {
+        "vm": vm,
+        "may_operate": may_operate,
+        "usable": usable,
+        "no_display": stored is None,
+        "running": running,
+        "config": config,
+        "display": display,
+        # The other viewer is worth offering only when the XML may declare that kind of display.
+        "other_viewer": connect.has_display_type(vm, "vnc" if display == "spice" else "spice") is not False,
+    }
     return render(request, "vms/graphics_console.html", context)
 
 

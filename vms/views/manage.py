@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from vms.choices import CopyState
 from vms.forms import ImageCopyForm, ImageUploadForm, PreviewForm, TemplateForm, TemplateImportForm
 from vms.models import Host, Image, VMTemplate
 from vms.services import images as image_services
@@ -118,11 +119,25 @@ def image_list(request):
                 request, _("Image '%(name)s' uploaded; %(n)d copy jobs queued.") % {"name": image.name, "n": len(jobs)}
             )
             return redirect("manage-images")
-    images = Image.objects.prefetch_related("copies__host", "copies__job")
+    hosts = list(Host.objects.filter(enabled=True).order_by("name"))
+    images = list(Image.objects.prefetch_related("copies__host", "copies__job"))
+    for image in images:
+        # One line per image at fleet size: the hosts that have it, counted and named in one list; only
+        # copies still moving or failed get a line of their own (they need a look).
+        copies = sorted(image.copies.all(), key=lambda c: c.host.name)
+        image.ready_copies = [c for c in copies if c.state == CopyState.READY]
+        image.unsettled_copies = [c for c in copies if c.state != CopyState.READY]
+        image.ready_host_set = {c.host_id for c in image.ready_copies}
+        image.ready_host_ids = ",".join(str(i) for i in sorted(image.ready_host_set))  # for image_copy.js
     return render(
         request,
         "vms/manage/image_list.html",
-        {"form": form, "images": images, "copy_form": ImageCopyForm(), "hosts": Host.objects.filter(enabled=True)},
+        {
+            "form": form,
+            "images": images,
+            "hosts": hosts,
+            "checked_hosts": [str(v) for v in (form["hosts"].value() or [])] if form.is_bound else [],
+        },
     )
 
 

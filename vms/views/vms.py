@@ -7,6 +7,7 @@ sparkline), never libvirt.
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -26,10 +27,10 @@ from jobs.targets import target_for
 from vms import extensions
 from vms.choices import ACTION_FROM_STATES, ShareLevel, VMAction, VMState
 from vms.forms import ShareForm
-from vms.models import VMShare
-from vms.permissions import can_delete_vm, can_operate_vm, can_share_vm, sees_all_vms
+from vms.models import VirtualMachine, VMShare
+from vms.permissions import can_delete_vm, can_operate_vm, can_share_vm, sees_all_vms, visible_vm_filter
 from vms.selectors import visible_vm_or_404, visible_vms
-from vms.services import sharing
+from vms.services import connect, sharing
 from vms.services.actions import act_on_vm
 
 log = logging.getLogger(__name__)
@@ -105,17 +106,36 @@ def _recent_stats(vm) -> list[dict]:
         return []
 
 
+def _vm_or_its_record(user, uuid) -> VirtualMachine:
+    """The VM, or the record of a deleted one this user could see: links to it (from its jobs, its
+    request, the audit log) should say what became of it rather than "not found". Only this page does
+    so; every action and socket still treats a deleted VM as gone."""
+    try:
+        return visible_vm_or_404(user, uuid)
+    except Http404:
+        record = (
+            VirtualMachine.objects.filter(visible_vm_filter(user), uuid=uuid, state=VMState.DELETED)
+            .select_related("host", "template", "owner")
+            .first()
+        )
+        if record is None:
+            raise
+        return record
+
+
 @login_required
 @require_GET
 def vm_detail(request: HttpRequest, uuid) -> HttpResponse:
-    vm = visible_vm_or_404(request.user, uuid)
+    vm = _vm_or_its_record(request.user, uuid)
     jobs = list(Job.objects.filter(target=target_for(vm)).select_related("requested_by")[:JOB_TIMELINE])
     for job in jobs:
         job.kind_label = label_for(job.kind)
         job.viewable = can_view_job(job, request.user)
     current = next((j for j in jobs if j.state not in FINISHED), None)
     origin = vm.requests.select_related("requester").first()
-    may_share = can_share_vm(request.user, vm)
+    gone = vm.state == VMState.DELETED
+    # A deleted VM has nothing left to share, operate or watch: the page keeps its record only.
+    may_share = can_share_vm(request.user, vm) and not gone
     return render(
         request,
         "vms/vm_detail.html",
@@ -125,15 +145,17 @@ def vm_detail(request: HttpRequest, uuid) -> HttpResponse:
             "jobs": jobs,
             "current_job": current,
             "job_state_labels": dict(JobState.choices),
-            "may_operate": can_operate_vm(request.user, vm),
-            "may_delete": can_delete_vm(request.user, vm),
+            "may_operate": can_operate_vm(request.user, vm) and not gone,
+            "may_delete": can_delete_vm(request.user, vm) and not gone,
             "may_share": may_share,
             "shares": list(vm.shares.select_related("user")) if may_share else [],
             "share_form": ShareForm(),
             "share_levels": dict(ShareLevel.choices),
             "origin": origin,
-            "stats": _recent_stats(vm),
-            "gone": vm.state == VMState.DELETED,
+            "stats": [] if gone else _recent_stats(vm),
+            "gone": gone,
+            "connect": connect.how_to_connect(vm),
+            "audit_query": urlencode({"object_type": "vm", "q": vm.name}),
         },
     )
 
