@@ -189,42 +189,48 @@
     });
   }
 
-  document.querySelectorAll("table[data-table] th[data-sort]").forEach(function (th) {
-    const table = th.closest("table");
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "sort";
-    while (th.firstChild) button.appendChild(th.firstChild);
-    th.appendChild(button);
-    button.addEventListener("click", function () { sortTable(table, th, th.cellIndex); });
-  });
-
-  document.querySelectorAll("input[data-table-search]").forEach(function (input) {
-    const table = document.getElementById(input.dataset.tableSearch);
-    if (!table) return;
-    let count = document.querySelector('[data-table-count="' + CSS.escape(table.id) + '"]');
-    if (!count) {
-      count = document.createElement("span");
-      count.className = "table-count muted small";
-      input.insertAdjacentElement("afterend", count);
-    }
-    count.setAttribute("aria-live", "polite");
-    function filter() {
-      const words = input.value.toLocaleLowerCase().split(/\s+/).filter(Boolean);
-      let shown = 0;
-      Array.prototype.forEach.call(table.tBodies, function (body) {
-        Array.prototype.forEach.call(body.rows, function (row) {
-          const text = row.textContent.toLocaleLowerCase();
-          const match = words.every(function (w) { return text.indexOf(w) !== -1; });
-          row.hidden = !match;
-          if (match) shown += 1;
+  // Pages that add rows or tables after load call window.ui.enhance(container) on what they added.
+  function enhance(root) {
+    root = root || document;
+    root.querySelectorAll("table[data-table] th[data-sort]").forEach(function (th) {
+      if (th.querySelector("button.sort")) return;
+      const table = th.closest("table");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "sort";
+      while (th.firstChild) button.appendChild(th.firstChild);
+      th.appendChild(button);
+      button.addEventListener("click", function () { sortTable(table, th, th.cellIndex); });
+    });
+    root.querySelectorAll("input[data-table-search]").forEach(function (input) {
+      const table = document.getElementById(input.dataset.tableSearch);
+      if (!table || input.dataset.enhanced) return;
+      input.dataset.enhanced = "1";
+      let count = document.querySelector('[data-table-count="' + CSS.escape(table.id) + '"]');
+      if (!count) {
+        count = document.createElement("span");
+        count.className = "table-count muted small";
+        input.insertAdjacentElement("afterend", count);
+      }
+      count.setAttribute("aria-live", "polite");
+      function filter() {
+        const terms = input.value.toLocaleLowerCase().split(/\s+/).filter(Boolean);
+        let shown = 0;
+        Array.prototype.forEach.call(table.tBodies, function (body) {
+          Array.prototype.forEach.call(body.rows, function (row) {
+            const text = row.textContent.toLocaleLowerCase();
+            const match = terms.every(function (w) { return text.indexOf(w) !== -1; });
+            row.hidden = !match;
+            if (match) shown += 1;
+          });
         });
-      });
-      count.textContent = say("shown", { count: shown });
-    }
-    input.addEventListener("input", filter);
-    filter();
-  });
+        count.textContent = say("shown", { count: shown });
+      }
+      input.addEventListener("input", filter);
+      filter();
+    });
+  }
+  enhance(document);
 
   // --- Forms: the error summary (or else the first invalid field) takes focus, so a screen reader reads it
   // and a keyboard user starts where the problem is; its links move focus to the field, not just the view.
@@ -302,5 +308,5 @@
   }
 
   window.KVM = { socket: socket, setBadge: setBadge, jsonScript: jsonScript, dispatch: dispatch, applyActions: applyActions };
-  window.ui = { formatWhen: formatWhen, exactTime: exactTime, renderTime: renderTime, refreshTimes: refreshTimes, say: say };
+  window.ui = { formatWhen: formatWhen, exactTime: exactTime, renderTime: renderTime, refreshTimes: refreshTimes, say: say, enhance: enhance };
 })();

@@ -134,6 +134,5 @@ def ui_strings() -> str:
         "live": gettext("Live"),
         "offline": gettext("Offline"),
         "connecting": gettext("Connecting…"),
-        "sortBy": gettext("Sort by %(column)s"),
     }
     return json_script(strings, "ui-strings")
