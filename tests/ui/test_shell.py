@@ -107,3 +107,8 @@ def test_the_admin_names_the_fleet(admin):
     html = client_for(admin).get("/admin/").content.decode()
     assert "KVM fleet administration" in html
     assert "Django administration" not in html
+    assert '<link rel="icon"' in html  # no request for /favicon.ico, which is a 404
+
+
+def test_every_page_has_its_icon_in_the_page():
+    assert '<link rel="icon" href="data:image/svg+xml,' in Client().get("/login/").content.decode()
