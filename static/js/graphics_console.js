@@ -10,7 +10,7 @@
 // No password here: the relay authenticates to the display with the VM's password and offers noVNC a
 // session without one (RFB security type None), so the page never has it. noVNC asking for credentials
 // means something is wrong with the relay: the page says so and disconnects.
-import { fetchTicket, socketUrl as ticketSocketUrl } from "./console_ticket.js";
+import { fetchTicket, followVmState, socketUrl as ticketSocketUrl } from "./console_ticket.js";
 
 const config = JSON.parse(document.getElementById("vnc-config").textContent);
 const screen = document.getElementById("vnc-screen");
@@ -20,6 +20,7 @@ const reconnectButton = document.getElementById("vnc-reconnect");
 const disconnectButton = document.getElementById("vnc-disconnect");
 const scaleBox = document.getElementById("vnc-scale");
 const text = config.messages;
+const noDisplayText = followVmState(config);
 
 const CLOSE_MESSAGES = {
   4401: text.notLoggedIn,
@@ -113,7 +114,9 @@ async function connect() {
     }
     const code = lastClose ? lastClose.code : null;
     // The text frame first: it carries the whole sentence, the close frame at most 123 bytes of it.
-    const reason = serverReason || (lastClose && lastClose.reason) || CLOSE_MESSAGES[code];
+    // 4404: the page's own sentence, which knows whether the VM runs (the relay's cannot).
+    const reason =
+      code === 4404 ? noDisplayText() : serverReason || (lastClose && lastClose.reason) || CLOSE_MESSAGES[code];
     if (failure) {
       setStatus(failure, "bad");
     } else if (reason && code !== 1000) {

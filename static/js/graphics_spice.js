@@ -8,7 +8,7 @@
 // spice-html5 reports only its own errors ("Unexpected protocol mismatch."...): the page reads the
 // main socket's close code (4401, 4403, 4404, 4406, 1011) and reason itself. All texts come from the
 // page ("vnc-config").
-import { fetchTicket, socketUrl as ticketSocketUrl } from "./console_ticket.js";
+import { fetchTicket, followVmState, socketUrl as ticketSocketUrl } from "./console_ticket.js";
 
 const config = JSON.parse(document.getElementById("vnc-config").textContent);
 const screen = document.getElementById("spice-screen");
@@ -17,6 +17,7 @@ const cadButton = document.getElementById("vnc-cad");
 const reconnectButton = document.getElementById("vnc-reconnect");
 const disconnectButton = document.getElementById("vnc-disconnect");
 const text = config.messages;
+const noDisplayText = followVmState(config);
 
 const CLOSE_MESSAGES = {
   4401: text.notLoggedIn,
@@ -68,7 +69,10 @@ function onError(error) {
     return;
   }
   const code = mainClose ? mainClose.code : null;
-  if (CLOSE_MESSAGES[code]) {
+  if (code === 4404) {
+    // The page's own sentence, which knows whether the VM runs (the relay's cannot).
+    ended(noDisplayText(), "bad");
+  } else if (CLOSE_MESSAGES[code]) {
     // The server's own sentence when the ASGI server passes it on (daphne drops it), else ours.
     ended((mainClose && mainClose.reason) || CLOSE_MESSAGES[code], "bad");
   } else if (error && error.message === "Bad password.") {

@@ -7,6 +7,7 @@
   const uuid = root.dataset.vm;
   const vmLabels = KVM.jsonScript("vm-state-labels", {});
   const jobLabels = KVM.jsonScript("job-state-labels", {});
+  const kindLabels = KVM.jsonScript("job-kind-labels", {});
   const FINISHED = ["succeeded", "failed", "cancelled"];
 
   // --- state -----------------------------------------------------------------------------------
@@ -34,7 +35,7 @@
     const title = document.createElement("span");
     const link = document.createElement("a");
     link.href = "/jobs/" + msg.job + "/";
-    link.textContent = msg.kind;
+    link.textContent = kindLabels[msg.kind] || msg.kind;
     const when = document.createElement("span");
     when.className = "when";
     when.textContent = " #" + msg.job;

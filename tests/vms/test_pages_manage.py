@@ -67,6 +67,7 @@ def test_image_page_is_one_compact_row_per_image(admin, fleet, images):
     assert "data-confirm=" in delete_form
     # The dialog that JS opens instead; its list filters.
     assert '<dialog class="copy-dialog" id="copy-dialog"' in page and "js/image_copy.js" in page
+    assert 'data-title-template="Copy %(name)s to hosts"' in page  # image_copy.js puts the name in
 
 
 def test_upload_form_names_its_host_list_before_the_boxes(admin, fleet):

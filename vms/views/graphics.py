@@ -52,14 +52,13 @@ def graphics_console(request: HttpRequest, uuid, display: str | None = None) -> 
     display = display or (stored if stored in ("vnc", "spice") else "vnc")
     # The relay closes with 4404 both for a stopped VM and for a missing display; the page knows which
     # the database believes, and must not tell the owner of a running VM that it is not running.
+    # The page's scripts follow the VM's state after this (static/js/console_ticket.js).
     running = vm.state in connect.SHOWS_A_SCREEN
-    if display == "spice":
-        no_graphics = _("This VM has no SPICE display.") if running else _("This VM is not running: start it first.")
-    else:
-        no_graphics = _("This VM has no VNC display.") if running else _("This VM is not running: start it first.")
     config = {
         "vm": str(vm.uuid),
         "display": display,
+        "running": running,
+        "screenStates": sorted(connect.SHOWS_A_SCREEN),
         "tokenUrl": reverse("vm-console-token", args=[vm.uuid]),
         "socketPath": f"/ws/vms/{vm.uuid}/{display}/",
         "messages": {
@@ -72,7 +71,10 @@ def graphics_console(request: HttpRequest, uuid, display: str | None = None) -> 
             "securityFailed": _("The display refused the connection."),
             "notLoggedIn": _("Your session has ended: log in again."),
             "forbidden": _("You may not use this VM's graphical console."),
-            "noGraphics": no_graphics,
+            "noGraphics": _("This VM has no SPICE display.")
+            if display == "spice"
+            else _("This VM has no VNC display."),
+            "notRunning": _("This VM is not running: start it first."),
             "unreachable": _("The VM's display cannot be reached."),
             "refused": _("The console was not opened: this VM's display listens on an address outside its host."),
             "loadFailed": _("The VNC viewer could not be loaded."),

@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from vms.choices import CopyState
@@ -116,7 +117,13 @@ def image_list(request):
                     form.add_error(key if key in form.fields else None, message)
         else:
             messages.success(
-                request, _("Image '%(name)s' uploaded; %(n)d copy jobs queued.") % {"name": image.name, "n": len(jobs)}
+                request,
+                ngettext(
+                    "Image '%(name)s' uploaded; %(n)d copy job queued.",
+                    "Image '%(name)s' uploaded; %(n)d copy jobs queued.",
+                    len(jobs),
+                )
+                % {"name": image.name, "n": len(jobs)},
             )
             return redirect("manage-images")
     hosts = list(Host.objects.filter(enabled=True).order_by("name"))
@@ -155,7 +162,11 @@ def image_copy(request, pk: int):
         for message in _first_messages(exc):
             messages.error(request, message)
     else:
-        messages.success(request, _("%(n)d copy jobs queued for '%(name)s'.") % {"n": len(jobs), "name": image.name})
+        messages.success(
+            request,
+            ngettext("%(n)d copy job queued for '%(name)s'.", "%(n)d copy jobs queued for '%(name)s'.", len(jobs))
+            % {"n": len(jobs), "name": image.name},
+        )
     return redirect("manage-images")
 
 

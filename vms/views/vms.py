@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from jobs.choices import FINISHED, JobState
 from jobs.models import Job
-from jobs.registry import label_for
+from jobs.registry import label_for, registered_kinds
 from jobs.selectors import can_view as can_view_job
 from jobs.targets import target_for
 from vms import extensions
@@ -145,6 +145,8 @@ def vm_detail(request: HttpRequest, uuid) -> HttpResponse:
             "jobs": jobs,
             "current_job": current,
             "job_state_labels": dict(JobState.choices),
+            # A job that starts while the page is open is named as the server names it, never "vm.reboot".
+            "job_kind_labels": {kind: str(label_for(kind)) for kind in registered_kinds()},
             "may_operate": can_operate_vm(request.user, vm) and not gone,
             "may_delete": can_delete_vm(request.user, vm) and not gone,
             "may_share": may_share,
