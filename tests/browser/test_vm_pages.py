@@ -85,9 +85,13 @@ def test_copy_dialog_typed_name_delete_and_phone_width(browser, web_server, outp
     page.wait_for_selector(".messages")
     assert Job.objects.filter(kind="vm.delete").count() == 1
 
-    # A phone: nothing on these pages scrolls sideways.
+    # A phone, in Vietnamese (longer words): nothing on these pages scrolls sideways.
     phone = browser.new_context(
-        viewport={"width": 390, "height": 844}, locale="en-US", is_mobile=True, storage_state=context.storage_state()
+        viewport={"width": 390, "height": 844},
+        locale="vi-VN",
+        extra_http_headers={"Accept-Language": "vi"},
+        is_mobile=True,
+        storage_state=context.storage_state(),
     )
     small = phone.new_page()
     other = VirtualMachine.objects.create(
