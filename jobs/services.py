@@ -23,6 +23,7 @@ from jobs.models import Job
 from jobs.registry import get_runner_class, runner_setting
 from jobs.selectors import can_manage
 from live.broadcast import broadcast
+from live.groups import user_group
 
 logger = logging.getLogger(__name__)
 
@@ -284,6 +285,10 @@ def groups_for(job: Job) -> list[str]:
             groups.extend(runner_cls().groups(job))
         except Exception:  # a live view is a convenience: never fail the job over it
             logger.exception("groups() of runner %s failed for job %s", job.kind, job.pk)
+    # The requester's pages (their job list) follow their jobs whatever the target; the group hears
+    # state and progress only (publish strips the log), and the requester may see the job anyway.
+    if job.requested_by_id and user_group(job.requested_by_id) not in groups:
+        groups.append(user_group(job.requested_by_id))
     return groups
 
 

@@ -1,4 +1,4 @@
-"""Job pages: the list of your jobs and one job followed live. Thin: read, authorize, call a service."""
+"""Job pages: the list of jobs and one job followed live. Thin: read, authorize, call a service."""
 
 from __future__ import annotations
 
@@ -10,40 +10,71 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from jobs import services
-from jobs.choices import FINISHED, JobState, StepState
+from jobs.choices import FINISHED, JobState, LogLevel, StepState
 from jobs.errors import JobError
-from jobs.registry import get_runner_class, label_for
+from jobs.presentation import describe_target, describe_targets, display_log, display_steps
+from jobs.registry import label_for
 from jobs.selectors import can_manage, visible_jobs
 
 PAGE_SIZE = 50
 
 
+def list_filters(request: HttpRequest) -> tuple[bool, str]:
+    """(everyone's?, state) from the query. Staff look after everyone, so they start with everyone's
+    jobs and may narrow to theirs (?who=mine); anyone else only ever has their own (visible_jobs)."""
+    everyone = request.user.is_staff and request.GET.get("who") != "mine"
+    state = request.GET.get("state", "")
+    return everyone, state if state in JobState.values else ""
+
+
 @login_required
 def job_list(request: HttpRequest) -> HttpResponse:
-    # Staff may look at everyone's jobs with ?all=1; the default is always "mine".
-    show_all = request.user.is_staff and request.GET.get("all") == "1"
+    everyone, state = list_filters(request)
     jobs = visible_jobs(request.user)
-    if not show_all:
+    if not everyone:
         jobs = jobs.filter(requested_by=request.user)
+    if state:
+        jobs = jobs.filter(state=state)
     page = Paginator(jobs, PAGE_SIZE).get_page(request.GET.get("page"))
+    targets = describe_targets(job.target for job in page)
     for job in page:
         job.kind_label = label_for(job.kind)
-    return render(request, "jobs/job_list.html", {"page": page, "show_all": show_all})
+        job.target_link = targets.get(job.target)
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "jobs/job_list.html",
+        {
+            "page": page,
+            "show_all": everyone,
+            "state": state,
+            "states": JobState.choices,
+            "query": query.urlencode(),
+            "state_labels": dict(JobState.choices),
+        },
+    )
 
 
 @login_required
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(visible_jobs(request.user), pk=pk)
     manage = can_manage(job, request.user)
+    steps = display_steps(job)
     context = {
         "job": job,
         "kind_label": label_for(job.kind),
-        "steps": _display_steps(job),
+        "target_link": describe_target(job.target),
+        "steps": steps,
+        "log": display_log(job),
         "can_retry": manage and job.state == JobState.FAILED,
         "can_cancel": manage and job.state not in FINISHED and not job.cancel_requested,
         "may_manage": manage,
         "state_labels": dict(JobState.choices),
         "step_state_labels": dict(StepState.choices),
+        # job.js labels live log lines with these, as the server does (jobs.presentation.display_log).
+        "step_labels": {step["name"]: step["label"] for step in steps},
+        "level_labels": dict(LogLevel.choices),
     }
     return render(request, "jobs/job_detail.html", context)
 
@@ -67,17 +98,3 @@ def _act(request: HttpRequest, pk: int, operation) -> HttpResponse:
     except JobError as exc:
         messages.error(request, exc.message)
     return redirect("job-detail", pk=job.pk)
-
-
-def _display_steps(job) -> list[dict]:
-    """Steps with labels in the viewer's language when the runner is known here, else as stored."""
-    declared = {name: label for name, label in getattr(get_runner_class(job.kind), "steps", ())}
-    state_labels = dict(StepState.choices)
-    return [
-        {
-            **step,
-            "label": declared.get(step["name"], step.get("label") or step["name"]),
-            "state_label": state_labels.get(step["state"], step["state"]),
-        }
-        for step in job.steps
-    ]

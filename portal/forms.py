@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from portal.models import VMRequest
 from vms.models import Host, VMTemplate
 
 
@@ -56,6 +57,31 @@ class ApproveForm(forms.Form):
         label=_("Host"),
         empty_label=_("Let the dashboard choose"),
     )
+
+
+class InboxApproveForm(forms.Form):
+    """The inbox's one form: a host for every approval it sends (automatic placement unless chosen), and
+    either one request ("approve", a card's own button) or the ticked ones ("requests", the bulk button)."""
+
+    host = forms.ModelChoiceField(
+        queryset=Host.objects.filter(enabled=True).order_by("name"),
+        required=False,
+        label=_("Place approved VMs on"),
+        empty_label=_("Automatic placement"),
+    )
+    # Any request: one decided meanwhile is refused by the service with its reason, not as "invalid choice".
+    requests = forms.ModelMultipleChoiceField(queryset=VMRequest.objects.all(), required=False, label=_("Requests"))
+    approve = forms.ModelChoiceField(queryset=VMRequest.objects.all(), required=False, widget=forms.HiddenInput)
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("approve") and not data.get("requests") and not self.errors:
+            raise forms.ValidationError(_("Tick the requests to approve first."))
+        return data
+
+    def chosen(self) -> list:
+        one = self.cleaned_data.get("approve")
+        return [one] if one else list(self.cleaned_data["requests"].order_by("created_at", "id"))
 
 
 class RejectForm(forms.Form):

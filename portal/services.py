@@ -264,3 +264,37 @@ def cancel(actor, req: VMRequest) -> VMRequest:
         audit_log.record(actor, "request.cancel", req)
         request_changed(req)
     return req
+
+
+def approve_many(actor, reqs, host: Host | None = None) -> tuple[list[VMRequest], list[tuple[VMRequest, str]]]:
+    """Approve each request on its own (one transaction each): one that cannot be placed or was decided
+    meanwhile is refused with its reason and does not hold back the others."""
+    approved, refused = [], []
+    for req in reqs:
+        try:
+            approved.append(approve(actor, req, host=host))
+        except (ValidationError, PermissionDenied) as exc:
+            refused.append((req, " ".join(getattr(exc, "messages", None) or [str(exc)])))
+    return approved, refused
+
+
+def request_problems(template: VMTemplate, **given) -> dict[str, str]:
+    """What the template's rules say about the fields that could be read, when others could not.
+
+    The form stops at its first layer of errors (a missing size); without this the name's or another
+    size's problem would only show after the next try. Only the given fields are judged; the missing
+    ones stand in with the template's defaults.
+    """
+    spec = VMOrder(
+        template=template,
+        name=given.get("name") or "",
+        vcpus=given.get("vcpus") or template.default_vcpus,
+        memory_mib=given.get("memory_mib") or template.default_memory_mib,
+        disk_gib=given.get("disk_gib") or template.default_disk_gib,
+        ssh_keys=tuple(parse_ssh_keys(given.get("ssh_keys") or "")),
+    )
+    try:
+        validate_request(spec)
+    except ValidationError as exc:
+        return {field: messages[0] for field, messages in exc.message_dict.items() if field in given}
+    return {}

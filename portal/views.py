@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.log import filter_entries
-from portal import quotas, services
+from portal import quotas, services, services_fleet
 from portal.choices import OPEN_STATES, RequestState
-from portal.forms import ApproveForm, AuditFilterForm, RequestForm
+from portal.forms import ApproveForm, AuditFilterForm, InboxApproveForm, RequestForm
 from portal.models import VMRequest
 from portal.selectors import host_rows, pending_requests, summary_json, visible_entries, visible_requests
+from portal.views_support import audit_rows, quota_use
 from vms.choices import VMState
 from vms.models import Host, VMTemplate
 from vms.selectors import fleet_summary as vm_summary
@@ -46,7 +48,12 @@ def request_new(request: HttpRequest) -> HttpResponse:
     templates = list(VMTemplate.objects.filter(active=True).order_by("name"))
     if request.method == "POST":
         form = RequestForm(request.POST, user=request.user)
-        if form.is_valid():
+        if not form.is_valid():
+            # Every problem at once: the template's rules on the fields that did parse, too.
+            readable = {k: v for k, v in form.cleaned_data.items() if k not in form.errors and k != "template"}
+            if form.cleaned_data.get("template"):
+                form.apply_errors(services.request_problems(form.cleaned_data["template"], **readable))
+        else:
             data = form.cleaned_data
             try:
                 req = services.submit_request(
@@ -64,13 +71,24 @@ def request_new(request: HttpRequest) -> HttpResponse:
                 form.apply_errors(exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages})
             else:
                 if req.state == RequestState.PROVISIONED:
-                    messages.success(request, _("Approved: your VM is being created."))
+                    messages.success(
+                        request,
+                        format_html(
+                            _("Approved: your VM {name} is being created."),
+                            name=format_html('<a href="{}">{}</a>', reverse("vm-detail", args=[req.vm.uuid]), req.name),
+                        ),
+                    )
                 elif req.state == RequestState.FAILED:
                     messages.error(
                         request, _("Your request could not be carried out: %(reason)s") % {"reason": req.reason}
                     )
                 else:
-                    messages.success(request, _("Request sent. An admin will look at it; this page updates by itself."))
+                    # Tagged so the live decision on the page can take this banner away (static/js/request.js).
+                    messages.success(
+                        request,
+                        _("Request sent. An admin will look at it; this page updates by itself."),
+                        extra_tags="request-sent",
+                    )
                 return redirect("portal:request-detail", pk=req.pk)
     else:
         chosen = next(
@@ -113,12 +131,17 @@ def request_new(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def request_list(request: HttpRequest) -> HttpResponse:
+    # Staff look after everyone's requests, so they start there and may narrow to their own (?who=mine);
+    # anyone else only ever sees their own (visible_requests).
+    everyone = request.user.is_staff and request.GET.get("who") != "mine"
     qs = visible_requests(request.user)
-    if not (request.user.is_staff and request.GET.get("all") == "1"):
+    if not everyone:
         qs = qs.filter(requester=request.user)
     state = request.GET.get("state", "")
     if state in RequestState.values:
         qs = qs.filter(state=state)
+    else:
+        state = ""
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -127,7 +150,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
             "page": page,
             "state": state,
             "states": RequestState.choices,
-            "show_all": request.GET.get("all") == "1",
+            "show_all": everyone,
             "state_labels": dict(RequestState.choices),
             "vm_state_labels": dict(VMState.choices),
         },
@@ -147,6 +170,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "state_labels": dict(RequestState.choices),
             "vm_state_labels": dict(VMState.choices),
             "flow": _flow(req),
+            "flow_labels": {"deleted": _("VM deleted")},
         },
     )
 
@@ -166,7 +190,11 @@ def _flow(req: VMRequest) -> list[dict]:
             "done": decided,
             "bad": req.state in (RequestState.REJECTED, RequestState.CANCELLED, RequestState.FAILED),
         },
-        {"key": "created", "label": _("VM created"), "done": req.vm_id is not None},
+        {
+            "key": "created",
+            "label": _("VM deleted") if req.vm_id and req.vm.state == VMState.DELETED else _("VM created"),
+            "done": req.vm_id is not None,
+        },
         {"key": "running", "label": _("Running"), "done": bool(req.vm_id and req.vm.state == VMState.RUNNING)},
     ]
     return steps
@@ -189,7 +217,20 @@ def _request_action(request: HttpRequest, pk: int, operation) -> HttpResponse:
 @login_required
 @require_POST
 def request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    return _request_action(request, pk, lambda req: services.cancel(request.user, req))
+    def cancel(req):
+        services.cancel(request.user, req)
+        messages.success(request, _("Cancelled the request for %(name)s.") % {"name": req.name})
+
+    return _request_action(request, pk, cancel)
+
+
+def _approved_message(req: VMRequest) -> str:
+    """ "Approved web-1: the VM is being created on kvm-2." with the VM's name linking to its page."""
+    return format_html(
+        _("Approved {name}: the VM is being created on {host}."),
+        name=format_html('<a href="{}">{}</a>', reverse("vm-detail", args=[req.vm.uuid]), req.name),
+        host=req.vm.host.name,
+    )
 
 
 @staff_required
@@ -199,11 +240,7 @@ def request_approve(request: HttpRequest, pk: int) -> HttpResponse:
     host = form.cleaned_data.get("host") if form.is_valid() else None
 
     def approve(req):
-        req = services.approve(request.user, req, host=host)
-        messages.success(
-            request,
-            _("Approved %(name)s: the VM is being created on %(host)s.") % {"name": req.name, "host": req.vm.host.name},
-        )
+        messages.success(request, _approved_message(services.approve(request.user, req, host=host)))
 
     return _request_action(request, pk, approve)
 
@@ -219,35 +256,57 @@ def request_reject(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @staff_required
-@require_GET
 def inbox(request: HttpRequest) -> HttpResponse:
+    """The waiting requests; a POST approves one ("approve") or the ticked ones, on the one chosen host."""
+    if request.method == "POST":
+        form = InboxApproveForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+            return redirect("portal:inbox")
+        approved, refused = services.approve_many(request.user, form.chosen(), host=form.cleaned_data["host"])
+        if len(approved) == 1:
+            messages.success(request, _approved_message(approved[0]))
+        elif approved:
+            links = format_html_join(
+                ", ", '<a href="{}">{}</a>', ((reverse("vm-detail", args=[r.vm.uuid]), r.name) for r in approved)
+            )
+            text = ngettext(
+                "Approved %(count)d request: {links}.", "Approved %(count)d requests: {links}.", len(approved)
+            ) % {"count": len(approved)}
+            messages.success(request, format_html(text, links=links))
+        for req, why in refused:
+            messages.error(request, _("%(name)s was not approved: %(why)s") % {"name": req.name, "why": why})
+        return redirect("portal:inbox")
     pending = list(pending_requests()[:200])
+    use: dict = {}
+    for req in pending:
+        req.quota_use = quota_use(req.requester, use)
     return render(
         request,
         "portal/inbox.html",
-        {
-            "pending": pending,
-            "hosts": Host.objects.filter(enabled=True).order_by("name"),
-            "state_labels": dict(RequestState.choices),
-        },
+        {"pending": pending, "form": InboxApproveForm(), "state_labels": dict(RequestState.choices)},
     )
 
 
 @staff_required
 @require_GET
 def fleet(request: HttpRequest) -> HttpResponse:
-    overview = host_rows()
+    overview = services_fleet.judge(host_rows())
     return render(
         request,
         "portal/fleet.html",
-        {"overview": overview, "vm_state_labels": dict(VMState.choices), "summary_json": summary_json(overview)},
+        {
+            "overview": overview,
+            "vm_state_labels": dict(VMState.choices),
+            "attention_labels": services_fleet.ATTENTION_LABELS,
+        },
     )
 
 
 @staff_required
 @require_GET
 def fleet_summary(request: HttpRequest) -> JsonResponse:
-    return JsonResponse(summary_json(host_rows(preview=0)))
+    return JsonResponse(summary_json(services_fleet.judge(host_rows(preview=0))))
 
 
 @staff_required
@@ -269,11 +328,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         qs = filter_entries(qs, **{k: v for k, v in form.cleaned_data.items() if v})
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    for entry in page:
-        entry.details_text = json.dumps(entry.details, ensure_ascii=False, sort_keys=True) if entry.details else ""
-    query = request.GET.copy()
-    query.pop("page", None)
-    return render(request, "portal/audit.html", {"form": form, "page": page, "query": query.urlencode()})
+    return render(request, "portal/audit.html", {"form": form, "page": page, "rows": audit_rows(page, request.user)})
 
 
 @login_required
@@ -284,6 +339,8 @@ def home(request):
         "quota": quotas.summary(user),
         "open_requests": VMRequest.objects.filter(requester=user, state__in=OPEN_STATES).select_related("template"),
         "pending_count": VMRequest.objects.filter(state=RequestState.PENDING).count() if user.is_staff else 0,
+        # Admins get the fleet in a few numbers and the hosts to look at first, not every host.
+        "fleet": services_fleet.home_summary(host_rows(preview=0)) if user.is_staff else None,
         "vm_state_labels": dict(VMState.choices),
         "request_state_labels": dict(RequestState.choices),
     }

@@ -1,5 +1,7 @@
 // Instant hints on the request form: the chosen template's limits and what the quota leaves.
 // The server checks everything again; these only save a round trip.
+// One message per problem: a field the server marked keeps the server's words until the person edits
+// it; from then on the hint speaks and the server's (now stale) message is taken away.
 (function () {
   "use strict";
   const form = document.getElementById("request-form");
@@ -9,19 +11,42 @@
   const text = KVM.jsonScript("form-messages", {});
   const fields = { vcpus: "id_vcpus", memory_mib: "id_memory_mib", disk_gib: "id_disk_gib" };
   const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+  const edited = new Set();
 
   function chosen() {
     const radio = form.querySelector('input[name="template"]:checked');
     return radio ? radio.value : null;
   }
 
+  function serverErrors(input) {
+    return input ? document.getElementById(input.id + "-errors") : null;
+  }
+
+  function describedBy(input, id, on) {
+    const ids = (input.getAttribute("aria-describedby") || "").split(/\s+/).filter(function (x) { return x && x !== id; });
+    if (on) ids.unshift(id);
+    if (ids.length) input.setAttribute("aria-describedby", ids.join(" "));
+    else input.removeAttribute("aria-describedby");
+  }
+
   function hint(name, message) {
     const el = form.querySelector('[data-hint-for="' + name + '"]');
-    if (!el) return;
+    const input = form.querySelector('[name="' + name + '"]');
+    if (!el || !input) return;
+    const server = serverErrors(input);
+    if (server && !edited.has(name)) return; // the server already said it, once
+    if (server) {
+      describedBy(input, server.id, false);
+      server.remove();
+      const field = input.closest(".field");
+      if (field) field.classList.remove("invalid");
+    }
+    if (!el.id) el.id = input.id + "-hint";
     el.textContent = message || "";
     el.classList.toggle("bad", !!message);
-    const input = form.querySelector('[name="' + name + '"]');
-    if (input) input.setAttribute("aria-invalid", message ? "true" : "false");
+    describedBy(input, el.id, !!message);
+    if (message) input.setAttribute("aria-invalid", "true");
+    else input.removeAttribute("aria-invalid");
   }
 
   function check() {
@@ -59,7 +84,10 @@
     if (t && setDefaults) {
       Object.keys(fields).forEach(function (key) {
         const input = document.getElementById(fields[key]);
-        if (input) input.value = t[key][0];
+        if (input) {
+          input.value = t[key][0];
+          edited.add(key); // new values: the server's words about the old ones no longer apply
+        }
       });
     }
     check();
@@ -68,6 +96,9 @@
   form.addEventListener("change", function (event) {
     if (event.target.name === "template") selectTemplate(event.target.value, true);
   });
-  form.addEventListener("input", check);
+  form.addEventListener("input", function (event) {
+    if (event.target.name) edited.add(event.target.name);
+    check();
+  });
   if (chosen()) selectTemplate(chosen(), false);
 })();

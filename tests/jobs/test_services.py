@@ -24,8 +24,9 @@ def test_enqueue_refuses_unknown_kinds(alice):
 def test_enqueue_sends_the_task_only_after_commit(alice, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         job = services.enqueue("test.steps", "tests.thing:1", alice, {"a": 1}, queue="somewhere")
-    # broadcast of the new job + the dispatch to Celery, both deferred until commit
-    assert len(callbacks) == 2
+    # broadcasts of the new job (to its own group, and without the log to its requester's pages)
+    # + the dispatch to Celery, all deferred until commit
+    assert len(callbacks) == 3
     assert (job.queue, job.params, job.requested_by, job.language) == ("somewhere", {"a": 1}, alice, "en")
 
 
@@ -128,7 +129,8 @@ def test_only_the_requester_or_staff_may_retry_or_cancel(alice, bob, staff):
 
 def test_payload_and_groups(alice):
     job = services.enqueue("test.exclusive", "tests.thing:7", alice)
-    assert services.groups_for(job) == [job_group(job.pk), "test-target-tests.thing-7"]
+    # The requester's own group last: their job list follows their jobs whatever the target.
+    assert services.groups_for(job) == [job_group(job.pk), "test-target-tests.thing-7", f"user.{alice.pk}"]
     body = services.payload(job)
     assert body["type"] == "job.progress"
     assert body["job"] == job.pk
