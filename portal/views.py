@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.log import filter_entries
 from portal import quotas, services, services_fleet
@@ -256,6 +256,7 @@ def request_reject(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @staff_required
+@require_http_methods(["GET", "POST"])
 def inbox(request: HttpRequest) -> HttpResponse:
     """The waiting requests; a POST approves one ("approve") or the ticked ones, on the one chosen host."""
     if request.method == "POST":
