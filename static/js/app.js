@@ -89,7 +89,11 @@
     applyActions(el, el.dataset.state);
   });
 
-  const words = jsonScript("ui-strings", {});
+  // The page's words come from {% ui_strings %} (base.html, translated); English only if a page lacks them.
+  const words = Object.assign({
+    cancel: "Cancel", confirm: "Confirm", typeName: "To confirm, type %(name)s:", shown: "%(count)s shown",
+    justNow: "just now", live: "Live", offline: "Offline", connecting: "Connecting…",
+  }, jsonScript("ui-strings", {}));
   function say(key, values) {
     let text = words[key] || key;
     Object.keys(values || {}).forEach(function (name) { text = text.split("%(" + name + ")s").join(values[name]); });
