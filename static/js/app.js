@@ -158,7 +158,7 @@
 
   document.addEventListener("submit", function (event) {
     const form = event.target;
-    if (!form.dataset || !form.dataset.confirm) return;
+    if (event.defaultPrevented || !form.dataset || !form.dataset.confirm) return; // a page script took it
     if (form.dataset.confirmed) { delete form.dataset.confirmed; return; }
     if (typeof HTMLDialogElement === "undefined") return; // no dialog support: submit as without JS
     event.preventDefault();
