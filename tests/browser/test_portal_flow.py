@@ -112,9 +112,13 @@ def test_request_approve_boot_console_delete(
     )
     shot(user, "05-vm-console")
 
-    # 5. Delete it (after confirming): the page says so, and the host no longer has the domain.
-    user.once("dialog", lambda dialog: dialog.accept())
+    # 5. Delete it (after typing its name, as the dialog asks): the page says so, and the host no
+    # longer has the domain.
     user.click('[data-vm-actions] button[data-vm-action="delete"]')
+    confirm = user.locator("dialog.confirm [data-role=confirm]")
+    assert confirm.is_disabled()  # not before the name is typed
+    user.fill("#confirm-name-input", vm.name)
+    confirm.click()
     user.wait_for_url(re.compile(rf".*/vms/{vm.uuid}/$"))
     wait_until(
         lambda: VirtualMachine_state(vm) == VMState.DELETED, 90, "the VM being deleted", process_logs(*logs, vm_worker)
