@@ -33,7 +33,7 @@ def log_in(browser, base_url: str, username: str):
     page.goto(f"{base_url}/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     page.wait_for_url(re.compile(r".*/$"))
     return page
 
@@ -234,7 +234,7 @@ def test_spice_console_connects_in_the_browser(browser, web_server, fleet_hosts,
 
         # The VNC page of a VM with only SPICE: the relay's reason, by close code.
         page.goto(f"{web_server.url}/vms/{vm.uuid}/graphics/vnc/")
-        assert wait_for_status(page, "bad") == "This VM is not running or has no VNC display."
+        assert wait_for_status(page, "bad") == "This VM has no VNC display."
         VirtualMachine.objects.filter(pk=vm.pk).delete()
 
 

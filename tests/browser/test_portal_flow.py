@@ -41,7 +41,7 @@ def log_in(browser, base_url: str, username: str):
     page.goto(f"{base_url}/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     page.wait_for_url(re.compile(r".*/$"))
     return page
 
