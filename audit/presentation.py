@@ -126,11 +126,20 @@ def sentence(entry: AuditEntry, link: Link) -> SafeString:
     return mark_safe(text)  # noqa: S308 (every part escaped above)
 
 
-def detail_text(entry: AuditEntry) -> SafeString:
-    """The details worth reading, as "reason: disk full · host: kvm-2"; empty when there are none."""
+def detail_text(entry: AuditEntry, words: dict[str, dict] | None = None) -> SafeString:
+    """The details worth reading, as "reason: disk full · host: kvm-2"; empty when there are none.
+
+    `words` turns stored codes into words per detail, e.g. {"level": {"operate": "Operate"}}: the caller
+    knows the choices (they belong to the apps above).
+    """
     details = entry.details or {}
+    words = words or {}
     return format_html_join(
         " · ",
         "{}: {}",
-        ((label, _value(details[key])) for key, label in DETAIL_LABELS.items() if details.get(key) not in (None, "")),
+        (
+            (label, words.get(key, {}).get(details[key], _value(details[key])))
+            for key, label in DETAIL_LABELS.items()
+            if details.get(key) not in (None, "")
+        ),
     )

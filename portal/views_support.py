@@ -16,7 +16,7 @@ from jobs.selectors import visible_jobs
 from portal import quotas
 from portal.models import VMRequest
 from ui import formatting
-from vms.choices import VMState
+from vms.choices import ShareLevel, VMState
 from vms.models import VirtualMachine
 
 
@@ -60,9 +60,10 @@ def audit_rows(entries: Iterable[AuditEntry], user) -> list[AuditEntry]:
             return reverse("manage-template-edit", args=[object_id])
         return ""
 
+    words = {"level": dict(ShareLevel.choices)}
     for entry in entries:
         entry.sentence = sentence(entry, link)
-        entry.detail_text = detail_text(entry)
+        entry.detail_text = detail_text(entry, words)
     return entries
 
 

@@ -213,4 +213,4 @@ def test_audit_entries_are_sentences_with_links(admin, alice, host):
         )
         assert "vm.reboot" not in html.split('<table class="data" id="audit">')[1]
         assert "{&quot;job&quot;" not in html and '{"job"' not in html
-    assert "user: bob · access: view" in client_for(admin).get("/audit/").content.decode()
+    assert "user: bob · access: View" in client_for(admin).get("/audit/").content.decode()
