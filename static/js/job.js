@@ -49,13 +49,20 @@
         .catch(function () { /* the next message tries again */ });
     }
 
+    // The last state heard of each job: progress alone never costs a request to the server, and a job
+    // this list does not show (someone else's, filtered out) is asked about once per state, not per tick.
+    const heard = {};
+    list.querySelectorAll("[data-job-badge]").forEach(function (badge) {
+      heard[badge.dataset.jobBadge] = badge.dataset.state;
+    });
+
     document.addEventListener("kvm:message", function (event) {
       const msg = event.detail;
       if (msg.type !== "job.progress") return;
-      const badge = list.querySelector('[data-job-badge="' + msg.job + '"]');
       const progress = list.querySelector('[data-job-progress="' + msg.job + '"]');
       if (progress) progress.textContent = msg.progress + " %";
-      if (badge && badge.dataset.state === msg.state) return;
+      if (heard[msg.job] === msg.state) return;
+      heard[msg.job] = msg.state;
       // A new job, or one whose state changed (it may leave or join a filtered list): ask the server.
       if (!timer) timer = setTimeout(reload, 500);
     });
