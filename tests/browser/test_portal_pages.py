@@ -147,7 +147,18 @@ def test_bulk_approval_and_live_feedback(browser, web_server, output_dir):
 
     # A new request: "Request sent" is on the page until the admin's rejection arrives live.
     home.goto(f"{web_server.url}/request/")
+    # Two mistakes: both are reported, once each, and the summary takes the focus.
+    home.fill("#id_name", "-bad")
+    home.fill("#id_vcpus", "99")
+    home.click("#submit-request")
+    home.wait_for_selector(".error-summary")
+    assert home.locator(".error-summary li").count() == 2
+    assert home.evaluate("document.activeElement.classList.contains('error-summary')")
+    vcpus_messages = home.locator('[data-field="vcpus"] .errorlist li, [data-field="vcpus"] .hint:not(:empty)')
+    assert vcpus_messages.count() == 1
     home.fill("#id_name", "rejected-1")
+    home.fill("#id_vcpus", "1")
+    assert vcpus_messages.count() == 0  # edited: the stale server message is gone, and all is well
     home.click("#submit-request")
     home.wait_for_url(re.compile(r".*/requests/\d+/$"))
     assert home.locator(".messages .request-sent").count() == 1
