@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from vms.choices import (
@@ -138,6 +139,10 @@ class VirtualMachine(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def get_absolute_url(self) -> str:
+        # Job and audit pages link a VM through this, without importing vms (docs/architecture.md).
+        return reverse("vm-detail", args=[self.uuid])
 
 
 class TemplateVersion(models.Model):

@@ -53,13 +53,13 @@ def test_fleet_overview_is_live_and_the_language_switches(browser, web_server, o
     page.goto(f"{web_server.url}/login/")
     page.fill("#id_username", "chief")
     page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     page.wait_for_url(re.compile(r".*/$"))
 
     page.goto(f"{web_server.url}/fleet/")
     page.wait_for_function("document.querySelector('[data-live-indicator]').classList.contains('on')")
     card = page.locator(f'[data-host="{hosts[0].pk}"]')
-    assert "12 / 8" in card.locator('[data-capacity="vcpus"] [data-role="text"]').inner_text()
+    assert "12 vCPUs on 8 cores" in card.locator('[data-capacity="vcpus"] [data-role="text"]').inner_text()
     page.screenshot(path=str(output_dir / "10-fleet.png"), full_page=True)
 
     # A VM stops: its badge changes at once, the host's counts follow, without a reload.
@@ -74,7 +74,8 @@ def test_fleet_overview_is_live_and_the_language_switches(browser, web_server, o
 
     # Vietnamese through the switch in the page.
     page.select_option("select[name=language]", "vi")
-    page.wait_for_load_state("load")
+    with page.expect_navigation():
+        page.locator("#language-form button").click()
     page.wait_for_function("document.documentElement.lang === 'vi'")
     assert "Toàn cụm" in page.locator("h1").inner_text()
     assert "Yêu cầu máy ảo" in page.locator("nav").inner_text()
