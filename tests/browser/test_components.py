@@ -3,11 +3,14 @@
 The component behaviours are shown on one page this test serves through Playwright (never routed by the
 app): the real components rendered by Django, with the real app.css and app.js from the live server, so
 these tests do not depend on which pages use which component. The shell (menu, language, phone menu) is
-tested on a real page. Element screenshots go to docs/ui/ (referenced from docs/ui.md).
+tested on a real page. Element screenshots go to test-output/browser/components/; with
+UI_SCREENSHOTS_TO_DOCS=1 they refresh docs/ui/ (referenced from docs/ui.md) instead, so a test run does
+not rewrite tracked files.
 """
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,7 +26,9 @@ from django.utils import timezone
 pytestmark = pytest.mark.browser
 
 PASSWORD = "pw-browser-0123"
-DOCS = Path(settings.BASE_DIR) / "docs" / "ui"
+DOCS = Path(settings.BASE_DIR) / (
+    "docs/ui" if os.environ.get("UI_SCREENSHOTS_TO_DOCS") else "test-output/browser/components"
+)
 
 PAGE = """{% load static ui %}<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Components</title>
