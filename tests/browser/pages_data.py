@@ -246,7 +246,7 @@ def _images(admin, hosts) -> list[Image]:
                     volume=image.volume,
                     state=state,
                     progress={CopyState.READY: 100, CopyState.COPYING: 40 + i, CopyState.FAILED: 12}[state],
-                    error=f"Sao chép thất bại: {LIBVIRT_ERROR}" if state == CopyState.FAILED else "",
+                    error="Bản sao chưa xong; xem tác vụ #12." if state == CopyState.FAILED else "",
                 )
             )
     ImageCopy.objects.bulk_create(copies)
