@@ -134,12 +134,19 @@ def detail_text(entry: AuditEntry, words: dict[str, dict] | None = None) -> Safe
     """
     details = entry.details or {}
     words = words or {}
+
+    def worded(key: str, value: Any) -> str:
+        # A list (the fields an update changed) is no code to look up, and cannot be a dict key.
+        if isinstance(value, (list, tuple, dict)):
+            return _value(value)
+        return words.get(key, {}).get(value, _value(value))
+
     return format_html_join(
         " · ",
         "{}: {}",
         (
-            (label, words.get(key, {}).get(details[key], _value(details[key])))
+            (label, worded(key, details[key]))
             for key, label in DETAIL_LABELS.items()
-            if details.get(key) not in (None, "")
+            if details.get(key) not in (None, "", [])
         ),
     )

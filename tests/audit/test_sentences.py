@@ -41,3 +41,9 @@ def test_details_in_words_without_internal_ones():
     text = detail_text(entry(action="vm.share", details={"user": "bob", "level": "view", "sha256": "ab" * 32}))
     assert text == "user: bob · access: view"
     assert detail_text(entry(action="vm.start")) == ""
+
+
+def test_a_list_of_changed_fields_is_written_out():
+    # host.update and template.update record the changed fields as a list (a 500 on the audit page once).
+    text = detail_text(entry(action="host.update", details={"fields": ["name", "uri"]}), {"fields": {}})
+    assert text == "changed: name, uri"
