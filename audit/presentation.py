@@ -136,10 +136,13 @@ def detail_text(entry: AuditEntry, words: dict[str, dict] | None = None) -> Safe
     words = words or {}
 
     def worded(key: str, value: Any) -> str:
-        # A list (the fields an update changed) is no code to look up, and cannot be a dict key.
-        if isinstance(value, (list, tuple, dict)):
-            return _value(value)
-        return words.get(key, {}).get(value, _value(value))
+        known = words.get(key, {})
+        # The fields an update changed come as a list of names, or as {name: new value}: name them.
+        if isinstance(value, dict):
+            value = list(value)
+        if isinstance(value, (list, tuple)):
+            return ", ".join(str(known.get(item, item)) for item in value)
+        return known.get(value, _value(value))
 
     return format_html_join(
         " · ",

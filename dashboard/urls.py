@@ -26,7 +26,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # The API's description is for people who may use it: anonymous gets 403 (schema) or the login page (docs).
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[IsAuthenticated]), name="api-schema"),
-    path("api/docs/", login_required(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
+    path(
+        "api/docs/",
+        login_required(SpectacularSwaggerView.as_view(url_name="api-schema", template_name="api_docs.html")),
+        name="api-docs",
+    ),
     path("api/v1/", include("vms.api.urls")),
     path("api/v1/", include("portal.api_urls")),
     path("api/v1/", include("accounts.api_urls")),

@@ -17,7 +17,7 @@ from portal import quotas
 from portal.models import VMRequest
 from ui import formatting
 from vms.choices import ShareLevel, VMState
-from vms.models import VirtualMachine
+from vms.models import Host, VirtualMachine, VMTemplate
 
 
 def audit_rows(entries: Iterable[AuditEntry], user) -> list[AuditEntry]:
@@ -60,11 +60,21 @@ def audit_rows(entries: Iterable[AuditEntry], user) -> list[AuditEntry]:
             return reverse("manage-template-edit", args=[object_id])
         return ""
 
-    words = {"level": dict(ShareLevel.choices)}
+    words = {"level": dict(ShareLevel.choices), "fields": _field_names(Host, VMTemplate)}
     for entry in entries:
         entry.sentence = sentence(entry, link)
         entry.detail_text = detail_text(entry, words)
     return entries
+
+
+def _field_names(*models) -> dict[str, str]:
+    """Field name -> its label, for the "changed:" detail of host and template updates."""
+    return {
+        field.name: str(field.verbose_name)
+        for model in models
+        for field in model._meta.get_fields()
+        if hasattr(field, "verbose_name")
+    }
 
 
 def _ints(values: Iterable[str]) -> list[int]:

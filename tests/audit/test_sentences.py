@@ -45,5 +45,9 @@ def test_details_in_words_without_internal_ones():
 
 def test_a_list_of_changed_fields_is_written_out():
     # host.update and template.update record the changed fields as a list (a 500 on the audit page once).
-    text = detail_text(entry(action="host.update", details={"fields": ["name", "uri"]}), {"fields": {}})
-    assert text == "changed: name, uri"
+    text = detail_text(entry(action="template.update", details={"fields": ["name", "vcpus"]}), {"fields": {}})
+    assert text == "changed: name, vcpus"
+    # Named in words where the caller knows the fields; host.update records {field: new value}.
+    labels = {"fields": {"max_concurrent_jobs": "jobs at once"}}
+    text = detail_text(entry(action="host.update", details={"fields": {"max_concurrent_jobs": 4}}), labels)
+    assert text == "changed: jobs at once"
