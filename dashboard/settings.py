@@ -193,6 +193,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "dashboard.api.declare_error_answers",
+        "dashboard.api_docs.add_summaries",
         "accounts.schema.declare_throttling",
     ],
 }

@@ -184,6 +184,13 @@ class VMViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gener
         return self._act(vm, VMAction.DELETE, remove_from_host=remove)
 
     @extend_schema(
+        description=(
+            "Run one lifecycle action on the VM as a job (202 with the job; follow it at /api/v1/jobs/{id}/). "
+            "`action_name` is one of: `start` (boot a stopped VM), `shutdown` (ask the guest to power off, "
+            "ACPI), `reboot` (ask the guest to restart), `force-off` (pull the plug: unsaved guest data is "
+            "lost), `suspend` (pause the running VM in memory), `resume` (continue a paused VM). "
+            "Deleting is `DELETE /api/v1/vms/{id}/`. A VM with a job still running answers 409."
+        ),
         parameters=[OpenApiParameter("action_name", str, OpenApiParameter.PATH, enum=ACTIONS)],
         request=None,
         responses={202: JobSerializer, 409: BUSY},
