@@ -21,6 +21,18 @@ def pytest_configure(config):
 
 
 @pytest.fixture(autouse=True)
+def default_language():
+    """Each test starts in the default language. A test-client request in Vietnamese leaves "vi" active
+    in the thread (LocaleMiddleware activates per request and never deactivates), and the next test's
+    job messages came out in Vietnamese."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def fresh_channel_layer():
     """Each test gets channel layers of its own. A layer keeps per-event-loop state (channels_redis'
     receive lock and counters); a socket test that ends while one of its consumers still waits in
