@@ -94,16 +94,15 @@ def output_dir() -> Path:
     return OUTPUT
 
 
-@pytest.fixture
-def web_server(transactional_db, tmp_path, vm_worker_queue):  # noqa: F811
-    """The web server (uvicorn) on a free port; jobs it queues go to the test worker's private queue."""
+def start_web_server(log_dir: Path, queue: str) -> Process:
+    """uvicorn on a free port, answering; jobs it queues go to `queue`. `.url` is its address."""
     port = _free_port()
     process = Process(
         "uvicorn",
         # The same server as the Procfile's web process.
         [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "dashboard.asgi:application"],
-        _env({"CELERY_TASK_DEFAULT_QUEUE": vm_worker_queue}),
-        tmp_path,
+        _env({"CELERY_TASK_DEFAULT_QUEUE": queue}),
+        log_dir,
     )
     deadline = time.monotonic() + 30
     while True:
@@ -116,6 +115,13 @@ def web_server(transactional_db, tmp_path, vm_worker_queue):  # noqa: F811
                 raise AssertionError(f"the web server did not start:\n{process.log()}") from None
             time.sleep(0.2)
     process.url = f"http://127.0.0.1:{port}"
+    return process
+
+
+@pytest.fixture
+def web_server(transactional_db, tmp_path, vm_worker_queue):  # noqa: F811
+    """The web server on the test database; jobs it queues go to the test worker's private queue."""
+    process = start_web_server(tmp_path, vm_worker_queue)
     yield process
     process.stop()
 

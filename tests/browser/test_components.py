@@ -23,9 +23,10 @@ from django.template import engines
 from django.test import Client, RequestFactory
 from django.utils import timezone
 
+from tests.browser.support import PASSWORD, sideways_overflow
+
 pytestmark = pytest.mark.browser
 
-PASSWORD = "pw-browser-0123"
 DOCS = Path(settings.BASE_DIR) / (
     "docs/ui" if os.environ.get("UI_SCREENSHOTS_TO_DOCS") else "test-output/browser/components"
 )
@@ -172,7 +173,7 @@ def test_a_table_sorts_and_filters_in_the_page(components):
     # One word no browser may break, as an SSH key is: the table is wider than a phone.
     page.evaluate("document.querySelector('#hosts td:last-child').textContent = 'ssh-ed25519:' + 'AAAAC3Nza'.repeat(9)")
     page.set_viewport_size({"width": 390, "height": 800})
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert sideways_overflow(page) <= 0
     assert page.evaluate(
         "document.querySelector('.table-wrap').scrollWidth > document.querySelector('.table-wrap').clientWidth"
     )
@@ -273,6 +274,6 @@ def test_the_menu_marks_the_page_folds_on_a_phone_and_changes_language_only_by_i
     assert page.locator("h1").bounding_box()["y"] < 200  # the page starts on the first screen
     button.click()
     assert button.get_attribute("aria-expanded") == "true" and nav.is_visible()
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert sideways_overflow(page) <= 0
     shot(page.locator("header.topbar"), "menu-phone.png")
     phone.close()

@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import sys
 import time
 import uuid
 from collections import Counter
@@ -49,7 +47,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from tests.browser import pages_data
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, OUTPUT, Process, _env, _free_port
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, OUTPUT, start_web_server
 
 BASE_DIR = Path(settings.BASE_DIR)
 AXE = BASE_DIR / "node_modules" / "axe-core" / "axe.min.js"
@@ -273,9 +271,7 @@ COLLECT_TEXT = """() => {
 }"""
 
 # Where the sideways scroll comes from: the outermost elements that stick out past the right edge.
-# The width is the layout viewport's (documentElement.clientWidth), not window.innerWidth: a mobile
-# browser zooms out to fit what overflows, so on a phone innerWidth grows with the overflow itself
-# and `scrollWidth > innerWidth` would never hold.
+# The width is the layout viewport's (documentElement.clientWidth), as in tests/browser/support.py.
 OVERFLOW = """() => {
   const width = document.documentElement.clientWidth;
   const result = {scrollWidth: document.documentElement.scrollWidth, width, culprits: []};
@@ -435,25 +431,8 @@ def _compile_catalog_if_stale() -> None:
 def fleet_server(fleet, tmp_path_factory, vm_worker_queue):
     """The dashboard under uvicorn, as conftest's web_server, for the module."""
     _compile_catalog_if_stale()
-    port = _free_port()
-    process = Process(
-        "uvicorn",
-        [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "dashboard.asgi:application"],
-        # Nothing here queues a job; if a page ever does, it goes to a queue no worker reads.
-        _env({"CELERY_TASK_DEFAULT_QUEUE": vm_worker_queue}),
-        tmp_path_factory.mktemp("every-page"),
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            if process.proc.poll() is not None or time.monotonic() > deadline:
-                process.stop()
-                raise AssertionError(f"the web server did not start:\n{process.log()}") from None
-            time.sleep(0.2)
-    process.url = f"http://127.0.0.1:{port}"
+    # Nothing here queues a job; if a page ever does, it goes to a queue no worker reads.
+    process = start_web_server(tmp_path_factory.mktemp("every-page"), vm_worker_queue)
     yield process
     process.stop()
 

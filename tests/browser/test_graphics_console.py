@@ -9,33 +9,21 @@ its row names the owner, the registered host and the running state.
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 from django.contrib.auth import get_user_model
 
+from tests.browser.support import PASSWORD, log_in
 from tests.vms.graphics.conftest import graphics_domain_xml, running_domain
 from vms.choices import ShareLevel, VMState
 from vms.models import VirtualMachine, VMShare
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "pw-browser-0123"
 # The displays' own passwords (the relay answers them; neither may ever reach the browser).
 VNC_DISPLAY_PASSWORD = "vncpw-42"
 SPICE_DISPLAY_PASSWORD = "spice-display-pw-0123"
 STATUS = "#vnc-status"
-
-
-def log_in(browser, base_url: str, username: str):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
-    page = context.new_page()
-    page.goto(f"{base_url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(re.compile(r".*/$"))
-    return page
 
 
 def wait_for_status(page, level: str, timeout: float = 20_000) -> str:

@@ -4,30 +4,16 @@ over /ws/fleet/, and the phone layout. Screenshots go to test-output/browser/.""
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connections
 
+from tests.browser.support import PASSWORD, in_thread, sideways_overflow
 from vms.choices import VMState
 from vms.models import Host, VirtualMachine
 from vms.services.state import set_state
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "pw-browser-0123"
-
-
-def in_thread(func, *args):
-    def run():
-        try:
-            return func(*args)
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(run).result()
 
 
 def test_fleet_overview_is_live_and_the_language_switches(browser, web_server, output_dir):
@@ -87,7 +73,7 @@ def test_fleet_overview_is_live_and_the_language_switches(browser, web_server, o
     )
     small = phone.new_page()
     small.goto(f"{web_server.url}/vms/")
-    assert small.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    assert sideways_overflow(small) <= 0
     small.screenshot(path=str(output_dir / "12-vms-phone.png"), full_page=True)
     small.goto(f"{web_server.url}/request/")
     small.screenshot(path=str(output_dir / "13-request-phone.png"), full_page=True)

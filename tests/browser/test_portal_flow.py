@@ -16,13 +16,13 @@ from audit.models import AuditEntry
 from portal.choices import RequestState
 from portal.models import VMRequest
 from sandbox.demo_guest import BANNER
+from tests.browser.support import PASSWORD, log_in
 from tests.support.wait import wait_until
 from vms.choices import VMState
 from vms.watcher.leases import lease_holder
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "pw-browser-0123"
 VM_NAME = "browser-demo"
 
 
@@ -33,17 +33,6 @@ def virsh(uri: str, *args: str) -> str:
 def process_logs(*processes):
     """What the test's processes wrote, for a failure message."""
     return lambda: "\n".join(f"--- {p.name}:\n{p.log()}" for p in processes)
-
-
-def log_in(browser, base_url: str, username: str):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
-    page = context.new_page()
-    page.goto(f"{base_url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(re.compile(r".*/$"))
-    return page
 
 
 def test_request_approve_boot_console_delete(

@@ -5,11 +5,9 @@ list and the home page follow changes live, the inbox approves in bulk, and a li
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connections
 
 from jobs import services as job_services
 from jobs.choices import JobState
@@ -19,36 +17,11 @@ from portal import services
 from portal.choices import RequestState
 from portal.models import VMRequest
 from sandbox import bootstrap
+from tests.browser.support import PASSWORD, in_thread, log_in, sideways_overflow
 from tests.support.people import fake_host
 from vms.models import VirtualMachine
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "pw-browser-0123"
-
-
-def in_thread(func, *args):
-    """Playwright's loop owns this thread: database writes and broadcasts go from another one."""
-
-    def run():
-        try:
-            return func(*args)
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(run).result()
-
-
-def log_in(browser, base_url: str, username: str, width: int = 1280):
-    context = browser.new_context(viewport={"width": width, "height": 844}, locale="en-US")
-    page = context.new_page()
-    page.goto(f"{base_url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(re.compile(r".*/$"))
-    return page
 
 
 def live(page) -> None:
@@ -85,7 +58,7 @@ def test_pages_fit_a_phone_and_the_job_list_is_live(browser, web_server, output_
         page.goto(web_server.url + path)
         name = path.strip("/").replace("/", "-") or "home"
         page.screenshot(path=str(shots / f"{name}-phone.png"), full_page=True)
-        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        overflow = sideways_overflow(page)
         assert overflow <= 0, f"{path} is {overflow} px too wide at 390 px"
     assert "vms.virtualmachine" not in page.content()
 

@@ -9,12 +9,12 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from jobs.models import Job
+from tests.browser.support import PASSWORD, sideways_overflow
 from vms.choices import VMState
 from vms.models import Host, Image, ImageCopy, ImageFormat, ImageKind, VirtualMachine
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "pw-browser-0123"
 PLAIN_XML = (
     "<domain><devices><serial type='pty'/>"
     "<interface type='network'><source network='default'/></interface></devices></domain>"
@@ -30,10 +30,6 @@ def session_cookie(user, url: str) -> dict:
         "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
         "url": url,
     }
-
-
-def fits(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 def test_copy_dialog_typed_name_delete_and_phone_width(browser, web_server, output_dir):
@@ -109,4 +105,4 @@ def test_copy_dialog_typed_name_delete_and_phone_width(browser, web_server, outp
         small.wait_for_timeout(300)  # xterm sizes itself after load
         small.screenshot(path=str(output_dir / shot), full_page=True)
         width = small.evaluate("document.documentElement.scrollWidth")
-        assert fits(small), f"{path} is {width} px wide at 390 px"
+        assert sideways_overflow(small) <= 0, f"{path} is {width} px wide at 390 px"
