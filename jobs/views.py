@@ -15,21 +15,14 @@ from jobs.errors import JobError
 from jobs.presentation import describe_target, describe_targets, display_log, display_steps
 from jobs.registry import label_for
 from jobs.selectors import can_manage, visible_jobs
+from ui.list_filters import whose_and_state
 
 PAGE_SIZE = 50
 
 
-def list_filters(request: HttpRequest) -> tuple[bool, str]:
-    """(everyone's?, state) from the query. Staff look after everyone, so they start with everyone's
-    jobs and may narrow to theirs (?who=mine); anyone else only ever has their own (visible_jobs)."""
-    everyone = request.user.is_staff and request.GET.get("who") != "mine"
-    state = request.GET.get("state", "")
-    return everyone, state if state in JobState.values else ""
-
-
 @login_required
 def job_list(request: HttpRequest) -> HttpResponse:
-    everyone, state = list_filters(request)
+    everyone, state = whose_and_state(request, JobState.values)
     jobs = visible_jobs(request.user)
     if not everyone:
         jobs = jobs.filter(requested_by=request.user)

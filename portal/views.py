@@ -21,6 +21,7 @@ from portal.forms import ApproveForm, AuditFilterForm, InboxApproveForm, Request
 from portal.models import VMRequest
 from portal.selectors import host_rows, pending_requests, summary_json, visible_entries, visible_requests
 from portal.views_support import audit_rows, quota_use
+from ui.list_filters import whose_and_state
 from vms.choices import VMState
 from vms.models import Host, VMTemplate
 from vms.selectors import fleet_summary as vm_summary
@@ -131,17 +132,12 @@ def request_new(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def request_list(request: HttpRequest) -> HttpResponse:
-    # Staff look after everyone's requests, so they start there and may narrow to their own (?who=mine);
-    # anyone else only ever sees their own (visible_requests).
-    everyone = request.user.is_staff and request.GET.get("who") != "mine"
+    everyone, state = whose_and_state(request, RequestState.values)
     qs = visible_requests(request.user)
     if not everyone:
         qs = qs.filter(requester=request.user)
-    state = request.GET.get("state", "")
-    if state in RequestState.values:
+    if state:
         qs = qs.filter(state=state)
-    else:
-        state = ""
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
