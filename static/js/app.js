@@ -312,5 +312,28 @@
   }
 
   window.KVM = { socket: socket, setBadge: setBadge, jsonScript: jsonScript, dispatch: dispatch, applyActions: applyActions };
-  window.ui = { formatWhen: formatWhen, exactTime: exactTime, renderTime: renderTime, refreshTimes: refreshTimes, say: say, enhance: enhance };
+  // --- Parts of a page re-read from the server: only it knows the counts, names and links after a change.
+  // Each element (with an id) gets the children of the element with the same id in a fresh copy of this
+  // page, then its tables and times are set up again. A failed fetch is left to the next change.
+  function refreshFromServer(elements) {
+    return fetch(location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        const fresh = new DOMParser().parseFromString(html, "text/html");
+        Array.from(elements).forEach(function (el) {
+          const next = el.id && fresh.getElementById(el.id);
+          if (!next) return;
+          el.replaceChildren.apply(el, Array.from(next.childNodes));
+          enhance(el);
+          refreshTimes(el);
+        });
+      })
+      .catch(function () { /* the next change tries again */ });
+  }
+
+  window.ui = {
+    formatWhen: formatWhen, exactTime: exactTime, renderTime: renderTime, refreshTimes: refreshTimes, say: say,
+    enhance: enhance, refreshFromServer: refreshFromServer,
+  };
 })();

@@ -39,14 +39,7 @@
 
     function reload() {
       timer = null;
-      fetch(location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
-        .then(function (r) { return r.ok ? r.text() : null; })
-        .then(function (html) {
-          if (!html) return;
-          const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("job-list");
-          if (fresh) list.replaceChildren.apply(list, Array.from(fresh.childNodes));
-        })
-        .catch(function () { /* the next message tries again */ });
+      window.ui.refreshFromServer([list]);
     }
 
     // The last state heard of each job: progress alone never costs a request to the server, and a job

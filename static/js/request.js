@@ -12,17 +12,7 @@
   let timer = null;
   function refreshRegions() {
     timer = null;
-    fetch(location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
-      .then(function (r) { return r.ok ? r.text() : null; })
-      .then(function (html) {
-        if (!html) return;
-        const fresh = new DOMParser().parseFromString(html, "text/html");
-        regions.forEach(function (region) {
-          const next = region.id && fresh.getElementById(region.id);
-          if (next) region.replaceChildren.apply(region, Array.from(next.childNodes));
-        });
-      })
-      .catch(function () { /* the next message tries again */ });
+    window.ui.refreshFromServer(regions);
   }
   if (regions.length) {
     document.addEventListener("kvm:message", function (event) {
