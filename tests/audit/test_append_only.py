@@ -7,23 +7,17 @@ import pytest
 from django.contrib import admin as django_admin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
-from django.test import Client
 
 from audit import log as audit_log
 from audit.models import AuditEntry
 from portal import quotas
 from portal.models import ApprovalPolicy, Quota, VMRequest
 from tests.audit.admin_forms import submit
+from tests.support.people import client_for
 from vms.choices import ShareLevel
 from vms.models import Host, Image, ImageFormat, ImageKind, VirtualMachine, VMShare
 
 pytestmark = pytest.mark.django_db
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def last(action: str) -> AuditEntry:

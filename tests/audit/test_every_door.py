@@ -9,9 +9,9 @@ import subprocess
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
-from django.test import Client
 
 from audit.models import AuditEntry
+from tests.support.people import client_for
 from vms.choices import VMState
 from vms.models import Host, Image, VirtualMachine, VMTemplate
 
@@ -21,12 +21,6 @@ MINIMAL_XML = (
     "<domain type='qemu'><name>x</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>"
     "<os><type arch='x86_64'>hvm</type></os></domain>"
 )
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def entries(action: str) -> list[AuditEntry]:

@@ -9,14 +9,9 @@ from accounts import tokens
 from jobs import services
 from jobs.choices import JobState
 from jobs.models import Job
+from tests.support.people import client_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.jobs.urls")]
-
-
-def client_for(user, **kwargs) -> Client:
-    client = Client(**kwargs)
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

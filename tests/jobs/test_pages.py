@@ -9,14 +9,9 @@ from jobs import services
 from jobs.choices import JobState
 from jobs.execution import execute
 from jobs.models import Job
+from tests.support.people import client_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.jobs.urls")]
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_anonymous_is_sent_to_login(alice):

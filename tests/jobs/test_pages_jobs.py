@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.test import Client
 
 from jobs import services
 from jobs.choices import JobState
@@ -14,16 +13,10 @@ from jobs.execution import execute
 from jobs.models import Job
 from jobs.presentation import describe_targets
 from jobs.targets import target_for
-from tests.support.people import fake_host
+from tests.support.people import client_for, fake_host
 from vms.models import VirtualMachine
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.jobs.urls")]
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import Client
 
 PASSWORD = "pw-0123456789"
+
+
+def client_for(user, **kwargs) -> Client:
+    """A Django test client logged in as `user` (without the login page: that has tests of its own)."""
+    client = Client(**kwargs)
+    client.force_login(user)
+    return client
 
 
 def make_user(username: str, **extra):

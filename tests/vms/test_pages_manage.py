@@ -6,20 +6,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.test import Client
 
 from jobs.models import Job
-from tests.support.people import fake_host
+from tests.support.people import client_for, fake_host
 from vms.choices import CopyState
 from vms.models import Image, ImageCopy, ImageFormat, ImageKind, TemplateVersion
 
 pytestmark = pytest.mark.django_db
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

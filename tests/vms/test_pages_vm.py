@@ -6,10 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
-from tests.support.people import make_user
+from tests.support.people import client_for, make_user
 from vms.choices import VMState
 from vms.models import VirtualMachine, VMShare
 
@@ -25,12 +24,6 @@ FIXED_IP_XML = (
     "<domain><devices><interface type='network'><source network='default'/>"
     "<ip address='192.0.2.7' prefix='24'/></interface></devices></domain>"
 )
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def make_vm(owner, host, name="web-1", state=VMState.RUNNING, xml="", **extra):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 
+from tests.support.people import client_for
 from tests.vms.templates.conftest import qemu_img
 from vms.domainxml import Domain
 from vms.forms import TemplateForm
@@ -13,12 +13,6 @@ from vms.models import Image, TemplateVersion, VMTemplate
 from vms.services.templates import import_template
 
 pytestmark = pytest.mark.django_db
-
-
-def client_for(user) -> Client:
-    client = Client(enforce_csrf_checks=False)
-    client.force_login(user)
-    return client
 
 
 def form_data(form: TemplateForm, **changes) -> dict:
