@@ -244,10 +244,15 @@ if os.environ.get("JOBS_LOST_AFTER"):
     JOBS_LOST_AFTER = env_int("JOBS_LOST_AFTER", 0)
 # libvirt's test driver (test:///default) as a host: for tests and benchmarks only.
 LIBVIRT_ALLOW_TEST_DRIVER = env_bool("LIBVIRT_ALLOW_TEST_DRIVER", False)
+# How we reach qemu+ssh hosts (vms/hypervisor/ssh.py): a key pair made once in SSH_DIR, or the private
+# key a deployment gives (SSH_KEY_FILE, e.g. a mounted secret); the known_hosts file we manage is always
+# SSH_DIR/known_hosts.
+SSH_DIR = Path(env_str("SSH_DIR", str(VAR_DIR / "ssh")))
+SSH_KEY_FILE = env_str("SSH_KEY_FILE", "")
 
 SANDBOX_DIR = VAR_DIR / "sandbox"
-# Sandbox host N listens on 127.0.0.1N:1660N; a second checkout on the same machine can run a fleet
-# of its own from another number (e.g. 21 -> 127.0.0.121:16621).
+# Sandbox host N is its own network namespace at 10.213.0.(10+N) (sandbox/network.py); a second
+# checkout on the same machine can run a fleet of its own from another number (e.g. 21).
 SANDBOX_FIRST_INDEX = env_int("SANDBOX_FIRST_INDEX", 1)
 DEMO_GUEST_DIR = VAR_DIR / "demo-guest"
 

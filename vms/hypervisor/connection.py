@@ -13,13 +13,16 @@ from contextlib import contextmanager
 
 import libvirt
 
+from vms.hypervisor import ssh
 from vms.hypervisor.errors import HostUnreachable, HypervisorError, wrap
 from vms.hypervisor.uris import safe_uri
 
 
 def open_connection(uri: str) -> libvirt.virConnect:
+    """A connection to `uri`; SSH hosts through the project's key and known_hosts (hypervisor/ssh.py).
+    Errors name the URI as the admin wrote it, never the key paths."""
     try:
-        conn = libvirt.open(uri)
+        conn = libvirt.open(ssh.transport_uri(uri, ssh.identity()))
     except libvirt.libvirtError as exc:
         raise HostUnreachable(
             f"connect to {safe_uri(uri)}", "", exc.get_error_message() or str(exc), exc.get_error_code()

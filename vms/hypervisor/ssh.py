@@ -1,0 +1,219 @@
+"""How this project reaches hosts over SSH: one key pair, one known_hosts file that we manage.
+
+No Django here. The deployment gives the directory (settings.SSH_DIR) or a key of its own (a mounted
+secret); `configure` is called once per process at start-up and every libvirt connection and console
+tunnel then uses the same identity.
+
+Why `qemu+ssh` URIs are opened as `qemu+libssh`: libvirt's `ssh` transport runs the `ssh` program,
+which ignores the URI's `known_hosts` parameter and reads root's ~/.ssh/known_hosts instead; the
+`libssh` transport is the same protocol to the same remote helper (virt-ssh-helper) and checks the
+host key against the file we name. An admin writes the URI as everyone does (`qemu+ssh://root@kvm-01/
+system`); only the connection we open differs (`transport_uri`).
+
+Host keys are trusted on first use, by a person: `scan_host_key` reads the key a host offers, the admin
+compares its fingerprint and confirms, and `pin` writes it. A host whose key later differs is refused
+by libvirt ("SSH HOST KEY VERIFICATION FAILED") and by the console tunnel.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+import os
+import re
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+SSH_SCHEMES = frozenset({"qemu+ssh", "qemu+libssh", "qemu+libssh2"})
+KEY_NAME = "id_ed25519"
+KEY_COMMENT = "kvm-dashboard"
+SCAN_TIMEOUT_S = 5
+# A host name or address as ssh-keyscan receives it: never an option (no leading '-'), nothing a shell
+# or ssh would read as more than one name.
+_HOST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,252}$")
+_lock = threading.Lock()
+
+
+class SshError(RuntimeError):
+    """Reaching a host over SSH failed; `str()` is a sentence for the admin."""
+
+
+@dataclass(frozen=True)
+class SshIdentity:
+    key_file: Path
+    public_key_file: Path
+    known_hosts: Path
+
+    def public_key(self) -> str:
+        """The line to add to a host's ~root/.ssh/authorized_keys."""
+        return self.public_key_file.read_text().strip()
+
+
+@dataclass(frozen=True)
+class HostKey:
+    host: str
+    port: int
+    key_type: str  # "ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"
+    key: str  # base64, as in known_hosts
+
+    @property
+    def fingerprint(self) -> str:
+        """OpenSSH's form: SHA256:<base64 without padding>, what `ssh-keygen -l` prints."""
+        digest = hashlib.sha256(base64.b64decode(self.key)).digest()
+        return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+    @property
+    def known_hosts_name(self) -> str:
+        return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+
+    def known_hosts_line(self) -> str:
+        return f"{self.known_hosts_name} {self.key_type} {self.key}"
+
+
+def ensure_identity(directory: Path, key_file: Path | None = None) -> SshIdentity:
+    """The project's identity: `key_file` when the deployment gives one, else a key pair made once in
+    `directory`. The known_hosts file always lives in `directory` (created empty)."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    known_hosts = directory / "known_hosts"
+    with _lock:
+        if key_file is None:
+            key_file = directory / KEY_NAME
+            if not key_file.exists():
+                subprocess.run(
+                    ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", KEY_COMMENT, "-f", str(key_file)],
+                    check=True,
+                    capture_output=True,
+                    timeout=30,
+                )
+        elif not key_file.exists():
+            raise SshError(f"The SSH key file {key_file} does not exist; give the path of a private key.")
+        public = Path(f"{key_file}.pub")
+        if not public.exists():
+            # A mounted secret may bring only the private half; derive the public one next to our files.
+            derived = subprocess.run(
+                ["ssh-keygen", "-y", "-f", str(key_file)], check=True, capture_output=True, text=True, timeout=30
+            ).stdout
+            public = directory / f"{key_file.name}.pub"
+            public.write_text(derived)
+        if not known_hosts.exists():
+            known_hosts.touch(mode=0o600)
+    return SshIdentity(key_file, public, known_hosts)
+
+
+def valid_host(host: str) -> str:
+    """`host` if it is an IP address or a plain DNS name, else SshError (it goes to ssh-keyscan)."""
+    try:
+        return str(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        pass
+    if not _HOST_RE.match(host):
+        raise SshError(f"'{host}' is not a host name or address.")
+    return host
+
+
+def scan_host_key(host: str, port: int = 22, timeout: int = SCAN_TIMEOUT_S) -> HostKey:
+    """The key `host` offers (ed25519 preferred), read with ssh-keyscan within `timeout` seconds."""
+    host = valid_host(host)
+    try:
+        result = subprocess.run(
+            ["ssh-keyscan", "-T", str(timeout), "-p", str(port), "-t", "ed25519,ecdsa,rsa", host],
+            capture_output=True,
+            text=True,
+            timeout=timeout * 3 + 5,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise SshError(f"{host}:{port} did not answer over SSH within {timeout} s.") from exc
+    keys = []
+    for line in result.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and not line.startswith("#"):
+            keys.append(HostKey(host, port, parts[1], parts[2]))
+    if not keys:
+        raise SshError(
+            f"{host}:{port} offered no SSH host key: is sshd running there and the port open? "
+            f"({result.stderr.strip().splitlines()[-1] if result.stderr.strip() else 'no answer'})"
+        )
+    order = {"ssh-ed25519": 0, "ecdsa-sha2-nistp256": 1, "ssh-rsa": 2}
+    return min(keys, key=lambda k: order.get(k.key_type, 9))
+
+
+def _read_known(identity: SshIdentity) -> list[str]:
+    try:
+        return identity.known_hosts.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def pinned_key(identity: SshIdentity, host: str, port: int = 22) -> HostKey | None:
+    name = HostKey(host, port, "", "").known_hosts_name
+    for line in _read_known(identity):
+        parts = line.split()
+        if len(parts) >= 3 and name in parts[0].split(","):
+            return HostKey(host, port, parts[1], parts[2])
+    return None
+
+
+def pin(identity: SshIdentity, key: HostKey) -> None:
+    """Trust `key` for its host from now on, replacing what was pinned for that host before."""
+    name = key.known_hosts_name
+    with _lock:
+        lines = [ln for ln in _read_known(identity) if not (ln.split() and name in ln.split()[0].split(","))]
+        lines.append(key.known_hosts_line())
+        tmp = identity.known_hosts.with_suffix(".tmp")
+        tmp.write_text("\n".join(lines) + "\n")
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, identity.known_hosts)
+
+
+def forget(identity: SshIdentity, host: str, port: int = 22) -> None:
+    name = HostKey(host, port, "", "").known_hosts_name
+    with _lock:
+        lines = [ln for ln in _read_known(identity) if not (ln.split() and name in ln.split()[0].split(","))]
+        identity.known_hosts.write_text("\n".join(lines) + ("\n" if lines else ""))
+
+
+def ssh_target(uri: str) -> tuple[str, int, str] | None:
+    """(host, port, user) of an SSH URI; None for other transports."""
+    parts = urlsplit(uri)
+    if parts.scheme not in SSH_SCHEMES or not parts.hostname:
+        return None
+    return parts.hostname, parts.port or 22, parts.username or "root"
+
+
+def transport_uri(uri: str, identity: SshIdentity | None) -> str:
+    """The URI libvirt opens: SSH URIs through libssh, with our key and known_hosts unless the URI
+    names its own; other URIs unchanged."""
+    parts = urlsplit(uri)
+    if identity is None or parts.scheme not in SSH_SCHEMES:
+        return uri
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    scheme = parts.scheme
+    if scheme == "qemu+ssh":
+        scheme = "qemu+libssh"
+        params.pop("no_tty", None)  # an ssh-program option; libssh never prompts
+    if scheme == "qemu+libssh2":
+        params.setdefault("known_hosts_verify", "normal")
+    params.setdefault("keyfile", str(identity.key_file))
+    params.setdefault("known_hosts", str(identity.known_hosts))
+    params.setdefault("sshauth", "privkey")
+    netloc = parts.netloc
+    if not parts.username:
+        netloc = f"root@{netloc}"  # libssh would otherwise log in as the worker's user
+    return f"{scheme}://{netloc}{parts.path}?{urlencode(params, safe='/:')}"
+
+
+# --- the process's identity ------------------------------------------------------------------------
+_identity: SshIdentity | None = None
+
+
+def configure(identity: SshIdentity | None) -> None:
+    global _identity
+    _identity = identity
+
+
+def identity() -> SshIdentity | None:
+    return _identity
