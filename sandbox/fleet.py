@@ -1,9 +1,12 @@
-"""The sandbox fleet: N real libvirtd hosts on this machine, each in its own mount namespace.
+"""The sandbox fleet: N real libvirtd hosts on this machine, each behaving like a remote machine.
 
-Each host gets private /etc/libvirt, /var/lib/libvirt, /var/cache/libvirt, /var/log/libvirt and
-/run/libvirt (bind mounts that exist only inside its namespace), its own virtlogd, and a libvirtd
-listening on qemu+tcp://127.0.0.1N:PORT/system, loopback only. No Django imports: the management
-command `sandbox` and the tests drive this module.
+Each host has its own network namespace (sandbox/network.py: an address on a private subnet, a
+loopback of its own) and its own mount namespace: private /etc/libvirt, /var/lib/libvirt,
+/var/cache/libvirt, /var/log/libvirt and /run/libvirt (bind mounts that exist only inside it). In them
+run its virtlogd, its libvirtd (TCP on 16509 and TLS on 16514, at the host's address) and its sshd (port
+22, its own config and host key, the project's public key authorized for root). The dashboard reaches
+host N as qemu+ssh://root@10.213.0.(10+N)/system; `tcp_uri` and `tls_uri` are the other transports.
+No Django imports: the management command `sandbox` and the tests drive this module.
 """
 
 from __future__ import annotations
@@ -21,11 +24,16 @@ from pathlib import Path
 
 import libvirt
 
+from sandbox import network
+from sandbox.pki import SandboxCA
+from vms.hypervisor import ssh
 from vms.hypervisor.connection import open_connection
 from vms.hypervisor.errors import HypervisorError
 from vms.hypervisor.storage import ensure_dir_pool, upload_file
 
-BASE_PORT = 16600
+TCP_PORT = 16509
+TLS_PORT = 16514
+SSH_PORT = 22
 POOL_NAME = "default"
 POOL_PATH = "/var/lib/libvirt/images"
 # Directories every host sees as its own; the key is the folder under the host's state dir.
@@ -36,7 +44,8 @@ PRIVATE_DIRS = {
     "log": "/var/log/libvirt",
     "run": "/run/libvirt",
 }
-# Mounts the private dirs, then starts the daemons. Paths arrive as arguments, never pasted in.
+# Runs inside the host's network namespace, in a new mount namespace: mounts the private dirs, then
+# starts the daemons. Paths arrive as arguments, never pasted in.
 _START_SCRIPT = r"""
 set -e
 state="$1"; shift
@@ -45,8 +54,10 @@ while [ "$#" -gt 0 ]; do
   shift 2
 done
 virtlogd -d -p "$state/virtlogd.pid"
+/usr/sbin/sshd -f "$state/ssh/sshd_config" -E "$state/ssh/sshd.log"
 exec libvirtd -d --listen --config "$state/etc/libvirtd.conf" --pid-file "$state/libvirtd.pid"
 """
+DAEMONS = ("libvirtd", "virtlogd", "sshd")
 
 Report = Callable[[str], None]
 
@@ -66,15 +77,27 @@ class SandboxHost:
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1{self.index}"
-
-    @property
-    def port(self) -> int:
-        return BASE_PORT + self.index
+        return network.host_address(self.index)
 
     @property
     def uri(self) -> str:
-        return f"qemu+tcp://{self.address}:{self.port}/system"
+        """How the dashboard registers the host: SSH, as a real fleet's hosts are reached."""
+        return f"qemu+ssh://root@{self.address}/system"
+
+    @property
+    def tcp_uri(self) -> str:
+        return f"qemu+tcp://{self.address}/system"
+
+    def tls_uri(self, pki_dir: Path) -> str:
+        return f"qemu+tls://{self.address}/system?pkipath={pki_dir}"
+
+    @property
+    def ssh_dir(self) -> Path:
+        return self.state_dir / "ssh"
+
+    @property
+    def host_key_file(self) -> Path:
+        return self.ssh_dir / "ssh_host_ed25519_key"
 
     def pidfile(self, daemon: str) -> Path:
         return self.state_dir / f"{daemon}.pid"
@@ -140,16 +163,46 @@ def _port_open(address: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def libvirtd_conf(host: SandboxHost) -> str:
+def libvirtd_conf(host: SandboxHost, pki: Path) -> str:
     return "\n".join(
         [
             "listen_tcp = 1",
-            "listen_tls = 0",
+            "listen_tls = 1",
             'auth_tcp = "none"',
+            'auth_tls = "none"',  # the client certificate, signed by the sandbox CA, is the credential
             f'listen_addr = "{host.address}"',
-            f'tcp_port = "{host.port}"',
+            f'tcp_port = "{TCP_PORT}"',
+            f'tls_port = "{TLS_PORT}"',
+            f'ca_file = "{pki / "cacert.pem"}"',
+            f'cert_file = "{host.state_dir / "pki" / "servercert.pem"}"',
+            f'key_file = "{host.state_dir / "pki" / "serverkey.pem"}"',
             'unix_sock_dir = "/run/libvirt"',
             'log_outputs = "3:file:/var/log/libvirt/libvirtd.log"',
+            "",
+        ]
+    )
+
+
+def sshd_config(host: SandboxHost) -> str:
+    return "\n".join(
+        [
+            f"ListenAddress {host.address}",
+            f"Port {SSH_PORT}",
+            f"HostKey {host.host_key_file}",
+            f"AuthorizedKeysFile {host.ssh_dir / 'authorized_keys'}",
+            f"PidFile {host.state_dir / 'sshd.pid'}",
+            "PermitRootLogin prohibit-password",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "UsePAM no",
+            "UseDNS no",
+            # The state dir is not a home directory with ssh's expected modes.
+            "StrictModes no",
+            # Tests open many connections at once (one per libvirt connection, one per console tunnel).
+            "MaxStartups 200",
+            "MaxSessions 100",
+            "AllowTcpForwarding local",
+            "X11Forwarding no",
             "",
         ]
     )
@@ -179,11 +232,24 @@ def qemu_conf(host: SandboxHost) -> str:
 
 
 class SandboxFleet:
-    def __init__(self, root: Path, report: Report = lambda _msg: None, first_index: int = 1) -> None:
+    def __init__(
+        self,
+        root: Path,
+        report: Report = lambda _msg: None,
+        first_index: int = 1,
+        identity: ssh.SshIdentity | None = None,
+    ) -> None:
         self.root = root
         self.report = report
         # Hosts are numbered from first_index; tests use a high one to run a fleet of their own.
         self.first_index = first_index
+        # Whose key the hosts' sshd accept, and where their host keys are pinned: the process's own.
+        self.identity = identity or ssh.identity()
+        self.ca = SandboxCA(root / "pki" / "ca")
+        self.client_pki = root / "pki" / "client"
+
+    def tls_uri(self, host: SandboxHost) -> str:
+        return host.tls_uri(self.client_pki)
 
     def host(self, n: int) -> SandboxHost:
         """The n-th host of this fleet (1-based)."""
@@ -217,87 +283,147 @@ class SandboxFleet:
 
     def _check_requirements(self) -> None:
         if os.geteuid() != 0:
-            raise SandboxError("The sandbox fleet needs root (it uses mount namespaces); run it as root.")
-        missing = [
-            b for b in ("libvirtd", "virtlogd", "unshare", "nsenter", "qemu-system-x86_64") if not shutil.which(b)
-        ]
+            raise SandboxError("The sandbox fleet needs root (it uses network and mount namespaces); run it as root.")
+        programs = ("libvirtd", "virtlogd", "unshare", "nsenter", "ip", "qemu-system-x86_64", "ssh-keygen")
+        missing = [b for b in programs if not shutil.which(b)]
+        if not Path("/usr/sbin/sshd").exists():
+            missing.append("sshd")
         if missing:
             raise SandboxError(
-                f"Missing programs: {', '.join(missing)}. Run 'make setup' (it installs libvirt and QEMU)."
+                f"Missing programs: {', '.join(missing)}. Run 'make setup' (it installs libvirt, QEMU and openssh)."
             )
+        if self.identity is None:
+            raise SandboxError("No SSH identity: the sandbox hosts would not know whose key to accept.")
 
     def _write_config(self, host: SandboxHost) -> None:
         for sub in PRIVATE_DIRS:
             (host.state_dir / sub).mkdir(parents=True, exist_ok=True)
         (host.state_dir / "lib" / "images").mkdir(exist_ok=True)
-        (host.state_dir / "etc" / "libvirtd.conf").write_text(libvirtd_conf(host))
+        self.ca.issue(self.client_pki, "kvm-dashboard")
+        self.ca.issue(host.state_dir / "pki", host.address, server_ip=host.address)
+        (host.state_dir / "etc" / "libvirtd.conf").write_text(libvirtd_conf(host, self.client_pki))
         (host.state_dir / "etc" / "qemu.conf").write_text(qemu_conf(host))
+        host.ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        if not host.host_key_file.exists():
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", host.name, "-f", str(host.host_key_file)],
+                check=True,
+                capture_output=True,
+                timeout=30,
+            )
+        (host.ssh_dir / "sshd_config").write_text(sshd_config(host))
+        assert self.identity is not None
+        (host.ssh_dir / "authorized_keys").write_text(self.identity.public_key() + "\n")
+
+    def pin_host_key(self, host: SandboxHost) -> None:
+        """Trust the host key the sandbox made itself: it is known by construction, not on first use."""
+        assert self.identity is not None
+        key_type, key = Path(f"{host.host_key_file}.pub").read_text().split()[:2]
+        ssh.pin(self.identity, ssh.HostKey(host.address, SSH_PORT, key_type, key))
 
     def _start(self, host: SandboxHost) -> None:
         libvirtd_pid = _read_pid(host.pidfile("libvirtd"))
         if libvirtd_pid and _pid_alive(libvirtd_pid, "libvirtd"):
             self.report(f"{host.name}: already running (libvirtd pid {libvirtd_pid})")
+            self._write_config(host)  # the project's key may be new (a fresh var/ssh)
+            self.pin_host_key(host)
             return
-        if _port_open(host.address, host.port):
-            raise SandboxError(
-                f"{host.name}: something else already listens on {host.address}:{host.port} (the sandbox fleet "
-                "of another checkout?). Stop it with its own 'manage.py sandbox down', or give this checkout "
-                "other addresses with SANDBOX_FIRST_INDEX (e.g. 21)."
-            )
+        virtlogd_pid = _read_pid(host.pidfile("virtlogd"))
+        if virtlogd_pid and _pid_alive(virtlogd_pid, "virtlogd"):
+            self._write_config(host)
+            self._restart_libvirtd(host, virtlogd_pid)
+        else:
+            self._start_fresh(host)
+        self.pin_host_key(host)
+        pid = _read_pid(host.pidfile("libvirtd"))
+        record = {"uri": host.uri, "mount_ns": _mount_ns(pid) if pid else None, "netns": _netns_id(host.index)}
+        (host.state_dir / "host.json").write_text(json.dumps(record))
+
+    def _owns_netns(self, host: SandboxHost) -> bool:
+        """Whether the namespace named for this host is the one this fleet made (not another checkout's)."""
+        try:
+            recorded = json.loads((host.state_dir / "host.json").read_text()).get("netns")
+        except (OSError, ValueError):
+            return False
+        return recorded is not None and recorded == _netns_id(host.index)
+
+    def _start_fresh(self, host: SandboxHost) -> None:
+        if network.netns_exists(host.index):
+            holders = _netns_pids(host.index)
+            if holders:
+                raise SandboxError(
+                    f"{host.name}: the network namespace {network.netns_name(host.index)} is in use by "
+                    f"{len(holders)} process(es) of another checkout's sandbox fleet? Stop it with its own "
+                    "'manage.py sandbox down', or give this checkout other hosts with SANDBOX_FIRST_INDEX (e.g. 21)."
+                )
         self._write_config(host)
         for target in PRIVATE_DIRS.values():
             Path(target).mkdir(parents=True, exist_ok=True)  # bind-mount targets must exist
-        virtlogd_pid = _read_pid(host.pidfile("virtlogd"))
-        if virtlogd_pid and _pid_alive(virtlogd_pid, "virtlogd"):
-            # libvirtd died but its namespace (virtlogd, guests) lives on: start it there again,
-            # so it finds its running guests, as a real host's daemon does after a restart.
-            cmd = [
-                "nsenter",
-                f"--mount=/proc/{virtlogd_pid}/ns/mnt",
-                "libvirtd",
-                "-d",
-                "--listen",
-                "--config",
-                str(host.state_dir / "etc" / "libvirtd.conf"),
-                "--pid-file",
-                str(host.pidfile("libvirtd")),
-            ]
-            self.report(f"{host.name}: restarting libvirtd in its namespace")
-        else:
-            mounts: list[str] = []
-            for sub, target in PRIVATE_DIRS.items():
-                mounts += [sub, target]
-            cmd = [
-                "unshare",
-                "--mount",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                _START_SCRIPT,
-                "sandbox-host",
-                str(host.state_dir),
-                *mounts,
-            ]
-            self.report(f"{host.name}: starting libvirtd on {host.uri}")
+        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation directory
+        try:
+            network.create_host_network(host.index)
+        except network.NetworkError as exc:
+            raise SandboxError(f"{host.name}: could not make its network: {exc}") from exc
+        mounts: list[str] = []
+        for sub, target in PRIVATE_DIRS.items():
+            mounts += [sub, target]
+        cmd = [
+            *network.netns_command(host.index),
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            _START_SCRIPT,
+            "sandbox-host",
+            str(host.state_dir),
+            *mounts,
+        ]
+        self.report(f"{host.name}: starting sshd and libvirtd at {host.address} ({host.uri})")
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         if result.returncode != 0:
-            raise SandboxError(f"{host.name}: could not start libvirtd: {result.stderr.strip() or result.returncode}")
-        pid = _read_pid(host.pidfile("libvirtd"))
-        ns = _mount_ns(pid) if pid else None
-        (host.state_dir / "host.json").write_text(json.dumps({"uri": host.uri, "mount_ns": ns}))
+            detail = result.stderr.strip() or result.returncode
+            raise SandboxError(f"{host.name}: could not start its daemons: {detail}")
+
+    def _restart_libvirtd(self, host: SandboxHost, virtlogd_pid: int) -> None:
+        # libvirtd died but its namespaces (virtlogd, sshd, guests) live on: start it there again, so it
+        # finds its running guests, as a real host's daemon does after a restart.
+        enter = ["nsenter", f"--mount=/proc/{virtlogd_pid}/ns/mnt", f"--net=/proc/{virtlogd_pid}/ns/net"]
+        cmd = [
+            *enter,
+            "libvirtd",
+            "-d",
+            "--listen",
+            "--config",
+            str(host.state_dir / "etc" / "libvirtd.conf"),
+            "--pid-file",
+            str(host.pidfile("libvirtd")),
+        ]
+        self.report(f"{host.name}: restarting libvirtd in its namespace")
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        if result.returncode != 0:
+            raise SandboxError(f"{host.name}: could not restart libvirtd: {result.stderr.strip() or result.returncode}")
+        sshd_pid = _read_pid(host.pidfile("sshd"))
+        if not (sshd_pid and _pid_alive(sshd_pid, "sshd")):
+            sshd = ["/usr/sbin/sshd", "-f", str(host.ssh_dir / "sshd_config"), "-E", str(host.ssh_dir / "sshd.log")]
+            subprocess.run([*enter, *sshd], capture_output=True, text=True, timeout=60, check=False)
 
     def _wait_answering(self, host: SandboxHost, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if _port_open(host.address, host.port):
+            if _port_open(host.address, TCP_PORT) and _port_open(host.address, SSH_PORT):
                 return
             time.sleep(0.1)
         log = host.state_dir / "log" / "libvirtd.log"
-        raise SandboxError(f"{host.name}: libvirtd did not answer on {host.uri} within {timeout:.0f} s; see {log}.")
+        raise SandboxError(
+            f"{host.name}: libvirtd or sshd did not answer at {host.address} within {timeout:.0f} s; see {log} "
+            f"and {host.ssh_dir / 'sshd.log'}."
+        )
 
     def _prepare(self, host: SandboxHost, files: dict[str, Path]) -> None:
-        conn = open_connection(host.uri)
+        # Over TCP: set-up is the sandbox's own business, and the SSH path is checked by status_of.
+        conn = open_connection(host.tcp_uri)
         try:
             ensure_dir_pool(conn, POOL_NAME, POOL_PATH)
             for vol_name, path in files.items():
@@ -307,17 +433,22 @@ class SandboxFleet:
         finally:
             conn.close()
 
+    def virsh_uri(self, host: SandboxHost) -> str:
+        """The host's URI in a form any libvirt client here takes as is (`virsh -c`): through libssh2 with
+        the project's key and known_hosts (the ssh program would ignore the known_hosts parameter)."""
+        return ssh.transport_uri(host.uri, self.identity)
+
     # --- status ---------------------------------------------------------------------------
     def status_of(self, host: SandboxHost) -> HostStatus:
         pids = {}
-        for daemon in ("libvirtd", "virtlogd"):
+        for daemon in DAEMONS:
             pid = _read_pid(host.pidfile(daemon))
             if pid and _pid_alive(pid, daemon):
                 pids[daemon] = pid
-        if not _port_open(host.address, host.port):
+        if not _port_open(host.address, SSH_PORT):
             return HostStatus(host, pids, False, "connection refused")
         try:
-            conn = open_connection(host.uri)
+            conn = open_connection(ssh.transport_uri(host.uri, self.identity))
             conn.getLibVersion()
             conn.close()
             return HostStatus(host, pids, True)
@@ -337,12 +468,14 @@ class SandboxFleet:
         stopped = []
         for host in self.known_hosts():
             victims = self._processes_of(host)
-            if not victims:
-                continue
-            self._terminate(victims, timeout)
-            stopped.append(f"{host.name}: stopped {len(victims)} process(es)")
-            for daemon in ("libvirtd", "virtlogd"):
+            if victims:
+                self._terminate(victims, timeout)
+                stopped.append(f"{host.name}: stopped {len(victims)} process(es)")
+            for daemon in DAEMONS:
                 host.pidfile(daemon).unlink(missing_ok=True)
+            if self._owns_netns(host):
+                network.remove_host_network(host.index)
+        network.remove_bridge_if_unused()
         return stopped
 
     def kill_libvirtd(self, n: int) -> int | None:
@@ -357,7 +490,9 @@ class SandboxFleet:
     def _processes_of(self, host: SandboxHost) -> list[int]:
         pids = set()
         namespaces = set()
-        for daemon in ("libvirtd", "virtlogd"):
+        if self._owns_netns(host):
+            pids.update(_netns_pids(host.index))
+        for daemon in DAEMONS:
             pid = _read_pid(host.pidfile(daemon))
             if pid and _pid_alive(pid, daemon):
                 pids.add(pid)
@@ -390,6 +525,32 @@ class SandboxFleet:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def _netns_id(index: int) -> int | None:
+    """The identity (nsfs inode) of the namespace now named for host `index`, None when there is none."""
+    try:
+        return os.stat(network.NETNS_DIR / network.netns_name(index)).st_ino
+    except OSError:
+        return None
+
+
+def _netns_pids(index: int) -> list[int]:
+    ns = _netns_id(index)
+    if ns is None:
+        return []
+    own = os.stat(f"/proc/{os.getpid()}/ns/net").st_ino
+    if ns == own:
+        return []
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}/ns/net").st_ino == ns:
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found
 
 
 def _state(pid: int) -> str:

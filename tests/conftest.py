@@ -61,7 +61,14 @@ def sandbox_fleet():
 
 @pytest.fixture(scope="session")
 def sandbox_uris(sandbox_fleet) -> list[str]:
+    """The hosts as the dashboard registers them: qemu+ssh://root@10.213.0.1N/system."""
     return [sandbox_fleet.host(i).uri for i in range(1, SANDBOX_HOSTS + 1)]
+
+
+@pytest.fixture(scope="session")
+def sandbox_tcp_uris(sandbox_fleet) -> list[str]:
+    """The same hosts over plain TCP (qemu+tcp://10.213.0.1N/system): the transport without SSH."""
+    return [sandbox_fleet.host(i).tcp_uri for i in range(1, SANDBOX_HOSTS + 1)]
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ state and the serial console back. Screenshots of each step go to test-output/br
 from __future__ import annotations
 
 import re
-import subprocess
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -17,6 +16,7 @@ from portal.choices import RequestState
 from portal.models import VMRequest
 from sandbox.demo_guest import BANNER
 from tests.browser.support import PASSWORD, log_in
+from tests.support.virsh import virsh
 from tests.support.wait import wait_until
 from vms.choices import VMState
 from vms.watcher.leases import lease_holder
@@ -24,10 +24,6 @@ from vms.watcher.leases import lease_holder
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 VM_NAME = "browser-demo"
-
-
-def virsh(uri: str, *args: str) -> str:
-    return subprocess.run(["virsh", "-c", uri, *args], check=True, capture_output=True, text=True, timeout=60).stdout
 
 
 def process_logs(*processes):

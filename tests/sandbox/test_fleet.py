@@ -3,7 +3,6 @@ and check with an independent client (virsh) that nothing is left."""
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 
 import pytest
@@ -11,16 +10,13 @@ import pytest
 from sandbox.demo_domain import demo_domain_xml
 from sandbox.demo_guest import BANNER, KERNEL_CMDLINE
 from sandbox.fleet import POOL_NAME
+from tests.support.virsh import virsh
 from vms.hypervisor import domains
 from vms.hypervisor.connection import open_connection
 from vms.hypervisor.console import ConsoleSession
 from vms.hypervisor.storage import volume_xml
 
 pytestmark = pytest.mark.sandbox
-
-
-def virsh(uri: str, *args: str) -> str:
-    return subprocess.run(["virsh", "-c", uri, *args], check=True, capture_output=True, text=True, timeout=60).stdout
 
 
 def test_status_reports_every_host_answering(sandbox_fleet):

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from sandbox import network
 from sandbox.demo_domain import demo_domain_xml
 from sandbox.demo_guest import KERNEL_CMDLINE
 from sandbox.fleet import SandboxFleet, _pids_in_ns
+from tests.support.virsh import virsh
 from vms.hypervisor import domains
 from vms.hypervisor.connection import open_connection
 
@@ -31,7 +33,14 @@ def test_up_twice_status_and_down_leave_nothing(tmp_path, sandbox_fleet):
     fleet = SandboxFleet(tmp_path / "fleet", first_index=9)
     try:
         [first] = fleet.up(1, dict(sandbox_fleet.demo_files))
-        assert first.answers and first.host.uri == "qemu+tcp://127.0.0.19:16609/system"
+        assert first.answers and first.host.uri == "qemu+ssh://root@10.213.0.19/system"
+        assert network.netns_exists(9)
+        assert set(first.pids) == {"libvirtd", "virtlogd", "sshd"}
+        # The same host over each transport a real fleet uses: SSH (above), TLS with the sandbox CA, TCP.
+        for uri in (fleet.tls_uri(first.host), first.host.tcp_uri):
+            conn = open_connection(uri)
+            assert conn.getLibVersion() > 0
+            conn.close()
         [again] = fleet.up(1)
         assert again.pids == first.pids, "a second 'up' must not start another daemon"
         assert len([s for s in fleet.status() if s.answers]) == 1
@@ -44,14 +53,15 @@ def test_up_twice_status_and_down_leave_nothing(tmp_path, sandbox_fleet):
         conn.close()
         ns = Path(f"/proc/{first.pids['libvirtd']}/ns/mnt").readlink().as_posix()
         assert len(_pids_in_ns(ns)) >= 3  # libvirtd, virtlogd, qemu
-        out = subprocess.run(["virsh", "-c", first.host.uri, "list", "--name"], capture_output=True, text=True)
-        assert "lifecycle" in out.stdout
+        assert "lifecycle" in virsh(first.host.uri, "list", "--name")
     finally:
         stopped = fleet.down()
 
     assert stopped and "stopped" in stopped[0]
     assert _pids_in_ns(ns) == []
     assert _mounts_mentioning(tmp_path) == []
+    assert not network.netns_exists(9)  # and with it the host's end of the veth pair
+    assert subprocess.run(["ip", "link", "show", network.veth_name(9)], capture_output=True).returncode != 0
     [status] = fleet.status()
     assert not status.answers and status.pids == {}
     assert fleet.down() == []  # nothing left to stop

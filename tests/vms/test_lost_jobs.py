@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import uuid
 from datetime import timedelta
 
@@ -25,6 +24,7 @@ from rest_framework.test import APIClient
 from jobs.choices import JobState
 from jobs.execution import fail_lost_jobs
 from jobs.models import Job
+from tests.support.virsh import virsh
 from tests.support.worker import forget_queue, start_worker, stop_worker, wait_for
 from vms.choices import VMState
 from vms.models import VirtualMachine
@@ -33,10 +33,6 @@ from vms.services.reaper import reap
 pytestmark = [pytest.mark.sandbox, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 LOST = "The worker running this job stopped and the job was lost; retry it."
-
-
-def virsh(uri: str, *args: str) -> str:
-    return subprocess.run(["virsh", "-c", uri, *args], check=True, capture_output=True, text=True, timeout=60).stdout
 
 
 def purge_unacked(queue: str) -> int:

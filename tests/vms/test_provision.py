@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import subprocess
 
 import pycdlib
 import pytest
@@ -12,6 +11,7 @@ from rest_framework.test import APIClient
 from jobs.choices import JobState
 from jobs.models import Job
 from sandbox.demo_guest import BANNER
+from tests.support.virsh import virsh, virsh_bytes
 from tests.support.worker import wait_for
 from vms.choices import VMState
 from vms.hypervisor.connection import open_connection
@@ -19,10 +19,6 @@ from vms.hypervisor.console import ConsoleSession
 from vms.models import VirtualMachine
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-def virsh(uri: str, *args: str) -> str:
-    return subprocess.run(["virsh", "-c", uri, *args], check=True, capture_output=True, text=True, timeout=60).stdout
 
 
 def domstate(vm: VirtualMachine) -> str:
@@ -169,12 +165,7 @@ def test_cloud_init_seed_iso_is_made_and_attached(api, vm_worker, jobs_to_test_q
     xml = virsh(vm.host.uri, "dumpxml", str(vm.uuid))
     assert f"/var/lib/libvirt/images/{seed}" in xml and "device='cdrom'" in xml
     # The seed says who the VM is: read it back from the host's volume.
-    data = subprocess.run(
-        ["virsh", "-c", vm.host.uri, "vol-download", "--pool", "default", seed, "/dev/stdout"],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    ).stdout
+    data = virsh_bytes(vm.host.uri, "vol-download", "--pool", "default", seed, "/dev/stdout")
     iso = pycdlib.PyCdlib()
     iso.open_fp(io.BytesIO(data))
     out = io.BytesIO()

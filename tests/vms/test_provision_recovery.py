@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 import uuid
 
@@ -13,15 +12,12 @@ from rest_framework.test import APIClient
 
 from jobs.choices import JobState
 from jobs.models import Job
+from tests.support.virsh import virsh
 from tests.support.worker import VISIBILITY_TIMEOUT, forget_queue, start_worker, stop_worker, wait_for
 from vms.choices import VMState
 from vms.models import VirtualMachine, VMTemplate
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-def virsh(uri: str, *args: str) -> str:
-    return subprocess.run(["virsh", "-c", uri, *args], check=True, capture_output=True, text=True, timeout=60).stdout
 
 
 @pytest.fixture

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 
 import pytest
 
 from sandbox.demo_domain import demo_domain_xml
 from sandbox.demo_guest import KERNEL_CMDLINE
+from tests.support.virsh import virsh
 from vms.choices import VMState
 from vms.domainxml.vm import VMSpec, build_vm_domain
 from vms.hypervisor import domains
@@ -18,10 +18,6 @@ from vms.models import VirtualMachine
 from vms.services.reaper import reap
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db]
-
-
-def virsh(uri: str, *args: str) -> str:
-    return subprocess.run(["virsh", "-c", uri, *args], check=True, capture_output=True, text=True, timeout=60).stdout
 
 
 def test_orphans_reported_then_removed_after_grace_others_untouched(fleet_hosts, demo_template):

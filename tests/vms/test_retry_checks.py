@@ -12,7 +12,6 @@ and the sandbox fleet.
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 
 import pytest
@@ -28,6 +27,7 @@ from jobs.models import Job
 from jobs.registry import get_runner_class, registered_kinds
 from jobs.targets import target_for
 from tests.support.people import fake_host
+from tests.support.virsh import virsh
 from tests.support.worker import forget_queue, start_worker, stop_worker, wait_for
 from vms.choices import ShareLevel, VMState
 from vms.models import VirtualMachine, VMShare, VMTemplate
@@ -35,10 +35,6 @@ from vms.runners.vm import remove_from_host
 from vms.services import sharing
 from vms.services.actions import act_on_vm
 from vms.services.state import set_state
-
-
-def virsh(uri: str, *args: str) -> str:
-    return subprocess.run(["virsh", "-c", uri, *args], check=True, capture_output=True, text=True, timeout=60).stdout
 
 
 def api_for(user) -> APIClient:

@@ -5,9 +5,11 @@ The browser runs noVNC (the RFB protocol) over binary websocket frames; this con
 from the live domain XML (with its password: VIR_DOMAIN_XML_SECURE, in a worker thread), opens a TCP
 connection to it and copies bytes both ways, after a handshake of its own:
 - Where it connects: only to an address of the VM's host (vms.hypervisor.graphics.relay_address: the
-  URI's host for remote hosts, loopback for local URIs). A display that claims another address (say
-  127.0.0.1 on a remote host, which would be the web server's own loopback) is refused with 4406 and a
-  sentence naming the address and the host.
+  URI's host for qemu+tcp/tls hosts, loopback for local URIs). A display that claims another address
+  (say 127.0.0.1 on a qemu+tcp host, which would be the web server's own loopback) is refused with 4406
+  and a sentence naming the address and the host. For hosts reached over SSH the relay opens a channel
+  through the host's own sshd (vms.hypervisor.tunnel) to the display on the host's loopback, with the
+  project's key and pinned host key, as `ssh -L` would.
 - Authentication: every VM has its own random display password, which the browser never receives. The
   relay authenticates to the display itself and offers the browser an unauthenticated session
   (vms.hypervisor.display_auth): RFB 3.8 with VNC Authentication towards QEMU and security type None
@@ -53,6 +55,7 @@ from channels.db import database_sync_to_async
 from django.utils.translation import gettext as _
 
 from live.sockets import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, SessionSocket
+from vms.hypervisor import ssh
 from vms.hypervisor.display_auth import (
     DisplayAuthError,
     SpiceChannel,
@@ -61,7 +64,8 @@ from vms.hypervisor.display_auth import (
     vnc_greet_browser,
 )
 from vms.hypervisor.errors import HypervisorError
-from vms.hypervisor.graphics import DisplayRefused, relay_target
+from vms.hypervisor.graphics import DisplayRefused, relay_target, through_ssh
+from vms.hypervisor.tunnel import STREAM_ERRORS, Tunnel, TunnelError, open_tunnel
 from vms.permissions import can_operate_vm
 from vms.selectors import vm_by_uuid
 from vms.services import console_tokens
@@ -97,14 +101,6 @@ def _token_from(scope: dict) -> str | None:
 def refusal_message(exc: DisplayRefused, host_name: str) -> str:
     """The sentence for a display address the relay will not connect to (see relay_address)."""
     values = {"address": exc.listen, "host": host_name, "host_address": exc.host}
-    if exc.reason == "ssh":
-        return (
-            _(
-                "Graphical consoles of VMs on hosts reached over SSH are not available yet: the display of "
-                "this VM listens on %(address)s, the own loopback address of host %(host)s."
-            )
-            % values
-        )
     if exc.reason == "not-loopback":
         return (
             _(
@@ -160,6 +156,7 @@ class GraphicsConsumer(SessionSocket):
 
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
+    tunnel: Tunnel | None = None  # the SSH connection carrying the stream, for hosts reached over SSH
     pump: asyncio.Task | None = None
     inbox: _Inbox | None = None
     piping = False  # the handshake is done: browser bytes go straight to the display
@@ -208,17 +205,32 @@ class GraphicsConsumer(SessionSocket):
             await self._close_with(CLOSE_NO_GRAPHICS, _("This VM's display does not listen on a network port."))
             return
         try:
-            self.reader, self.writer = await asyncio.wait_for(
-                asyncio.open_connection(address, display.port, limit=CHUNK_BYTES), CONNECT_TIMEOUT_S
-            )
+            await self._open_display(vm.host.uri, address, display.port)
         except (OSError, TimeoutError) as exc:
             log.warning("graphics console of %s: cannot reach %s:%s: %s", vm.uuid, address, display.port, exc)
-            await self._close_with(CLOSE_UNREACHABLE, _("The VM's display cannot be reached from the web server."))
+            if isinstance(exc, TunnelError):
+                message = _("The VM's display cannot be reached through the SSH connection to host %(host)s.")
+            else:
+                message = _("The VM's display cannot be reached from the web server.")
+            await self._close_with(CLOSE_UNREACHABLE, message % {"host": vm.host.name})
             return
         self.vm_uuid = vm.uuid
         self.inbox = _Inbox()
         await self.start_session(user, [])
         self.pump = asyncio.create_task(self._relay(display.password))
+
+    async def _open_display(self, uri: str, address: str, port: int) -> None:
+        """A stream to the display: through the host's sshd for SSH hosts, else a TCP connection."""
+        identity = ssh.identity()
+        if through_ssh(uri):
+            if identity is None:
+                raise TunnelError("this server has no SSH key")
+            self.tunnel = await open_tunnel(uri, identity, address, port, CONNECT_TIMEOUT_S)
+            self.reader, self.writer = self.tunnel.reader, self.tunnel.writer
+            return
+        self.reader, self.writer = await asyncio.wait_for(
+            asyncio.open_connection(address, port, limit=CHUNK_BYTES), CONNECT_TIMEOUT_S
+        )
 
     async def handshake(self, password: str | None) -> None:
         """Authenticate to the display with the VM's password; the browser gets a session without one."""
@@ -232,7 +244,7 @@ class GraphicsConsumer(SessionSocket):
     async def _relay(self, password: str | None) -> None:
         try:
             await asyncio.wait_for(self.handshake(password), HANDSHAKE_TIMEOUT_S)
-        except (DisplayAuthError, TimeoutError, ConnectionError, OSError) as exc:
+        except (DisplayAuthError, TimeoutError, *STREAM_ERRORS) as exc:
             log.warning("graphics console of %s: handshake failed: %s", self.vm_uuid, exc)
             await self._close_with(CLOSE_UNREACHABLE, _("The VM's display refused the connection."))
             return
@@ -286,7 +298,7 @@ class GraphicsConsumer(SessionSocket):
                     break
                 self.display_answered = self.display_answered or self.browser_spoke
                 await self.send(bytes_data=chunk)
-        except (ConnectionError, OSError):
+        except STREAM_ERRORS:
             pass
         # The display went away (the VM stopped or QEMU closed the connection).
         await self._close_with(CLOSE_NORMAL, _("The display closed."))
@@ -307,7 +319,7 @@ class GraphicsConsumer(SessionSocket):
         try:
             self.writer.write(bytes_data)
             await self.writer.drain()
-        except (ConnectionError, OSError):
+        except STREAM_ERRORS:
             await self._close_with(CLOSE_NORMAL, _("The display closed."))
 
     async def _stop_pump(self) -> None:
@@ -318,6 +330,9 @@ class GraphicsConsumer(SessionSocket):
 
     async def disconnect(self, code: int) -> None:
         await self._stop_pump()
+        if self.tunnel is not None:
+            await self.tunnel.close()
+            self.tunnel = self.writer = None
         if self.writer is not None:
             self.writer.close()
             with contextlib.suppress(Exception):

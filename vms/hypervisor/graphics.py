@@ -28,6 +28,7 @@ from lxml import etree
 from vms.hypervisor import domains
 from vms.hypervisor.connection import connection
 from vms.hypervisor.errors import wrap
+from vms.hypervisor.ssh import SSH_SCHEMES
 from vms.hypervisor.uris import safe_uri
 
 SUPPORTED_TYPES = ("vnc", "spice")
@@ -114,7 +115,6 @@ def connect_address(listen: str | None, uri: str) -> str | None:
 
 
 # --- the relay's address rule ----------------------------------------------------------------------
-SSH_SCHEMES = frozenset({"qemu+ssh", "qemu+libssh", "qemu+libssh2"})
 LOOPBACK = "127.0.0.1"
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str], list[str]]
@@ -125,7 +125,6 @@ class DisplayRefused(Exception):
 
     - "not-host": the URI names a host and the display does not listen on that host's address;
     - "not-loopback": a local URI (no host name) and the display does not listen on loopback;
-    - "ssh": a host reached over SSH whose display listens on the host's loopback (needs a tunnel);
     - "unresolved": the URI's host name does not resolve to an address.
     `listen` is the address the domain XML names, `host` the host name or address from the URI.
     """
@@ -174,11 +173,15 @@ def relay_address(listen: str | None, uri: str, resolve: Resolver = resolve_host
 
     None when the display has no network listener (a UNIX socket, `listen type='none'`). Raises
     DisplayRefused for any other address than these:
-    - a URI with a host name (qemu+tcp/tls/ssh://HOST/...): HOST only. A wildcard listen (0.0.0.0,
+    - an SSH URI (qemu+ssh://HOST/...): the relay connects *through HOST's sshd* (vms.hypervisor.tunnel),
+      so the address returned is evaluated on HOST. A loopback or wildcard listen gives 127.0.0.1 (HOST's
+      own loopback); a listen equal to HOST (by name or address) gives that address; anything else is
+      refused (another machine, reached from HOST).
+    - a URI with a host name (qemu+tcp/tls://HOST/...): HOST only. A wildcard listen (0.0.0.0,
       ::, none given) or a listen equal to HOST, by name or by one of HOST's addresses, gives HOST's
       address; anything else is refused, 127.0.0.1 included (that would be the web server's own
       loopback). Only HOST is resolved (`resolve`, once: the address returned is the one compared),
-      never the listen value. An SSH host whose display listens on its loopback gets reason "ssh".
+      never the listen value.
     - a local URI (qemu:///system): loopback addresses only; a wildcard gives 127.0.0.1.
     """
     if listen is None:
@@ -195,9 +198,8 @@ def relay_address(listen: str | None, uri: str, resolve: Resolver = resolve_host
         if loopback:
             return str(listen_ip)
         raise DisplayRefused("not-loopback", value, "")
-    host_literal = _ip(host)
-    if parts.scheme in SSH_SCHEMES and loopback and not (host_literal is not None and host_literal == listen_ip):
-        raise DisplayRefused("ssh", value, host)
+    if parts.scheme in SSH_SCHEMES and (wildcard or loopback):
+        return LOOPBACK  # the host's own, through its sshd
     addresses = _addresses_of(host, resolve)
     if not addresses:
         raise DisplayRefused("unresolved", value, host)
@@ -210,12 +212,17 @@ def relay_address(listen: str | None, uri: str, resolve: Resolver = resolve_host
     raise DisplayRefused("not-host", value, host)
 
 
+def through_ssh(uri: str) -> bool:
+    """Whether the relay reaches this host's displays through its sshd rather than directly."""
+    return urlsplit(uri).scheme in SSH_SCHEMES
+
+
 def listen_address_for(uri: str, resolve: Resolver = resolve_host) -> str:
     """Where a new VM's display listens on the host behind `uri`: an address `relay_address` allows.
 
     qemu+tcp/tls (and qemu://HOST): the URI host's address (resolved here, IPv4 first; the name itself
     if it does not resolve), so QEMU listens on exactly the address the relay connects to. Local URIs
-    and SSH hosts: the host's loopback (for SSH, reaching it needs a tunnel; not built yet).
+    and SSH hosts: the host's loopback (for SSH, the relay reaches it through the host's sshd).
     """
     parts = urlsplit(uri)
     host = parts.hostname

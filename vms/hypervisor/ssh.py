@@ -4,11 +4,13 @@ No Django here. The deployment gives the directory (settings.SSH_DIR) or a key o
 secret); `configure` is called once per process at start-up and every libvirt connection and console
 tunnel then uses the same identity.
 
-Why `qemu+ssh` URIs are opened as `qemu+libssh`: libvirt's `ssh` transport runs the `ssh` program,
+Why `qemu+ssh` URIs are opened as `qemu+libssh2`: libvirt's `ssh` transport runs the `ssh` program,
 which ignores the URI's `known_hosts` parameter and reads root's ~/.ssh/known_hosts instead; the
-`libssh` transport is the same protocol to the same remote helper (virt-ssh-helper) and checks the
-host key against the file we name. An admin writes the URI as everyone does (`qemu+ssh://root@kvm-01/
-system`); only the connection we open differs (`transport_uri`).
+`libssh2` transport is the same protocol to the same remote helper (virt-ssh-helper) and checks the
+host key against the file we name. (libvirt 9.0's `libssh` transport does too, but a reply larger than
+its buffer, such as getCapabilities, waits for the next keepalive, 5 s, or forever without an event
+loop: measured here.) An admin writes the URI as everyone does (`qemu+ssh://root@kvm-01/system`);
+only the connection we open differs (`transport_uri`).
 
 Host keys are trusted on first use, by a person: `scan_host_key` reads the key a host offers, the admin
 compares its fingerprint and confirms, and `pin` writes it. A host whose key later differs is refused
@@ -185,24 +187,24 @@ def ssh_target(uri: str) -> tuple[str, int, str] | None:
 
 
 def transport_uri(uri: str, identity: SshIdentity | None) -> str:
-    """The URI libvirt opens: SSH URIs through libssh, with our key and known_hosts unless the URI
+    """The URI libvirt opens: SSH URIs through libssh2, with our key and known_hosts unless the URI
     names its own; other URIs unchanged."""
     parts = urlsplit(uri)
     if identity is None or parts.scheme not in SSH_SCHEMES:
         return uri
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
     scheme = parts.scheme
-    if scheme == "qemu+ssh":
-        scheme = "qemu+libssh"
-        params.pop("no_tty", None)  # an ssh-program option; libssh never prompts
+    if scheme in ("qemu+ssh", "qemu+libssh"):
+        scheme = "qemu+libssh2"
+        params.pop("no_tty", None)  # an ssh-program option; libssh2 never prompts
     if scheme == "qemu+libssh2":
-        params.setdefault("known_hosts_verify", "normal")
+        params.setdefault("known_hosts_verify", "normal")  # unknown or changed keys are refused
     params.setdefault("keyfile", str(identity.key_file))
     params.setdefault("known_hosts", str(identity.known_hosts))
     params.setdefault("sshauth", "privkey")
     netloc = parts.netloc
     if not parts.username:
-        netloc = f"root@{netloc}"  # libssh would otherwise log in as the worker's user
+        netloc = f"root@{netloc}"  # libssh2 would otherwise log in as the worker's user
     return f"{scheme}://{netloc}{parts.path}?{urlencode(params, safe='/:')}"
 
 

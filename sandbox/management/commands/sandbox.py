@@ -36,6 +36,8 @@ class Command(BaseCommand):
                     self.stdout.write(_("No sandbox hosts; start them with 'manage.py sandbox up'."))
                 for status in statuses:
                     self.stdout.write(status.line())
+                    # The same host for virsh and any other libvirt client on this machine, as is.
+                    self.stdout.write(f"  virsh -c '{fleet.virsh_uri(status.host)}'")
                 if any(not s.answers for s in statuses):
                     raise CommandError(_("Some sandbox hosts do not answer."), returncode=1)
             elif action == "running":

@@ -96,11 +96,12 @@ def spice_domain(sandbox_uris) -> Iterator[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def loopback_domain(sandbox_uris) -> Iterator[tuple[str, str]]:
+def loopback_domain(sandbox_tcp_uris) -> Iterator[tuple[str, str]]:
     """(host URI, domain UUID) of a running guest on host 2 whose VNC display claims listen='127.0.0.1',
-    though the host is reached at 127.0.0.12: the web server's own loopback, not the host's."""
-    with running_domain(sandbox_uris[1], vnc=True, password=VNC_PASSWORD, listen="127.0.0.1") as vm_uuid:
-        yield sandbox_uris[1], vm_uuid
+    the host being reached over qemu+tcp at 10.213.0.12: for the relay, 127.0.0.1 would be the web
+    server's own loopback, not the host's (over SSH it would be the host's, through its sshd)."""
+    with running_domain(sandbox_tcp_uris[1], vnc=True, password=VNC_PASSWORD, listen="127.0.0.1") as vm_uuid:
+        yield sandbox_tcp_uris[1], vm_uuid
 
 
 @pytest.fixture(scope="module")

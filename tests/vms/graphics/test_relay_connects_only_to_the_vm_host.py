@@ -28,7 +28,8 @@ from .conftest import graphics_domain_xml, live_display
 from .test_vnc_socket import _open, _user, _vm, rfb_handshake_as_novnc
 
 REMOTE = "qemu+tcp://kvm1.example/system"
-SANDBOX_LIKE = "qemu+tcp://127.0.0.11:16601/system"
+SANDBOX_LIKE = "qemu+tcp://10.213.0.11/system"
+SSH_HOST = "qemu+ssh://root@10.213.0.12/system"
 
 
 class FakeDNS:
@@ -54,8 +55,8 @@ def test_address_rule_remote_host_itself_and_its_wildcards():
     assert relay_address("0.0.0.0", REMOTE, dns) == "10.0.0.5"  # noqa: S104 (IPv4 wildcard: HOST's IPv4)
     assert relay_address("::", REMOTE, dns) == "2001:db8::5"
     assert relay_address("", REMOTE, dns) == "2001:db8::5"  # no listen given: all addresses
-    assert relay_address("127.0.0.11", SANDBOX_LIKE, dns) == "127.0.0.11"  # an IP host is not resolved
-    assert relay_address("0.0.0.0", SANDBOX_LIKE, dns) == "127.0.0.11"  # noqa: S104
+    assert relay_address("10.213.0.11", SANDBOX_LIKE, dns) == "10.213.0.11"  # an IP host is not resolved
+    assert relay_address("0.0.0.0", SANDBOX_LIKE, dns) == "10.213.0.11"  # noqa: S104
     assert relay_address(None, REMOTE, dns) is None  # a UNIX socket or listen type='none'
     assert set(dns.asked) == {"kvm1.example"}  # only the URI's host is ever resolved
 
@@ -69,7 +70,7 @@ def test_address_rule_remote_host_itself_and_its_wildcards():
         ("::ffff:127.0.0.1", REMOTE),
         ("localhost", REMOTE),
         ("10.0.0.6", REMOTE),  # another address
-        ("127.0.0.12", SANDBOX_LIKE),  # another sandbox host's address
+        ("10.213.0.12", SANDBOX_LIKE),  # another sandbox host's address
         ("redis.internal", REMOTE),  # a name other than HOST: refused, never resolved
     ],
 )
@@ -79,7 +80,7 @@ def test_address_rule_refuses_loopback_and_other_addresses_of_a_remote_host(list
         relay_address(listen, uri, dns)
     assert refused.value.reason == "not-host"
     assert refused.value.listen == listen
-    assert refused.value.host in ("kvm1.example", "127.0.0.11")
+    assert refused.value.host in ("kvm1.example", "10.213.0.11")
     assert "redis.internal" not in dns.asked
 
 
@@ -97,16 +98,6 @@ def test_address_rule_local_uri_is_loopback_only():
             assert refused.value.reason == "not-loopback"
 
 
-def test_address_rule_ssh_host_display_on_loopback_is_not_available_yet():
-    uri = "qemu+ssh://root@kvm1.example/system"
-    with pytest.raises(DisplayRefused) as refused:
-        relay_address("127.0.0.1", uri, FakeDNS())
-    assert (refused.value.reason, refused.value.host) == ("ssh", "kvm1.example")
-    assert relay_address("0.0.0.0", uri, FakeDNS()) == "10.0.0.5"  # noqa: S104 (HOST itself: allowed)
-    with pytest.raises(DisplayRefused):
-        relay_address("10.0.0.6", uri, FakeDNS())
-
-
 def test_address_rule_unresolvable_host():
     with pytest.raises(DisplayRefused) as refused:
         relay_address("0.0.0.0", "qemu+tcp://nowhere.example/system", FakeDNS())  # noqa: S104
@@ -115,12 +106,26 @@ def test_address_rule_unresolvable_host():
 
 def test_new_displays_listen_where_the_rule_allows():
     dns = FakeDNS()
-    assert listen_address_for(SANDBOX_LIKE, dns) == "127.0.0.11"
+    assert listen_address_for(SANDBOX_LIKE, dns) == "10.213.0.11"
     assert listen_address_for("qemu+tls://kvm1.example/system", dns) == "10.0.0.5"  # resolved, IPv4 first
-    assert listen_address_for("qemu+ssh://root@kvm1.example/system", dns) == "127.0.0.1"  # tunnel: later
+    assert listen_address_for("qemu+ssh://root@kvm1.example/system", dns) == "127.0.0.1"  # through its sshd
     assert listen_address_for("qemu:///system", dns) == "127.0.0.1"
-    for uri in (SANDBOX_LIKE, "qemu+tls://kvm1.example/system", "qemu:///system"):
+    for uri in (SANDBOX_LIKE, SSH_HOST, "qemu+tls://kvm1.example/system", "qemu:///system"):
         assert relay_address(listen_address_for(uri, dns), uri, dns)
+
+
+def test_address_rule_for_ssh_hosts_is_evaluated_on_the_host():
+    """Over SSH the relay asks the host's sshd to connect: loopback and wildcards mean the host's own
+    loopback; the host's own address is allowed; any other machine is refused, as for TCP hosts."""
+    dns = FakeDNS()
+    assert relay_address("127.0.0.1", SSH_HOST, dns) == "127.0.0.1"
+    assert relay_address("0.0.0.0", SSH_HOST, dns) == "127.0.0.1"  # noqa: S104
+    assert relay_address("localhost", SSH_HOST, dns) == "127.0.0.1"
+    assert relay_address("10.213.0.12", SSH_HOST, dns) == "10.213.0.12"
+    for elsewhere in ("10.213.0.13", "192.0.2.2", "kvm1.example"):
+        with pytest.raises(DisplayRefused) as refused:
+            relay_address(elsewhere, SSH_HOST, dns)
+        assert refused.value.reason == "not-host"
 
 
 # --- per-VM random passwords (pure) ---------------------------------------------------------------
@@ -175,7 +180,7 @@ async def test_relay_refuses_a_display_that_claims_loopback_on_a_remote_host(loo
     said, code, data = await _refusal(socket)
     expected = (
         f"The display of this VM listens on 127.0.0.1, which is not an address of host {vm.host.name} "
-        f"(127.0.0.12); the console was not opened."
+        f"(10.213.0.12); the console was not opened."
     )
     assert data == b""  # not one byte of whatever listens on the web server's loopback
     assert code == 4406
@@ -246,8 +251,8 @@ def test_two_vms_from_one_template_get_different_passwords_and_the_relay_answers
         passwords = [d.get("passwd") for d in displays]
         assert all(passwords) and passwords[0] != passwords[1]
         assert TEMPLATE_PASSWORD not in passwords and all(len(p) == 8 for p in passwords)
-        # Each display listens on its host's address, the one the relay may connect to.
-        assert {d.get("listen") for d in displays} == {"127.0.0.11"}
+        # Each display listens on its host's own loopback (an SSH host): the relay reaches it through sshd.
+        assert {d.get("listen") for d in displays} == {"127.0.0.1"}
         template.refresh_from_db()
         assert first_graphics(template.domain_xml).password == TEMPLATE_PASSWORD  # nothing stored on the template
         for vm, password in zip(made, passwords, strict=True):

@@ -42,7 +42,3 @@ def sandbox_host(db, sandbox_uris):
 
 def qemu_img(*args: str | Path) -> None:
     subprocess.run(["qemu-img", *map(str, args)], check=True, capture_output=True)
-
-
-def virsh(uri: str, *args: str) -> str:
-    return subprocess.run(["virsh", "-c", uri, *args], check=True, capture_output=True, text=True).stdout

@@ -9,6 +9,7 @@ import time
 import pytest
 from asgiref.sync import sync_to_async
 
+from tests.support.virsh import virsh_args
 from vms.choices import VMState
 from vms.models import Host, VirtualMachine
 from vms.watcher.observed import recent_stats
@@ -41,7 +42,7 @@ async def test_virsh_destroy_reaches_the_owners_socket_within_a_second(fleet_hos
 
         started = time.monotonic()
         virsh = await asyncio.create_subprocess_exec(
-            "virsh", "-c", host.uri, "destroy", name, stdout=asyncio.subprocess.DEVNULL
+            *virsh_args(host.uri, "destroy", name), stdout=asyncio.subprocess.DEVNULL
         )
         virsh_done: list[float] = []
         waiter = asyncio.create_task(virsh.wait())
