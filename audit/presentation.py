@@ -48,6 +48,8 @@ SENTENCES = {
     "image.upload": gettext_lazy("%(actor)s uploaded the image %(object)s"),
     "image.copy": gettext_lazy("%(actor)s copied the image %(object)s to hosts"),
     "image.delete": gettext_lazy("%(actor)s deleted the image %(object)s"),
+    "pool.define": gettext_lazy("%(actor)s defined a storage pool on the host %(object)s"),
+    "volume.delete": gettext_lazy("%(actor)s deleted a volume on the host %(object)s"),
     "quota.set": gettext_lazy("%(actor)s set the quota %(object)s"),
     "quota.clear": gettext_lazy("%(actor)s cleared the quota %(object)s"),
     "token.create": gettext_lazy("%(actor)s created the API token %(object)s"),
@@ -73,6 +75,8 @@ DETAIL_LABELS = {
     "version": gettext_lazy("version"),
     "name": pgettext_lazy("audit detail", "name"),
     "via": gettext_lazy("via"),
+    "pool": gettext_lazy("storage pool"),
+    "volume": gettext_lazy("volume"),
 }
 
 

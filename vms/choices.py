@@ -101,3 +101,12 @@ class CopyState(models.TextChoices):
 class ShareLevel(models.TextChoices):
     VIEW = "view", _("View")
     OPERATE = "operate", _("View and operate")
+
+
+class VolumeOwner(models.TextChoices):
+    """Who a volume in a host's storage pool belongs to (the Storage page; only NOBODY's may be deleted)."""
+
+    VM = "vm", _("VM")
+    IMAGE = "image", _("Image copy")
+    DISCOVERED = "discovered", _("Discovered VM")
+    NOBODY = "none", _("Nobody")

@@ -236,3 +236,19 @@ class ImageCopyForm(forms.Form):
 class ShareForm(forms.Form):
     username = forms.CharField(label=_("Username"), max_length=150)
     level = forms.ChoiceField(label=_("Access"), choices=ShareLevel.choices, initial=ShareLevel.VIEW)
+
+
+class PoolForm(forms.Form):
+    """A new directory pool on a host; the rules (safe name, absolute path) are the service's."""
+
+    name = forms.CharField(
+        label=_("Pool name"),
+        max_length=64,
+        help_text=_("Letters, digits, dots, hyphens or underscores, for example 'nvme1'."),
+    )
+    path = forms.CharField(
+        label=_("Directory on the host"),
+        max_length=4096,
+        strip=False,
+        help_text=_("An absolute path; libvirt creates the directory if it does not exist."),
+    )

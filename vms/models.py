@@ -84,6 +84,9 @@ class VMTemplate(models.Model):
     disk_source = models.CharField(_("disk"), max_length=16, choices=DiskSource.choices, default=DiskSource.EMPTY)
     disk_format = models.CharField(_("disk format"), max_length=8, choices=DiskFormat.choices, default=DiskFormat.QCOW2)
     base_image = models.CharField(_("base image volume"), max_length=255, blank=True)
+    # The libvirt storage pool each VM's disk is made in on its host ("" = the pool named "default");
+    # placement checks the free space there.
+    storage_pool = models.CharField(_("storage pool"), max_length=64, blank=True)
     cloud_init = models.BooleanField(_("cloud-init"), default=False)
     requires_kvm = models.BooleanField(_("requires KVM"), default=False)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from vms.views import graphics as views_graphics
-from vms.views import manage
+from vms.views import manage, storage
 from vms.views import vms as views
 
 urlpatterns = [
@@ -18,6 +18,10 @@ urlpatterns = [
     path("manage/images/", manage.image_list, name="manage-images"),
     path("manage/images/<int:pk>/copy/", manage.image_copy, name="manage-image-copy"),
     path("manage/images/<int:pk>/delete/", manage.image_delete, name="manage-image-delete"),
+    path("manage/storage/", storage.storage_list, name="manage-storage"),
+    path("manage/storage/<int:pk>/", storage.storage_host, name="manage-storage-host"),
+    path("manage/storage/<int:pk>/refresh/", storage.storage_refresh, name="manage-storage-refresh"),
+    path("manage/storage/<int:pk>/volumes/delete/", storage.storage_volume_delete, name="manage-storage-volume-delete"),
     # the graphical console
     path("vms/<uuid:uuid>/graphics/", views_graphics.graphics_console, name="vm-graphics"),
     path(

@@ -151,6 +151,11 @@ def _on(label: str, pk: int, **parts) -> tuple[str, dict]:
     return label, {"path_parameters": {"id": pk}, **parts}
 
 
+def _pool(pk: int, label: str, pool: str, volume: str = "") -> tuple[str, dict]:
+    parts = {"id": pk, "name": pool, **({"volume": volume} if volume else {})}
+    return label, {"path_parameters": parts}
+
+
 def _action(vm, name: str) -> tuple[str, dict]:
     return "POST /api/v1/vms/{id}/actions/{action_name}/", {"path_parameters": {"id": vm.pk, "action_name": name}}
 
@@ -179,6 +184,18 @@ def test_real_successes_and_refusals_are_answered_as_documented(world):
         ("user", ("GET /api/v1/audit/", {"query": {"since": "2000-01-01", "action": "vm."}}), 200),
         ("admin", _on("DELETE /api/v1/hosts/{id}/", rows.host.pk), 409),  # its VMs still use it
         ("admin", _on("POST /api/v1/hosts/{id}/check/", rows.host.pk), 200),
+        # Storage, on the test driver's in-process host: its facts were stored by the check above.
+        ("admin", _on("GET /api/v1/hosts/{id}/pools/", rows.host.pk), 200),
+        ("admin", _on("POST /api/v1/hosts/{id}/pools/", rows.host.pk, body={"name": "fz", "path": "/fz"}), 201),
+        ("admin", _on("POST /api/v1/hosts/{id}/pools/", rows.host.pk, body={"name": "fz", "path": "/fz"}), 400),
+        # Each storage call opens its own connection, and the test driver starts afresh each time (so "fz" is
+        # gone again there); its own pool is always there.
+        ("admin", _pool(rows.host.pk, "GET /api/v1/hosts/{id}/pools/{name}/volumes/", "default-pool"), 200),
+        (
+            "admin",
+            _pool(rows.host.pk, "DELETE /api/v1/hosts/{id}/pools/{name}/volumes/{volume}/", "default-pool", "no"),
+            404,
+        ),
     ]
     for role, (label, parts), expected in steps:
         method, path = label.split(" ", 1)

@@ -99,7 +99,30 @@ def _hosts() -> list[Host]:
                     "kvm": True,
                     "arch": "x86_64",
                     "pools": [
-                        {"name": "default", "active": True, "capacity": 2 * 2**40, "available": (1 + i % 7) * 2**37}
+                        {
+                            "name": "default",
+                            "active": True,
+                            "capacity": 2 * 2**40,
+                            "allocation": 2 * 2**40 - (1 + i % 7) * 2**37,
+                            "available": (1 + i % 7) * 2**37,
+                            "path": "/var/lib/libvirt/images",
+                        },
+                        # Some hosts have a second pool, and one an inactive pool (the Storage page).
+                        *(
+                            [
+                                {
+                                    "name": "nvme",
+                                    "active": True,
+                                    "capacity": 2**40,
+                                    "allocation": 2**38,
+                                    "available": 3 * 2**38,
+                                    "path": "/srv/nvme",
+                                }
+                            ]
+                            if i % 3 == 0
+                            else []
+                        ),
+                        *([{"name": "backup", "active": False}] if i == 1 else []),
                     ],
                 },
                 last_checked=timezone.now() - timedelta(minutes=i),

@@ -101,6 +101,11 @@ PAGES = [
     Page("manage-template-edit", "manage-template-edit", obj="template", roles=(ADMIN,)),
     Page("manage-template-preview", "manage-template-preview", obj="template", roles=(ADMIN,)),
     Page("manage-images", "manage-images", roles=(ADMIN,)),
+    Page("manage-storage", "manage-storage", roles=(ADMIN,)),
+    Page("manage-storage-host", "manage-storage-host", obj="host", roles=(ADMIN,)),
+    # The seeded hosts have no libvirtd: reading the volumes fails, and the page says so with the host's
+    # own message as machine text.
+    Page("manage-storage-volumes", "manage-storage-host", obj="host", query="pool=default", roles=(ADMIN,)),
     Page("api-docs", "api-docs", roles=(ADMIN,)),
     Page("admin", "admin:index", roles=(ADMIN,)),
 ]
@@ -122,6 +127,8 @@ NOT_PAGES = {
     "vm-console-vv": "download: a virt-viewer file, read from the VM's host",
     "manage-image-copy": "post",
     "manage-image-delete": "post",
+    "manage-storage-refresh": "post",
+    "manage-storage-volume-delete": "post",
     "job-retry": "post",
     "job-cancel": "post",
 }

@@ -2,6 +2,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from jobs.api_urls import router as jobs_router
+from vms.api import storage as api_storage
 from vms.api import templates as api_templates
 from vms.api import vms as api
 
@@ -15,5 +16,12 @@ router.registry.extend(jobs_router.registry)
 urlpatterns = [
     path("vms/<int:pk>/adopt/", api_templates.AdoptVMView.as_view(), name="vm-adopt"),
     path("vms/<int:pk>/forget/", api_templates.ForgetVMView.as_view(), name="vm-forget"),
+    path("hosts/<int:pk>/pools/", api_storage.HostPoolsView.as_view(), name="host-pools"),
+    path("hosts/<int:pk>/pools/<str:name>/volumes/", api_storage.PoolVolumesView.as_view(), name="pool-volumes"),
+    path(
+        "hosts/<int:pk>/pools/<str:name>/volumes/<str:volume>/",
+        api_storage.PoolVolumeView.as_view(),
+        name="pool-volume",
+    ),
     path("", include(router.urls)),
 ]

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import libvirt
 
 from vms.hypervisor import ssh
 from vms.hypervisor.errors import HostUnreachable, HypervisorError, wrap
 from vms.hypervisor.uris import safe_uri
+
+T = TypeVar("T")
 
 
 def open_connection(uri: str) -> libvirt.virConnect:
@@ -95,3 +98,39 @@ def connection(uri: str) -> Iterator[libvirt.virConnect]:
     except libvirt.libvirtError as exc:
         pool.discard(uri)
         raise wrap(exc, "talk to the host", safe_uri(uri)) from exc
+
+
+def call_with_timeout(uri: str, fn: Callable[[libvirt.virConnect], T], timeout: float, action: str) -> T:
+    """fn(conn) on a fresh connection of its own, given at most `timeout` seconds.
+
+    For a request a person waits on (the Storage page): libvirt calls have no deadline of their own,
+    and a host that hangs would hold the web request for as long as TCP keeps trying. The call runs
+    in a daemon thread; past the deadline we answer "no answer" and leave the thread to finish or fail
+    alone, on its own connection (never the shared pool's), which it closes.
+    """
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            conn = open_connection(uri)
+            try:
+                outcome["value"] = fn(conn)
+            finally:
+                try:
+                    conn.close()
+                except libvirt.libvirtError:
+                    pass
+        except BaseException as exc:  # handed to the caller's thread below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name=f"libvirt-call {safe_uri(uri)}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise HostUnreachable(action, safe_uri(uri), f"no answer within {timeout:.0f} s")
+    if "error" in outcome:
+        error = outcome["error"]
+        if isinstance(error, libvirt.libvirtError):
+            raise wrap(error, action, safe_uri(uri)) from error
+        raise error  # type: ignore[misc]
+    return outcome["value"]  # type: ignore[return-value]

@@ -15,14 +15,23 @@ from vms.hypervisor.uris import safe_uri
 _VOLUME_OF_VM = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-")
 
 
+def volume_vm_uuid(name: str) -> str | None:
+    """The VM UUID a volume is named from (its disks, its cloud-init seed), or None."""
+    match = _VOLUME_OF_VM.match(name)
+    return match.group(1) if match else None
+
+
 @dataclass(frozen=True)
 class Tagged:
     kind: str  # "domain" or "volume"
     name: str
     vm_uuid: str
+    pool: str = ""  # a volume's pool
 
 
-def tagged_resources(conn: libvirt.virConnect, metadata_ns: str, pool_name: str) -> list[Tagged]:
+def tagged_resources(conn: libvirt.virConnect, metadata_ns: str) -> list[Tagged]:
+    """Our domains, and the volumes named from a VM UUID in every active pool (a template may name
+    any pool for its VMs' disks)."""
     found: list[Tagged] = []
     try:
         for dom in conn.listAllDomains(0):
@@ -33,21 +42,18 @@ def tagged_resources(conn: libvirt.virConnect, metadata_ns: str, pool_name: str)
                     continue  # not ours: never touched
                 raise
             found.append(Tagged("domain", dom.name(), dom.UUIDString()))
-        try:
-            pool = conn.storagePoolLookupByName(pool_name)
-        except libvirt.libvirtError:
-            return found
-        refresh_pool(pool)
-        for vol in pool.listAllVolumes(0):
-            match = _VOLUME_OF_VM.match(vol.name())
-            if match:
-                found.append(Tagged("volume", vol.name(), match.group(1)))
+        for pool in conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):
+            refresh_pool(pool)
+            for vol in pool.listAllVolumes(0):
+                match = _VOLUME_OF_VM.match(vol.name())
+                if match:
+                    found.append(Tagged("volume", vol.name(), match.group(1), pool.name()))
     except libvirt.libvirtError as exc:
         raise wrap(exc, "list the domains and volumes we made", f"host {safe_uri(conn.getURI())}") from exc
     return found
 
 
-def remove(conn: libvirt.virConnect, item: Tagged, pool_name: str) -> None:
+def remove(conn: libvirt.virConnect, item: Tagged) -> None:
     try:
         if item.kind == "domain":
             dom = domains.find_by_uuid(conn, item.vm_uuid)
@@ -55,7 +61,7 @@ def remove(conn: libvirt.virConnect, item: Tagged, pool_name: str) -> None:
                 domains.force_off(dom)
                 domains.undefine(dom)
         else:
-            pool = conn.storagePoolLookupByName(pool_name)
+            pool = conn.storagePoolLookupByName(item.pool)
             vol = pool.storageVolLookupByName(item.name)
             vol.delete(0)
     except libvirt.libvirtError as exc:

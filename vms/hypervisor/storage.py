@@ -128,3 +128,80 @@ def upload_file(
         raise wrap(exc, f"upload '{path.name}' to pool '{pool_name}'", _uri(conn)) from exc
     except OSError as exc:
         raise HypervisorError(f"read '{path}'", "this machine", os.strerror(exc.errno or 0)) from exc
+
+
+# --- the Storage page's reads and writes ----------------------------------------------------------
+
+
+def define_dir_pool(conn: libvirt.virConnect, name: str, path: str) -> None:
+    """Define a new dir pool, make its directory, start it and start it with the host.
+
+    Unlike ensure_dir_pool a pool of that name must not exist yet (the admin asked for a new one); if
+    any step after the define fails, the definition is removed again, so a refusal leaves the host as it was.
+    """
+    where = f"host {_uri(conn)}"
+    try:
+        conn.storagePoolLookupByName(name)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_POOL:
+            raise wrap(exc, f"look for storage pool '{name}'", where) from exc
+    else:
+        raise HypervisorError(f"define storage pool '{name}'", where, f"a pool named '{name}' already exists")
+    try:
+        pool = conn.storagePoolDefineXML(dir_pool_xml(name, path), 0)
+    except libvirt.libvirtError as exc:
+        raise wrap(exc, f"define storage pool '{name}'", where) from exc
+    try:
+        pool.build(0)
+        pool.create(0)
+        pool.setAutostart(1)
+    except libvirt.libvirtError as exc:
+        error = wrap(exc, f"start storage pool '{name}' at {path}", where)
+        try:
+            if pool.isActive():
+                pool.destroy()
+            pool.undefine()
+        except libvirt.libvirtError:
+            pass  # the first error is the one to report
+        raise error from exc
+
+
+def refresh_named_pool(conn: libvirt.virConnect, name: str) -> None:
+    """Re-read one pool's directory (files copied in or removed behind libvirt's back)."""
+    try:
+        refresh_pool(conn.storagePoolLookupByName(name))
+    except libvirt.libvirtError as exc:
+        raise wrap(exc, f"refresh storage pool '{name}'", f"host {_uri(conn)}") from exc
+
+
+def _volume_entry(vol: libvirt.virStorageVol) -> dict:
+    _type, capacity, allocation = vol.info()
+    fmt = etree.fromstring(vol.XMLDesc(0).encode()).find("target/format")
+    return {
+        "name": vol.name(),
+        "path": vol.path(),
+        "capacity": capacity,
+        "allocation": allocation,
+        "format": fmt.get("type", "") if fmt is not None else "",
+    }
+
+
+def list_volumes(conn: libvirt.virConnect, pool_name: str) -> list[dict]:
+    """Every volume of a pool, refreshed first: name, path, capacity and allocation (bytes), format."""
+    try:
+        pool = conn.storagePoolLookupByName(pool_name)
+        if not pool.isActive():
+            raise HypervisorError(
+                f"list the volumes of storage pool '{pool_name}'", f"host {_uri(conn)}", "the pool is not active"
+            )
+        refresh_pool(pool)
+        return sorted((_volume_entry(vol) for vol in pool.listAllVolumes(0)), key=lambda v: v["name"])
+    except libvirt.libvirtError as exc:
+        raise wrap(exc, f"list the volumes of storage pool '{pool_name}'", f"host {_uri(conn)}") from exc
+
+
+def delete_volume(conn: libvirt.virConnect, pool_name: str, vol_name: str) -> None:
+    try:
+        conn.storagePoolLookupByName(pool_name).storageVolLookupByName(vol_name).delete(0)
+    except libvirt.libvirtError as exc:
+        raise wrap(exc, f"delete volume '{vol_name}' in storage pool '{pool_name}'", f"host {_uri(conn)}") from exc

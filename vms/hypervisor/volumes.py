@@ -32,24 +32,28 @@ def ensure_disk(
     base_volume: str | None = None,
     full_copy: bool = False,
     base_format: str = "qcow2",
+    base_pool: str | None = None,
 ) -> str:
     """Create the volume unless it exists; return its path. Sparse always; overlay or copy of a base.
 
     `base_format` is the base image's declared format (checked at upload): an overlay names it, so that
     QEMU never probes the base (a probe could find a format that names a backing file of its own).
+    `base_pool` is where the base image is (images are copied to the default pool), when the disk
+    goes to another pool (a template's storage pool); None = the disk's own pool.
     """
     pool = _pool(conn, pool_name)
+    source_pool = pool if base_pool in (None, pool_name) else _pool(conn, base_pool)
     where = f"host {safe_uri(conn.getURI())}"
     try:
         vol = find_volume(pool, name)
         if vol is not None:
             return vol.path()
         if base_volume and full_copy:
-            base = pool.storageVolLookupByName(base_volume)
+            base = source_pool.storageVolLookupByName(base_volume)
             capacity = max(size_gib * GIB, base.info()[1])
             vol = pool.createXMLFrom(volume_xml(name, capacity, fmt), base, 0)
         elif base_volume:
-            base = pool.storageVolLookupByName(base_volume)
+            base = source_pool.storageVolLookupByName(base_volume)
             capacity = max(size_gib * GIB, base.info()[1])
             vol = pool.createXML(
                 volume_xml(name, capacity, "qcow2", backing_path=base.path(), backing_format=base_format), 0

@@ -29,6 +29,7 @@ from vms.runners.errors import host_errors
 from vms.services import actions
 from vms.services.host_slots import HostBusy, host_slot
 from vms.services.images import base_image_format
+from vms.services.placement import pool_of
 from vms.services.state import set_state, vm_groups
 from vms.services.template_preview import volume_notes
 
@@ -122,13 +123,14 @@ class ProvisionVM(VMRunner):
                     name = disk_volume_name(str(vm.uuid), 0, template.disk_format)
                     disk_path = ensure_disk(
                         conn,
-                        POOL,
+                        pool_of(template),  # the template's pool; placement checked its free space
                         name,
                         vm.disk_gib,
                         template.disk_format,
                         base_volume=template.base_image or None,
                         full_copy=template.disk_source == DiskSource.COPY,
                         base_format=base_image_format(template.base_image),
+                        base_pool=POOL,  # base images are copied to the default pool
                     )
                     ctx.log(_t("Disk %(name)s is ready.") % {"name": name})
             seed_path = None
@@ -201,6 +203,18 @@ class ProvisionVM(VMRunner):
             set_state(vm, VMState.FAILED, expected=[VMState.PENDING, VMState.PROVISIONING])
 
 
+def delete_vm_volumes(conn, vm: VirtualMachine) -> list[str]:  # noqa: ANN001
+    """The VM's volumes (named from its UUID) in the default pool (its seed) and its template's pool (its disk).
+
+    A disk left in another pool (the template named a different pool since) is found by the reaper,
+    which looks in every pool.
+    """
+    removed = []
+    for pool_name in dict.fromkeys([POOL, pool_of(vm.template)]):
+        removed += delete_volumes_of(conn, pool_name, str(vm.uuid))
+    return removed
+
+
 def remove_from_host(vm: VirtualMachine) -> list[str]:
     """Stop and undefine the VM's domain and delete its volumes; what is already gone is fine."""
     with host_errors(), connection(vm.host.uri) as conn:
@@ -208,7 +222,7 @@ def remove_from_host(vm: VirtualMachine) -> list[str]:
         if dom is not None:
             domains.force_off(dom)
             domains.undefine(dom)
-        return delete_volumes_of(conn, POOL, str(vm.uuid))
+        return delete_vm_volumes(conn, vm)
 
 
 @register("vm.delete")
@@ -233,7 +247,7 @@ class DeleteVM(VMRunner):
                 if dom is not None:
                     domains.undefine(dom)
             with ctx.step("volumes"):
-                for name in delete_volumes_of(conn, POOL, str(vm.uuid)):
+                for name in delete_vm_volumes(conn, vm):
                     ctx.log(_t("Removed disk %(name)s.") % {"name": name})
         set_state(vm, VMState.DELETED)
 

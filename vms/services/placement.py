@@ -8,11 +8,13 @@ from django.db.models import Count, Q, Sum
 from django.utils.translation import gettext as _
 
 from vms.choices import CopyState, VMState
-from vms.hypervisor.hostinfo import default_pool
-from vms.models import Host, VMTemplate
+from vms.hypervisor.hostinfo import active_pools
+from vms.models import Host, VirtualMachine, VMTemplate
 
 # VMs in these states hold no resources on their host.
 NOT_RESERVING = [VMState.DELETED, VMState.FAILED]
+# The pool a template's disks go to when it names none (the one every sandbox and Debian host has).
+DEFAULT_POOL = "default"
 
 
 class NoHostAvailable(Exception):
@@ -26,16 +28,38 @@ class Need:
     disk_gib: int
 
 
-def _pool_available_gib(host: Host) -> float:
-    default = default_pool(host.capabilities)
-    return default["available"] / 2**30 if default else 0.0
+def pool_of(template: VMTemplate | None) -> str:
+    """The storage pool a template's VM disks are made in."""
+    return (template.storage_pool if template is not None else "") or DEFAULT_POOL
+
+
+def reserved_disk_by_pool(host_ids) -> dict[tuple[int, str], int]:
+    """GiB our VMs hold per (host id, pool): each VM's disk size, in its template's pool.
+
+    Roughly: a VM whose template was deleted, or named another pool after the VM was made, is counted
+    in its template's pool of today (or the default pool).
+    """
+    rows = (
+        VirtualMachine.objects.filter(host_id__in=host_ids)
+        .exclude(state__in=NOT_RESERVING)
+        .values("host_id", "template__storage_pool")
+        .annotate(total=Sum("disk_gib"))
+    )
+    reserved: dict[tuple[int, str], int] = {}
+    for row in rows:
+        key = (row["host_id"], row["template__storage_pool"] or DEFAULT_POOL)
+        reserved[key] = reserved.get(key, 0) + (row["total"] or 0)
+    return reserved
+
+
+def _pool_facts(host: Host, name: str) -> dict | None:
+    return next((p for p in active_pools(host.capabilities) if p.get("name") == name), None)
 
 
 def _candidates():
     reserving = ~Q(vms__state__in=NOT_RESERVING)
     return Host.objects.filter(enabled=True).annotate(
         reserved_memory=Sum("vms__memory_mib", filter=reserving, default=0),
-        reserved_disk=Sum("vms__disk_gib", filter=reserving, default=0),
         vm_count=Count("vms", filter=reserving),
     )
 
@@ -58,13 +82,24 @@ def why_not(host: Host, template: VMTemplate, need: Need) -> str | None:
             "free": max(free_memory, 0),
             "need": need.memory_mib,
         }
-    free_disk = _pool_available_gib(host) - (host.reserved_disk or 0)
-    if need.disk_gib and free_disk < need.disk_gib:
-        return _("%(host)s has %(free).0f GiB of storage left, %(need)s GiB needed.") % {
-            "host": host.name,
-            "free": max(free_disk, 0),
-            "need": need.disk_gib,
-        }
+    if need.disk_gib:
+        # The pool the template names, as the host last reported it, less what our VMs hold there.
+        pool_name = pool_of(template)
+        pool = _pool_facts(host, pool_name)
+        if pool is None:
+            return _("%(host)s has no active storage pool '%(pool)s', which this template's disks go to.") % {
+                "host": host.name,
+                "pool": pool_name,
+            }
+        reserved = reserved_disk_by_pool([host.pk]).get((host.pk, pool_name), 0)
+        free_disk = pool.get("available", 0) / 2**30 - reserved
+        if free_disk < need.disk_gib:
+            return _("%(host)s has %(free).0f GiB left in storage pool '%(pool)s', %(need)s GiB needed.") % {
+                "host": host.name,
+                "free": max(free_disk, 0),
+                "pool": pool_name,
+                "need": need.disk_gib,
+            }
     return None
 
 

@@ -25,7 +25,6 @@ from vms.hypervisor import inventory
 from vms.hypervisor.connection import connection
 from vms.hypervisor.errors import HypervisorError
 from vms.models import Host, VirtualMachine
-from vms.runners.vm import POOL
 
 log = logging.getLogger(__name__)
 DEFAULT_GRACE = 600  # seconds
@@ -75,7 +74,7 @@ def reap(grace: float = DEFAULT_GRACE, dry_run: bool = False, now: float | None 
     for host in Host.objects.filter(enabled=True, online=True):
         try:
             with connection(host.uri) as conn:
-                items = inventory.tagged_resources(conn, METADATA_NS, POOL)
+                items = inventory.tagged_resources(conn, METADATA_NS)
                 live = _live_uuids()  # read after listing: a VM created meanwhile is not an orphan
                 for item in items:
                     if item.vm_uuid in live:
@@ -86,7 +85,7 @@ def reap(grace: float = DEFAULT_GRACE, dry_run: bool = False, now: float | None 
                     orphan = Orphan(host.name, item, now - float(client.hget(SEEN_KEY, key)))
                     if orphan.age >= grace and not dry_run:
                         try:
-                            inventory.remove(conn, item, POOL)
+                            inventory.remove(conn, item)
                             orphan.removed = True
                             client.hdel(SEEN_KEY, key)
                         except HypervisorError as exc:

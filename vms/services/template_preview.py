@@ -19,17 +19,18 @@ from vms.hypervisor.errors import HypervisorError
 from vms.hypervisor.hostinfo import pool_target_path
 from vms.hypervisor.volumes import disk_volume_name
 from vms.models import Host, VMTemplate
+from vms.services.placement import pool_of
 
 # The UUID and name a preview uses: a placeholder, never the UUID of a real VM.
 PREVIEW_UUID = "00000000-0000-4000-8000-00000000feed"
 PREVIEW_NAME = "template-preview"
 
 
-def _pool_path(conn) -> str:  # noqa: ANN001
+def _pool_path(conn, pool: str = POOL) -> str:  # noqa: ANN001
     import libvirt
 
     try:
-        return pool_target_path(conn.storagePoolLookupByName(POOL)) or "/var/lib/libvirt/images"
+        return pool_target_path(conn.storagePoolLookupByName(pool)) or "/var/lib/libvirt/images"
     except libvirt.libvirtError:
         return "/var/lib/libvirt/images"
 
@@ -86,7 +87,7 @@ def preview(template: VMTemplate, host: Host) -> tuple[str, list[str]]:
     """
     try:
         with connection(host.uri) as conn:
-            spec = sample_spec(template, _pool_path(conn))
+            spec = sample_spec(template, _pool_path(conn, pool_of(template)))
             dom = build_vm_domain(template.domain_xml, spec)
             notes = []
             if template.disk_source in (DiskSource.OVERLAY, DiskSource.COPY) and template.base_image:
@@ -114,7 +115,7 @@ def preview(template: VMTemplate, host: Host) -> tuple[str, list[str]]:
     if spec.disk_path:
         notes.append(
             _("Each VM gets its own %(fmt)s disk volume in the '%(pool)s' pool, made when the VM is created (%(how)s).")
-            % {"fmt": template.disk_format, "pool": POOL, "how": DiskSource(template.disk_source).label}
+            % {"fmt": template.disk_format, "pool": pool_of(template), "how": DiskSource(template.disk_source).label}
         )
     if template.cloud_init:
         notes.append(_("A cloud-init seed CD-ROM (label cidata) is attached to each VM when it is created."))

@@ -41,6 +41,7 @@ from vms.domainxml.template import (
 from vms.domainxml.tree import remove_element
 from vms.domainxml.vm import METADATA_NS
 from vms.models import Image, ImageKind, TemplateVersion, VMTemplate
+from vms.services.storage import POOL_NAME_RE, POOL_NAME_RULE
 
 MAX_XML_BYTES = 512 * 1024
 
@@ -73,6 +74,17 @@ COLUMNS: tuple[Column, ...] = (
     Column("disk_source", CHOICE, gettext_noop("Disk"), choices=tuple(DiskSource.choices)),
     Column("disk_format", CHOICE, gettext_noop("Disk format"), choices=tuple(DiskFormat.choices)),
     Column("base_image", VOLUME, gettext_noop("Base image"), max_length=255),  # an Image's volume name
+    Column(
+        "storage_pool",
+        TEXT,
+        gettext_noop("Storage pool for VM disks"),
+        help=gettext_noop(
+            "The libvirt storage pool on each host that VM disks are made in. Empty: the host's default "
+            "pool. Only hosts with enough free space in it are chosen."
+        ),
+        max_length=64,
+        required=False,
+    ),
     Column("cloud_init", BOOL, gettext_noop("Configure the guest with cloud-init (SSH keys, host name)")),
     Column("requires_kvm", BOOL, gettext_noop("Only place on hosts with KVM")),
 )
@@ -313,6 +325,8 @@ def _check_limits(data: dict[str, Any]) -> None:
             errors["base_image"] = _("No uploaded base image has the volume name '%(name)s'.") % {
                 "name": data["base_image"]
             }
+    if data.get("storage_pool") and not POOL_NAME_RE.match(data["storage_pool"]):
+        errors["storage_pool"] = str(POOL_NAME_RULE)
     if data["disk_source"] == DiskSource.OVERLAY and data["disk_format"] != DiskFormat.QCOW2:
         errors["disk_format"] = _("An overlay on a base image is always qcow2; choose qcow2.")
     if errors:
