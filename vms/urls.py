@@ -2,6 +2,7 @@ from django.urls import path
 
 from vms.views import graphics as views_graphics
 from vms.views import manage
+from vms.views import networks as views_networks
 from vms.views import vms as views
 
 urlpatterns = [
@@ -18,6 +19,8 @@ urlpatterns = [
     path("manage/images/", manage.image_list, name="manage-images"),
     path("manage/images/<int:pk>/copy/", manage.image_copy, name="manage-image-copy"),
     path("manage/images/<int:pk>/delete/", manage.image_delete, name="manage-image-delete"),
+    path("manage/networks/", views_networks.network_list, name="manage-networks"),
+    path("manage/networks/<int:pk>/action/", views_networks.network_action, name="manage-network-action"),
     # the graphical console
     path("vms/<uuid:uuid>/graphics/", views_graphics.graphics_console, name="vm-graphics"),
     path(

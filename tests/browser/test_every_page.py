@@ -101,6 +101,7 @@ PAGES = [
     Page("manage-template-edit", "manage-template-edit", obj="template", roles=(ADMIN,)),
     Page("manage-template-preview", "manage-template-preview", obj="template", roles=(ADMIN,)),
     Page("manage-images", "manage-images", roles=(ADMIN,)),
+    Page("manage-networks", "manage-networks", roles=(ADMIN,)),
     Page("api-docs", "api-docs", roles=(ADMIN,)),
     Page("admin", "admin:index", roles=(ADMIN,)),
 ]
@@ -122,6 +123,7 @@ NOT_PAGES = {
     "vm-console-vv": "download: a virt-viewer file, read from the VM's host",
     "manage-image-copy": "post",
     "manage-image-delete": "post",
+    "manage-network-action": "post",
     "job-retry": "post",
     "job-cancel": "post",
 }

@@ -2,6 +2,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from jobs.api_urls import router as jobs_router
+from vms.api import networks as api_networks
 from vms.api import templates as api_templates
 from vms.api import vms as api
 
@@ -10,10 +11,12 @@ router.register("hosts", api.HostViewSet, basename="host")
 router.register("vms", api.VMViewSet, basename="vm")
 router.register("templates", api_templates.TemplateViewSet, basename="template")
 router.register("images", api_templates.ImageViewSet, basename="image")
+router.register("networks", api_networks.NetworkViewSet, basename="network")
 router.registry.extend(jobs_router.registry)
 
 urlpatterns = [
     path("vms/<int:pk>/adopt/", api_templates.AdoptVMView.as_view(), name="vm-adopt"),
     path("vms/<int:pk>/forget/", api_templates.ForgetVMView.as_view(), name="vm-forget"),
+    path("hosts/<int:pk>/networks/", api_networks.HostNetworksView.as_view(), name="host-networks"),
     path("", include(router.urls)),
 ]
