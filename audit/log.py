@@ -26,6 +26,7 @@ OBJECT_TYPES = {
     "vms.host": "host",
     "vms.vmtemplate": "template",
     "vms.image": "image",
+    "vms.hostnetwork": "network",
     "portal.vmrequest": "request",
     "portal.quota": "quota",
     "portal.vmshare": "share",

@@ -252,3 +252,31 @@ class PoolForm(forms.Form):
         strip=False,
         help_text=_("An absolute path; libvirt creates the directory if it does not exist."),
     )
+
+
+class NetworkForm(forms.Form):
+    """A new libvirt network on one or several hosts. The service (services/networks.py) checks it."""
+
+    MODE_CHOICES = [
+        ("nat", _("NAT: guests reach out through the host's address")),
+        ("route", _("Routed: guests' subnet routed by the host, no NAT")),
+        ("bridge", _("Bridge: guests join an existing bridge on the host")),
+    ]
+
+    name = forms.CharField(label=_("Name"), max_length=50)
+    hosts = forms.ModelMultipleChoiceField(
+        label=_("On hosts"), queryset=Host.objects.all(), widget=forms.CheckboxSelectMultiple
+    )
+    mode = forms.ChoiceField(label=_("Mode"), choices=MODE_CHOICES, initial="nat", widget=forms.RadioSelect)
+    bridge = forms.CharField(
+        label=_("Bridge"), max_length=15, required=False, help_text=_("Bridge mode only: the host's bridge, e.g. br0.")
+    )
+    subnet = forms.CharField(
+        label=_("Subnet"),
+        max_length=43,
+        required=False,
+        help_text=_("NAT and routed: a private IPv4 subnet, e.g. 192.168.150.0/24. The host takes its first address."),
+    )
+    dhcp = forms.BooleanField(
+        label=_("DHCP"), required=False, initial=True, help_text=_("Hand out the rest of the subnet to guests.")
+    )

@@ -267,3 +267,25 @@ class VMShare(models.Model):
 
     def __str__(self) -> str:
         return f"{self.vm} -> {self.user} ({self.level})"
+
+
+class HostNetwork(models.Model):
+    """A libvirt network on one host, by name: the stable id that the API's /networks/{id}/ names.
+
+    Only the identity is kept here. What the network is (active, autostart, mode, bridge, DHCP) is a
+    host fact, stored with the host's other facts in Host.capabilities["networks"] when the host is
+    checked, when the watcher connects and after each network action (services/networks.py).
+    """
+
+    host = models.ForeignKey(Host, verbose_name=_("host"), on_delete=models.CASCADE, related_name="networks")
+    name = models.CharField(_("name"), max_length=64)
+    created_at = models.DateTimeField(_("first seen"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["host__name", "name"]
+        verbose_name = _("host network")
+        verbose_name_plural = _("host networks")
+        constraints = [models.UniqueConstraint(fields=["host", "name"], name="host_network_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.host.name}"

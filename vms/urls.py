@@ -2,6 +2,7 @@ from django.urls import path
 
 from vms.views import graphics as views_graphics
 from vms.views import manage, storage
+from vms.views import networks as views_networks
 from vms.views import vms as views
 
 urlpatterns = [
@@ -22,6 +23,8 @@ urlpatterns = [
     path("manage/storage/<int:pk>/", storage.storage_host, name="manage-storage-host"),
     path("manage/storage/<int:pk>/refresh/", storage.storage_refresh, name="manage-storage-refresh"),
     path("manage/storage/<int:pk>/volumes/delete/", storage.storage_volume_delete, name="manage-storage-volume-delete"),
+    path("manage/networks/", views_networks.network_list, name="manage-networks"),
+    path("manage/networks/<int:pk>/action/", views_networks.network_action, name="manage-network-action"),
     # the graphical console
     path("vms/<uuid:uuid>/graphics/", views_graphics.graphics_console, name="vm-graphics"),
     path(

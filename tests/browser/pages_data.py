@@ -124,6 +124,23 @@ def _hosts() -> list[Host]:
                         ),
                         *([{"name": "backup", "active": False}] if i == 1 else []),
                     ],
+                    # The Networks page: a NAT network on most hosts, a bridge on some.
+                    "networks": [
+                        {
+                            "name": "default",
+                            "active": i % 6 != 0,
+                            "autostart": True,
+                            "persistent": True,
+                            "bridge": "virbr0",
+                            "forward": "nat",
+                            "subnet": "192.168.122.0/24",
+                            "dhcp": "192.168.122.2-192.168.122.254",
+                        }
+                    ]
+                    if i % 4
+                    else [],
+                    "bridges": ["br0"] if i % 3 == 0 else [],
+                    "bridges_known": True,
                 },
                 last_checked=timezone.now() - timedelta(minutes=i),
                 last_error=LIBVIRT_ERROR if offline else "",

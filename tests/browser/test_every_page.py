@@ -106,6 +106,7 @@ PAGES = [
     # The seeded hosts have no libvirtd: reading the volumes fails, and the page says so with the host's
     # own message as machine text.
     Page("manage-storage-volumes", "manage-storage-host", obj="host", query="pool=default", roles=(ADMIN,)),
+    Page("manage-networks", "manage-networks", roles=(ADMIN,)),
     Page("api-docs", "api-docs", roles=(ADMIN,)),
     Page("admin", "admin:index", roles=(ADMIN,)),
 ]
@@ -129,6 +130,7 @@ NOT_PAGES = {
     "manage-image-delete": "post",
     "manage-storage-refresh": "post",
     "manage-storage-volume-delete": "post",
+    "manage-network-action": "post",
     "job-retry": "post",
     "job-cancel": "post",
 }

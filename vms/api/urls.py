@@ -2,6 +2,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from jobs.api_urls import router as jobs_router
+from vms.api import networks as api_networks
 from vms.api import storage as api_storage
 from vms.api import templates as api_templates
 from vms.api import vms as api
@@ -11,6 +12,7 @@ router.register("hosts", api.HostViewSet, basename="host")
 router.register("vms", api.VMViewSet, basename="vm")
 router.register("templates", api_templates.TemplateViewSet, basename="template")
 router.register("images", api_templates.ImageViewSet, basename="image")
+router.register("networks", api_networks.NetworkViewSet, basename="network")
 router.registry.extend(jobs_router.registry)
 
 urlpatterns = [
@@ -23,5 +25,6 @@ urlpatterns = [
         api_storage.PoolVolumeView.as_view(),
         name="pool-volume",
     ),
+    path("hosts/<int:pk>/networks/", api_networks.HostNetworksView.as_view(), name="host-networks"),
     path("", include(router.urls)),
 ]

@@ -7,6 +7,8 @@ that stored copy through `default_pool`. No Django here.
 
 from __future__ import annotations
 
+import ipaddress
+
 import libvirt
 from lxml import etree
 
@@ -61,15 +63,40 @@ def read_pools(conn: libvirt.virConnect, *, refresh: bool = False) -> list[dict]
     return pools
 
 
+def _network_details(net: libvirt.virNetwork) -> dict:
+    """Forward mode, subnet and DHCP range from the network's XML ('' for what it does not say)."""
+    root = etree.fromstring(net.XMLDesc(0).encode())
+    forward = root.find("forward")
+    details = {"forward": "" if forward is None else forward.get("mode", "nat"), "subnet": "", "dhcp": ""}
+    for ip in root.findall("ip"):
+        if ip.get("family", "ipv4") != "ipv4" or not ip.get("address"):
+            continue
+        try:
+            prefix = ip.get("prefix") or ip.get("netmask") or "32"
+            details["subnet"] = str(ipaddress.IPv4Interface(f"{ip.get('address')}/{prefix}").network)
+        except ValueError:
+            details["subnet"] = ip.get("address", "")
+        dhcp_range = ip.find("dhcp/range")
+        if dhcp_range is not None:
+            details["dhcp"] = f"{dhcp_range.get('start', '')}-{dhcp_range.get('end', '')}"
+        break
+    return details
+
+
 def read_networks(conn: libvirt.virConnect) -> list[dict]:
-    """Every libvirt network: name, active, bridge ('' for a network without one, e.g. macvtap)."""
+    """Every libvirt network: name, active, bridge ('' for a network without one, e.g. macvtap), and
+    autostart, persistent, forward ('' isolated, else libvirt's mode: nat, route, bridge...), subnet
+    (IPv4 CIDR) and dhcp ('start-end'), '' when the network has none."""
     nets = []
     for net in conn.listAllNetworks(0):
         try:
             bridge = net.bridgeName()
         except libvirt.libvirtError:
             bridge = ""
-        nets.append({"name": net.name(), "active": bool(net.isActive()), "bridge": bridge})
+        entry = {"name": net.name(), "active": bool(net.isActive()), "bridge": bridge}
+        entry.update(autostart=bool(net.autostart()), persistent=bool(net.isPersistent()))
+        entry.update(_network_details(net))
+        nets.append(entry)
     return nets
 
 
@@ -112,8 +139,10 @@ def describe_host(conn: libvirt.virConnect) -> dict:
             "machines": sorted(set(caps.xpath("/capabilities/guest/arch[@name='x86_64']/machine/text()"))),
             "pools": read_pools(conn),
             "networks": read_networks(conn),
-            "bridges": read_bridges(conn) or [],
         }
+        bridges = read_bridges(conn)
+        # [] is also "no interface driver": placement refuses a host for a missing bridge only when known.
+        facts.update(bridges=bridges or [], bridges_known=bridges is not None)
     except libvirt.libvirtError as exc:
         raise wrap(exc, "read the host's capabilities", where) from exc
     return facts

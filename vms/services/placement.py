@@ -8,6 +8,7 @@ from django.db.models import Count, Q, Sum
 from django.utils.translation import gettext as _
 
 from vms.choices import CopyState, VMState
+from vms.domainxml.interfaces import wiring_of
 from vms.hypervisor.hostinfo import active_pools
 from vms.models import Host, VirtualMachine, VMTemplate
 
@@ -64,6 +65,30 @@ def _candidates():
     )
 
 
+def _missing_wiring(host: Host, template: VMTemplate) -> str | None:
+    """A network or bridge the template's interfaces join that the host lacks, in words; None if none.
+
+    From the host's stored facts (the host check and the watcher store them). Without this a VM would be
+    placed there and adapt() would quietly rewire its interface to another network. A host whose facts
+    do not list networks (never checked) or cannot list bridges (no interface driver) is not refused
+    for what is unknown.
+    """
+    wiring = wiring_of(template.domain_xml)
+    caps = host.capabilities
+    if wiring.networks and "networks" in caps:
+        active = {n.get("name") for n in caps["networks"] if n.get("active")}
+        for name in sorted(wiring.networks - active):
+            return _("%(host)s has no active libvirt network %(name)s, which this template uses.") % {
+                "host": host.name,
+                "name": name,
+            }
+    if wiring.bridges and caps.get("bridges_known"):
+        bridges = set(caps.get("bridges") or []) | {n.get("bridge") for n in caps.get("networks") or []}
+        for name in sorted(wiring.bridges - bridges):
+            return _("%(host)s has no bridge %(name)s, which this template uses.") % {"host": host.name, "name": name}
+    return None
+
+
 def why_not(host: Host, template: VMTemplate, need: Need) -> str | None:
     """None when the host fits, else a sentence saying why not."""
     if not host.enabled:
@@ -73,6 +98,9 @@ def why_not(host: Host, template: VMTemplate, need: Need) -> str | None:
     caps = host.capabilities
     if template.requires_kvm and not caps.get("kvm"):
         return _("%(host)s has no usable KVM, which this template requires.") % {"host": host.name}
+    missing = _missing_wiring(host, template)
+    if missing:
+        return missing
     if template.base_image and not host.image_copies.filter(volume=template.base_image, state=CopyState.READY).exists():
         return _("%(host)s does not have the base image yet (copy it from the Images page).") % {"host": host.name}
     free_memory = caps.get("memory_mib", 0) - (host.reserved_memory or 0)

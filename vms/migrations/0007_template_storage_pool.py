@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('vms', '0005_host_jobs_range'),
+        ('vms', '0006_hostnetwork'),
     ]
 
     operations = [
