@@ -16,13 +16,14 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from sandbox.demo_domain import demo_domain_xml
-from sandbox.demo_guest import KERNEL_CMDLINE
+from sandbox.demo_guest import KERNEL_CMDLINE, SCREEN_KERNEL_CMDLINE
 from sandbox.fleet import SandboxHost
 from vms.choices import BootMode, DiskFormat, DiskSource, Emulation
 from vms.models import Host, VMTemplate
 
 ADMIN_USERNAME = "admin"
 DEMO_TEMPLATE_NAME = "Demo guest"
+SCREEN_TEMPLATE_NAME = "Demo guest with screen"
 
 
 @dataclass
@@ -93,6 +94,28 @@ def ensure_demo_template() -> VMTemplate:
         name=DEMO_TEMPLATE_NAME,
         defaults={
             "description": "A tiny Linux that boots in seconds to a shell on the serial console.",
+            "domain_xml": xml,
+            "boot_mode": BootMode.KERNEL,
+            "default_vcpus": 1,
+            "max_vcpus": 2,
+            "default_memory_mib": 128,
+            "max_memory_mib": 512,
+            "default_disk_gib": 1,
+            "max_disk_gib": 4,
+            "disk_source": DiskSource.EMPTY,
+            "disk_format": DiskFormat.QCOW2,
+        },
+    )
+    return template
+
+
+def ensure_screen_template() -> VMTemplate:
+    """The demo guest with a VGA screen on VNC: the kernel and the demo's shell print there too."""
+    xml = demo_domain_xml("demo-screen", None, SCREEN_KERNEL_CMDLINE, screen=True)
+    template, _created = VMTemplate.objects.get_or_create(
+        name=SCREEN_TEMPLATE_NAME,
+        defaults={
+            "description": "The demo guest with a screen: open its graphical console (VNC) in the browser.",
             "domain_xml": xml,
             "boot_mode": BootMode.KERNEL,
             "default_vcpus": 1,

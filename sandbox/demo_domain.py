@@ -1,4 +1,5 @@
-"""The demo guest's domain XML: direct kernel boot from the host's pool, serial console."""
+"""The demo guest's domain XML: direct kernel boot from the host's pool, serial console, and with
+`screen` a VGA card shown on a VNC display as well (what a newcomer tries the graphical console on)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ def demo_domain_xml(
     vcpus: int = 1,
     disk_path: str | None = None,
     disk_format: str = "qcow2",
+    screen: bool = False,
 ) -> str:
     domain = etree.Element("domain", type="qemu")
     etree.SubElement(domain, "name").text = name
@@ -48,5 +50,10 @@ def demo_domain_xml(
     etree.SubElement(serial, "target", port="0")
     console = etree.SubElement(devices, "console", type="pty")
     etree.SubElement(console, "target", type="serial", port="0")
+    if screen:
+        # No listen address or password here: each VM gets its own (vms.domainxml.vm.build_vm_domain).
+        etree.SubElement(devices, "graphics", type="vnc", autoport="yes")
+        video = etree.SubElement(devices, "video")
+        etree.SubElement(video, "model", type="vga", vram="16384", heads="1")
     etree.SubElement(devices, "memballoon", model="none")
     return etree.tostring(domain, encoding="unicode", pretty_print=True)

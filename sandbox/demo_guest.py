@@ -71,6 +71,10 @@ BANNER = "demo guest booted"
 #: panic (QEMU ``-no-reboot`` / libvirt ``on_reboot`` then stop the guest); the rest
 #: trims boot time under software emulation (TCG).
 KERNEL_CMDLINE = "console=ttyS0 quiet loglevel=3 panic=-1 tsc=reliable no_timer_check i8042.noaux i8042.nomux"
+#: The same on a screen too: the kernel writes to every console= (the VGA text console tty0 and the
+#: serial port); /dev/console, where /init prints, is the last one, so the serial console is unchanged.
+#: Not quiet: the boot messages are what the screen shows.
+SCREEN_KERNEL_CMDLINE = "console=tty0 console=ttyS0 loglevel=4 panic=-1 tsc=reliable no_timer_check i8042.noaux"
 
 #: Debian metapackage that depends on the current cloud kernel image package.
 KERNEL_METAPACKAGE = "linux-image-cloud-amd64"
@@ -83,7 +87,7 @@ BUSYBOX_PACKAGE = "busybox-static"
 INITRAMFS_MODULES = ("evdev", "button")
 
 #: Bump whenever the layout of the outputs changes, so old builds are redone.
-BUILD_FORMAT = 1
+BUILD_FORMAT = 2  # bumped when the initramfs recipe changes (a shell on tty1 too)
 
 KERNEL_NAME = "vmlinuz"
 INITRD_NAME = "initrd.img"
@@ -275,6 +279,9 @@ exec /sbin/init
 _INITTAB = """\
 # busybox init: keep a shell with job control on the console (cttyhack finds ttyS0).
 ::respawn:/bin/cttyhack /bin/sh -l
+# ... and one on the screen (the VGA console of "Demo guest with screen"; without a screen the
+# kernel's dummy console takes it and nobody sees it).
+tty1::respawn:/bin/sh -l
 ::ctrlaltdel:/sbin/reboot
 ::shutdown:/bin/sync
 """

@@ -1,7 +1,8 @@
 """The graphical console in a real browser: noVNC on the page, through daphne's relay, to a sandbox VM's
 VNC display. Screenshots go to test-output/browser/.
 
-chromium -> daphne (page, ticket POST, /ws/vms/<uuid>/vnc/) -> QEMU's VNC port on sandbox host 1.
+chromium -> daphne (page, ticket POST, /ws/vms/<uuid>/vnc/) -> sandbox host 1 reached over SSH: a channel
+through its sshd to QEMU's VNC port on the host's own loopback (out of the web server's reach otherwise).
 The VM is defined and started directly over libvirt (the demo guest plus a VNC display and a VGA card);
 its row names the owner, the registered host and the running state.
 """
@@ -16,7 +17,7 @@ from django.contrib.auth import get_user_model
 from tests.browser.support import PASSWORD, log_in
 from tests.vms.graphics.conftest import graphics_domain_xml, running_domain
 from vms.choices import ShareLevel, VMState
-from vms.models import VirtualMachine, VMShare
+from vms.models import Host, VirtualMachine, VMShare
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -226,10 +227,13 @@ def test_spice_console_connects_in_the_browser(browser, web_server, fleet_hosts,
         VirtualMachine.objects.filter(pk=vm.pk).delete()
 
 
-def test_vnc_page_says_why_a_display_outside_its_host_is_refused(browser, web_server, fleet_hosts, output_dir):
-    """Issue 13 item 5: a display claiming 127.0.0.1 on a host reached at 127.0.0.1N is not relayed."""
+def test_vnc_page_says_why_a_display_outside_its_host_is_refused(
+    browser, web_server, fleet_hosts, sandbox_fleet, output_dir
+):
+    """Issue 13 item 5: a display claiming 127.0.0.1 on a host reached over qemu+tcp at 10.213.0.12 is not
+    relayed (over TCP that would be the web server's loopback; over SSH it is the host's, through sshd)."""
     owner = get_user_model().objects.create_user("looper", "looper@example.org", PASSWORD)
-    host = fleet_hosts[1]
+    host = Host.objects.create(name="sandbox-2-tcp", uri=sandbox_fleet.host(2).tcp_uri, online=True)
     with running_domain(host.uri, vnc=True, password=VNC_DISPLAY_PASSWORD, listen="127.0.0.1") as vm_uuid:
         vm = VirtualMachine.objects.create(
             uuid=vm_uuid, name="loop-demo", owner=owner, host=host, state=VMState.RUNNING
@@ -237,7 +241,7 @@ def test_vnc_page_says_why_a_display_outside_its_host_is_refused(browser, web_se
         page = log_in(browser, web_server.url, "looper")
         page.goto(f"{web_server.url}/vms/{vm.uuid}/graphics/")
         text = wait_for_status(page, "bad")
-        address = host.uri.split("//")[1].split(":")[0]
+        address = sandbox_fleet.host(2).address
         assert text == (
             f"The display of this VM listens on 127.0.0.1, which is not an address of host {host.name} "
             f"({address}); the console was not opened."

@@ -19,9 +19,9 @@ class Command(BaseCommand):
         fleet = SandboxFleet(settings.SANDBOX_DIR, first_index=settings.SANDBOX_FIRST_INDEX)
         registered = bootstrap.register_sandbox_hosts(fleet.hosts(hosts))
         bootstrap.check_all(registered)
-        template = bootstrap.ensure_demo_template()
+        templates = [bootstrap.ensure_demo_template(), bootstrap.ensure_screen_template()]
         self.stdout.write(_("Hosts: %(names)s") % {"names": ", ".join(h.name for h in registered)})
-        self.stdout.write(_("Template: %(name)s") % {"name": template.name})
+        self.stdout.write(_("Templates: %(names)s") % {"names": ", ".join(t.name for t in templates)})
         self.stdout.write(
             self.style.SUCCESS(
                 _("Admin login: %(user)s / %(password)s") % {"user": login.username, "password": login.password}

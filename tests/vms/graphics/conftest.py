@@ -11,7 +11,6 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit
 
 import pytest
 from lxml import etree
@@ -20,6 +19,7 @@ from sandbox.demo_domain import demo_domain_xml
 from sandbox.demo_guest import KERNEL_CMDLINE
 from vms.hypervisor import domains
 from vms.hypervisor.connection import open_connection
+from vms.hypervisor.graphics import listen_address_for
 
 VNC_PASSWORD = "pw-vnc-1"
 SPICE_PASSWORD = "pw-spice-0123456789"
@@ -58,10 +58,11 @@ def graphics_domain_xml(
 def running_domain(
     uri: str, vnc: bool, password: str | None = None, display: str = "vnc", listen: str | None = None
 ) -> Iterator[str]:
-    """A running guest; its display listens on `listen`, by default the host address of `uri`."""
+    """A running guest; its display listens on `listen`, by default where the product puts a new VM's
+    display (listen_address_for): an SSH host's own loopback, a TCP/TLS host's address."""
     vm_uuid = str(uuid.uuid4())
     name = f"gtest-{vm_uuid[:8]}"
-    listen = listen or urlsplit(uri).hostname
+    listen = listen or listen_address_for(uri)
     try:
         conn = open_connection(uri)
         try:
