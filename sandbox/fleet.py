@@ -487,6 +487,25 @@ class SandboxFleet:
             return pid
         return None
 
+    def replace_host_key(self, n: int) -> None:
+        """Give the n-th host a new SSH host key, as a reinstall (or an impostor) would; the pinned one
+        stays. sshd re-reads its keys on SIGHUP. For tests of host key pinning."""
+        host = self.host(n)
+        for path in (host.host_key_file, Path(f"{host.host_key_file}.pub")):
+            path.unlink(missing_ok=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", host.name, "-f", str(host.host_key_file)],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+        pid = _read_pid(host.pidfile("sshd"))
+        if not (pid and _pid_alive(pid, "sshd")):
+            raise SandboxError(f"{host.name}: sshd is not running")
+        os.kill(pid, signal.SIGHUP)
+        time.sleep(0.5)  # sshd re-executes itself before it listens again
+        self._wait_answering(host, timeout=10)
+
     def _processes_of(self, host: SandboxHost) -> list[int]:
         pids = set()
         namespaces = set()
