@@ -5,7 +5,7 @@
 500 staff users (one socket each, own session) connect to the web server (uvicorn, then daphne) over
 loopback, first all on
 `/ws/fleet/`, then all on `/ws/vms/<uuid>/` of one VM. The bench process then broadcasts 20 `vm.state`
-changes, 200 ms apart, with `dashboard.broadcast.send_now([vm.<uuid>, fleet], payload)` -- the call and
+changes, 200 ms apart, with `live.broadcast.send_now([vm.<uuid>, fleet], payload)` -- the call and
 groups the watcher uses -- adding a sequence number and the send time to the payload. Every client
 stamps each message as it reads it: latency = read time - time before send_now, lost = not read
 within 5 s of the last send.
@@ -110,7 +110,7 @@ server process (`dashboard.asgi:application`; uvicorn with uvloop, as `make run`
 serve it, and daphne for comparison; bench SQLite DB, local Redis channel layer, a private channel
 prefix). Broadcasts: **synthetic**, from the bench process, {CHANGES} `vm.state` messages
 {SPACING_S * 1000:.0f} ms apart with
-`dashboard.broadcast.send_now(["vm.<uuid>", "fleet"], payload)` -- the same call and groups the watcher
+`live.broadcast.send_now(["vm.<uuid>", "fleet"], payload)` -- the same call and groups the watcher
 uses after its database write (the watcher's own share is measured in "Event-to-browser latency").
 Latency = when a client read the frame - just before `send_now`, per client per message. The clients
 are a minimal RFC 6455 reader (`bench/wsclient.py`), all {CLIENTS} in the bench process: they share the 2

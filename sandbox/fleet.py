@@ -34,6 +34,7 @@ from vms.hypervisor.storage import ensure_dir_pool, upload_file
 TCP_PORT = 16509
 TLS_PORT = 16514
 SSH_PORT = 22
+LAST_INDEX = 244
 POOL_NAME = "default"
 POOL_PATH = "/var/lib/libvirt/images"
 # Directories every host sees as its own; the key is the folder under the host's state dir.
@@ -270,8 +271,9 @@ class SandboxFleet:
     # --- up -------------------------------------------------------------------------------
     def up(self, count: int, files: dict[str, Path] | None = None) -> list[HostStatus]:
         """Start `count` hosts (those already running are left alone) and prepare each one."""
-        if not 1 <= count <= 50 or self.first_index + count - 1 > 55:
-            raise SandboxError("The sandbox runs between 1 and 50 hosts, numbered 1 to 55.")
+        # Host N's address is 10.213.0.(10+N): the /24 ends at .254, so N ends at LAST_INDEX.
+        if not 1 <= count <= 50 or self.first_index < 1 or self.first_index + count - 1 > LAST_INDEX:
+            raise SandboxError(f"The sandbox runs between 1 and 50 hosts, numbered 1 to {LAST_INDEX}.")
         self._check_requirements()
         statuses = []
         for host in self.hosts(count):

@@ -14,7 +14,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from jobs.choices import JobState
 from jobs.execution import execute
-from tests.vms.templates.conftest import qemu_img, virsh
+from tests.support.virsh import virsh
+from tests.vms.templates.conftest import qemu_img
 from vms.hypervisor.volumes import ensure_disk
 from vms.models import CopyState, Image, ImageCopy
 from vms.services.images import create_image, hosts_with_image
