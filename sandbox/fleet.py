@@ -436,8 +436,8 @@ class SandboxFleet:
             conn.close()
 
     def virsh_uri(self, host: SandboxHost) -> str:
-        """The host's URI in a form any libvirt client here takes as is (`virsh -c`): through libssh2 with
-        the project's key and known_hosts (the ssh program would ignore the known_hosts parameter)."""
+        """The host's URI in a form any libvirt client here takes as is (`virsh -c`): `command=` the
+        project's ssh wrapper (its key and known_hosts; plain ssh would read root's ~/.ssh instead)."""
         return ssh.transport_uri(host.uri, self.identity)
 
     # --- status ---------------------------------------------------------------------------

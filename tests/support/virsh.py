@@ -2,7 +2,8 @@
 
 Hosts are registered as qemu+ssh URIs; the `ssh` program that plain `virsh -c qemu+ssh://...` runs
 knows nothing of the project's key or known_hosts, so tests hand virsh the URI the project opens
-(`transport_uri`: libssh2 with our key and pinned host keys), which `manage.py sandbox status` prints too.
+(`transport_uri`: `command=` our ssh wrapper, with our key and pinned host keys), which `manage.py sandbox
+status` prints too.
 """
 
 from __future__ import annotations

@@ -4,17 +4,20 @@ No Django here. The deployment gives the directory (settings.SSH_DIR) or a key o
 secret); `configure` is called once per process at start-up and every libvirt connection and console
 tunnel then uses the same identity.
 
-Why `qemu+ssh` URIs are opened as `qemu+libssh2`: libvirt's `ssh` transport runs the `ssh` program,
-which ignores the URI's `known_hosts` parameter and reads root's ~/.ssh/known_hosts instead; the
-`libssh2` transport is the same protocol to the same remote helper (virt-ssh-helper) and checks the
-host key against the file we name. (libvirt 9.0's `libssh` transport does too, but a reply larger than
-its buffer, such as getCapabilities, waits for the next keepalive, 5 s, or forever without an event
-loop: measured here.) An admin writes the URI as everyone does (`qemu+ssh://root@kvm-01/system`);
-only the connection we open differs (`transport_uri`).
+How `qemu+ssh` URIs are opened: libvirt's `ssh` transport runs the `ssh` program, which ignores the
+URI's `known_hosts` parameter and reads root's ~/.ssh/config and ~/.ssh/known_hosts. So the URI we open
+names, with libvirt's `command=` parameter, a two-line wrapper we write next to the key (`ssh -F
+<our ssh_config>`): our key, our known_hosts, strict host key checking, batch mode (never a prompt), a
+connect timeout and keepalives. An admin writes the URI as everyone does (`qemu+ssh://root@kvm-01/
+system`); only the connection we open differs (`transport_uri`), and `command=` stays refused in URIs
+people type (vms/hypervisor/uris.py). Measured here, libvirt 9.0's in-process transports are worse:
+`libssh` stalls on replies larger than its buffer (getCapabilities waited for the next keepalive, or
+forever without an event loop), `libssh2` never notices a daemon that died (the next call, and even
+closing the connection, hung), where the `ssh` program exits and the call fails at once.
 
 Host keys are trusted on first use, by a person: `scan_host_key` reads the key a host offers, the admin
 compares its fingerprint and confirms, and `pin` writes it. A host whose key later differs is refused
-by libvirt ("SSH HOST KEY VERIFICATION FAILED") and by the console tunnel.
+by ssh ("Host key verification failed.") and by the console tunnel.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import hashlib
 import ipaddress
 import os
 import re
+import shlex
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -49,6 +53,7 @@ class SshIdentity:
     key_file: Path
     public_key_file: Path
     known_hosts: Path
+    ssh_command: Path  # the wrapper libvirt runs instead of plain `ssh` (see the module's text)
 
     def public_key(self) -> str:
         """The line to add to a host's ~root/.ssh/authorized_keys."""
@@ -103,7 +108,44 @@ def ensure_identity(directory: Path, key_file: Path | None = None) -> SshIdentit
             public.write_text(derived)
         if not known_hosts.exists():
             known_hosts.touch(mode=0o600)
-    return SshIdentity(key_file, public, known_hosts)
+        config, command = directory / "ssh_config", directory / "ssh"
+        _write_if_changed(config, _ssh_config(key_file, known_hosts), 0o600)
+        _write_if_changed(command, f'#!/bin/sh\nexec ssh -F {shlex.quote(str(config))} "$@"\n', 0o700)
+    return SshIdentity(key_file, public, known_hosts, command)
+
+
+def _ssh_config(key_file: Path, known_hosts: Path) -> str:
+    """Only our key, only our known_hosts, never a prompt, and a dead host noticed within ~15 s."""
+    return "\n".join(
+        [
+            "Host *",
+            f'  IdentityFile "{key_file}"',
+            "  IdentitiesOnly yes",
+            "  IdentityAgent none",
+            f'  UserKnownHostsFile "{known_hosts}"',
+            "  GlobalKnownHostsFile /dev/null",
+            "  StrictHostKeyChecking yes",
+            "  UpdateHostKeys no",
+            "  BatchMode yes",
+            "  PasswordAuthentication no",
+            "  KbdInteractiveAuthentication no",
+            "  ConnectTimeout 10",
+            "  ServerAliveInterval 5",
+            "  ServerAliveCountMax 3",
+            "  ForwardAgent no",
+            "  ForwardX11 no",
+            "  LogLevel ERROR",
+            "",
+        ]
+    )
+
+
+def _write_if_changed(path: Path, text: str, mode: int) -> None:
+    if not path.exists() or path.read_text() != text:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
 
 
 def valid_host(host: str) -> str:
@@ -187,24 +229,27 @@ def ssh_target(uri: str) -> tuple[str, int, str] | None:
 
 
 def transport_uri(uri: str, identity: SshIdentity | None) -> str:
-    """The URI libvirt opens: SSH URIs through libssh2, with our key and known_hosts unless the URI
-    names its own; other URIs unchanged."""
+    """The URI libvirt opens: qemu+ssh through our ssh wrapper (our key and known_hosts), qemu+libssh2
+    with our key and known_hosts unless the URI names its own; other URIs unchanged."""
     parts = urlsplit(uri)
     if identity is None or parts.scheme not in SSH_SCHEMES:
         return uri
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
     scheme = parts.scheme
-    if scheme in ("qemu+ssh", "qemu+libssh"):
-        scheme = "qemu+libssh2"
-        params.pop("no_tty", None)  # an ssh-program option; libssh2 never prompts
-    if scheme == "qemu+libssh2":
+    if scheme == "qemu+libssh":
+        scheme = "qemu+libssh2"  # libssh stalls on large replies (see the module's text)
+    if scheme == "qemu+ssh":
+        params["command"] = str(identity.ssh_command)
+        params.setdefault("keyfile", str(identity.key_file))
+        params["no_tty"] = "1"
+    else:
         params.setdefault("known_hosts_verify", "normal")  # unknown or changed keys are refused
-    params.setdefault("keyfile", str(identity.key_file))
-    params.setdefault("known_hosts", str(identity.known_hosts))
-    params.setdefault("sshauth", "privkey")
+        params.setdefault("keyfile", str(identity.key_file))
+        params.setdefault("known_hosts", str(identity.known_hosts))
+        params.setdefault("sshauth", "privkey")
     netloc = parts.netloc
     if not parts.username:
-        netloc = f"root@{netloc}"  # libssh2 would otherwise log in as the worker's user
+        netloc = f"root@{netloc}"  # not the worker's own user name
     return f"{scheme}://{netloc}{parts.path}?{urlencode(params, safe='/:')}"
 
 

@@ -7,19 +7,22 @@ this guards against: a display that claims 127.0.0.1 on a host reached at anothe
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from urllib.parse import urlsplit
 
 import pytest
 from lxml import etree
 
 from sandbox.demo_domain import demo_domain_xml
 from sandbox.demo_guest import KERNEL_CMDLINE
-from vms.hypervisor import domains
+from vms.hypervisor import domains, ssh
 from vms.hypervisor.connection import open_connection
-from vms.hypervisor.graphics import listen_address_for
+from vms.hypervisor.graphics import listen_address_for, through_ssh
+from vms.hypervisor.tunnel import open_tunnel
 
 VNC_PASSWORD = "pw-vnc-1"
 SPICE_PASSWORD = "pw-spice-0123456789"
@@ -128,3 +131,21 @@ def live_display(uri: str, vm_uuid: str, display: str = "vnc") -> etree._Element
 def live_vnc_port(uri: str, vm_uuid: str) -> int:
     """Read independently of vms.hypervisor.graphics: what `virsh dumpxml` would say."""
     return int(live_display(uri, vm_uuid).get("port"))
+
+
+@asynccontextmanager
+async def display_stream(uri: str, port: int) -> AsyncIterator[tuple]:
+    """(reader, writer) straight to a display, not through the relay: what a native client gets with an
+    SSH tunnel to an SSH host (its display listens on the host's loopback), or a plain TCP connection."""
+    if through_ssh(uri):
+        tunnel = await open_tunnel(uri, ssh.identity(), "127.0.0.1", port)
+        try:
+            yield tunnel.reader, tunnel.writer
+        finally:
+            await tunnel.close()
+        return
+    reader, writer = await asyncio.open_connection(urlsplit(uri).hostname, port)
+    try:
+        yield reader, writer
+    finally:
+        writer.close()

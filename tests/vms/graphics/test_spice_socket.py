@@ -7,7 +7,6 @@ import asyncio
 import socket
 import struct
 import time
-from urllib.parse import urlsplit
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -21,7 +20,7 @@ from vms.consumers.graphics import websocket_urlpatterns
 from vms.hypervisor.connection import open_connection
 from vms.services import console_tokens
 
-from .conftest import SPICE_PASSWORD, live_display, running_domain
+from .conftest import SPICE_PASSWORD, display_stream, live_display, running_domain
 from .test_vnc_socket import _closed_with, _read_bytes, _user, _vm
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
@@ -67,15 +66,15 @@ async def _link(socket, channel_type: int) -> bytes:
 BROWSER_TICKET = struct.pack("<I", 1) + bytes(128)
 
 
-def direct_link_result(uri: str, vm_uuid: str) -> int:
+async def direct_link_result(uri: str, vm_uuid: str) -> int:
     """The link result QEMU gives a client that connects to the display itself with the browser's ticket."""
-    port = int(live_display(uri, vm_uuid, "spice").get("port"))
-    with socket.create_connection((urlsplit(uri).hostname, port), timeout=5) as direct:
-        direct.sendall(link_message(SPICE_CHANNEL_MAIN))
-        header = _recv_exactly(direct, 16)
-        _recv_exactly(direct, struct.unpack("<I", header[12:16])[0])
-        direct.sendall(BROWSER_TICKET)
-        return struct.unpack("<I", _recv_exactly(direct, 4))[0]
+    port = int((await sync_to_async(live_display)(uri, vm_uuid, "spice")).get("port"))
+    async with display_stream(uri, port) as (reader, writer):
+        writer.write(link_message(SPICE_CHANNEL_MAIN))
+        header = await reader.readexactly(16)
+        await reader.readexactly(struct.unpack("<I", header[12:16])[0])
+        writer.write(BROWSER_TICKET)
+        return struct.unpack("<I", await reader.readexactly(4))[0]
 
 
 def _recv_exactly(sock: socket.socket, count: int) -> bytes:
@@ -123,7 +122,7 @@ async def _display_channel(vm_uuid: str, cookie: bytes, token: str, session_id: 
 async def test_spice_link_handshake_through_the_relay(spice_domain):
     uri, vm_uuid = spice_domain
     # The display has a password: the browser's ticket, sent to it directly, is refused.
-    assert await sync_to_async(direct_link_result)(uri, vm_uuid) != 0
+    assert await direct_link_result(uri, vm_uuid) != 0
     owner, _client, cookie = await sync_to_async(_user)("owner")
     await sync_to_async(_vm)(uri, vm_uuid, owner)
     token = console_tokens.issue(owner.pk, vm_uuid, kind="spice")

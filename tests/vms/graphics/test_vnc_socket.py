@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import socket as socket_lib
 import struct
 import time
-from urllib.parse import urlsplit
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -22,7 +20,7 @@ from vms.consumers.graphics import GraphicsConsumer
 from vms.models import Host, VirtualMachine
 from vms.services import console_tokens
 
-from .conftest import VNC_PASSWORD, live_vnc_port
+from .conftest import VNC_PASSWORD, display_stream, live_vnc_port
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 
@@ -91,20 +89,20 @@ async def rfb_handshake_as_novnc(socket: WebsocketCommunicator) -> tuple[bytes, 
     return received + server_init, server_init
 
 
-def display_offers(uri: str, vm_uuid: str) -> bytes:
+async def display_offers(uri: str, vm_uuid: str) -> bytes:
     """The security types QEMU offers to anyone who connects to the display itself (not the relay)."""
-    port = live_vnc_port(uri, vm_uuid)
-    with socket_lib.create_connection((urlsplit(uri).hostname, port), timeout=5) as direct:
-        assert direct.recv(12) == b"RFB 003.008\n"
-        direct.sendall(b"RFB 003.008\n")
-        count = direct.recv(1)[0]
-        return direct.recv(count)
+    port = await sync_to_async(live_vnc_port)(uri, vm_uuid)
+    async with display_stream(uri, port) as (reader, writer):
+        assert await reader.readexactly(12) == b"RFB 003.008\n"
+        writer.write(b"RFB 003.008\n")
+        count = (await reader.readexactly(1))[0]
+        return await reader.readexactly(count)
 
 
 async def test_relay_authenticates_to_the_display_and_offers_the_browser_no_password(vnc_domain):
     uri, vm_uuid = vnc_domain
     # The display itself asks for VNC Authentication only: it has a password.
-    assert await sync_to_async(display_offers)(uri, vm_uuid) == bytes([2])
+    assert await display_offers(uri, vm_uuid) == bytes([2])
     owner, _client, cookie = await sync_to_async(_user)("owner")
     await sync_to_async(_vm)(uri, vm_uuid, owner)
     socket = await _open(vm_uuid, cookie, console_tokens.issue(owner.pk, vm_uuid))
