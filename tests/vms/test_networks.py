@@ -15,6 +15,7 @@ from lxml import etree
 from audit.models import AuditEntry
 from tests.support.people import client_for, fake_host
 from vms.choices import VMState
+from vms.hypervisor.connection import open_connection
 from vms.hypervisor.networks import network_xml
 from vms.models import HostNetwork, VirtualMachine, VMTemplate
 from vms.services import networks as network_services
@@ -26,7 +27,7 @@ PREFIX = "tnet-"
 
 def _libvirt_network(host, name) -> dict | None:
     """What the host itself says about the network (not our stored copy): None when it has none."""
-    conn = libvirt.open(host.uri)
+    conn = open_connection(host.uri)
     try:
         net = conn.networkLookupByName(name)
     except libvirt.libvirtError:
@@ -38,7 +39,7 @@ def _libvirt_network(host, name) -> dict | None:
 
 
 def _names_on(host) -> set[str]:
-    conn = libvirt.open(host.uri)
+    conn = open_connection(host.uri)
     try:
         return {n.name() for n in conn.listAllNetworks(0)}
     finally:
@@ -50,7 +51,7 @@ def hosts(fleet_hosts):
     """The sandbox hosts; every network these tests made is removed from them afterwards."""
     yield fleet_hosts
     for host in fleet_hosts:
-        conn = libvirt.open(host.uri)
+        conn = open_connection(host.uri)
         try:
             for net in conn.listAllNetworks(0):
                 if net.name().startswith(PREFIX):

@@ -13,6 +13,7 @@ from typing import Any
 
 import libvirt
 
+from vms.hypervisor import ssh
 from vms.hypervisor.hostinfo import read_bridges, read_networks, read_pools
 
 from .adapt import AdaptResult, adapt
@@ -137,6 +138,7 @@ def adapt_to_uri(domain: Domain | str | bytes, uri: str, **kwargs: Any) -> Adapt
     A read-write connection is needed for domain capabilities (libvirt refuses them on a
     read-only one); if it is refused we still adapt with host capabilities only.
     """
+    uri = ssh.transport_uri(uri, ssh.identity())  # an SSH host through the project's key and known_hosts
     try:
         conn = libvirt.open(uri)
     except libvirt.libvirtError:

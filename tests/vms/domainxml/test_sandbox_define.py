@@ -11,6 +11,7 @@ import pytest
 
 from vms.domainxml import Domain
 from vms.domainxml.hostcaps import adapt_to_connection, quiet_libvirt_errors
+from vms.hypervisor.connection import open_connection
 
 from .helpers import SEED
 
@@ -31,7 +32,7 @@ def test_son_defines_and_starts_on_sandbox_hosts(sandbox_uris):
 
 
 def _define_start_destroy(uri: str) -> None:
-    conn = libvirt.open(uri)
+    conn = open_connection(uri)
     tag = uuid.uuid4()
     name = f"dx-son-{tag.hex[:12]}"
     dom = vol = None

@@ -16,6 +16,7 @@ from jobs.choices import JobState
 from jobs.execution import execute
 from tests.support.virsh import virsh
 from tests.vms.templates.conftest import qemu_img
+from vms.hypervisor.connection import open_connection
 from vms.hypervisor.volumes import ensure_disk
 from vms.models import CopyState, Image, ImageCopy
 from vms.services.images import create_image, hosts_with_image
@@ -62,7 +63,7 @@ def test_qcow2_upload_copies_to_a_sandbox_host_as_a_job(image_dir, admin_user, s
         assert "<format type='qcow2'/>" in physical
         assert list(hosts_with_image(image.volume)) == [sandbox_host]
         # The provisioner's contract: template.base_image is this volume name; an overlay starts from it.
-        conn = libvirt.open(uri)
+        conn = open_connection(uri)
         try:
             path = ensure_disk(conn, "default", "overlay-test.qcow2", 1, "qcow2", base_volume=image.volume)
             overlay = conn.storageVolLookupByPath(path)
@@ -70,7 +71,7 @@ def test_qcow2_upload_copies_to_a_sandbox_host_as_a_job(image_dir, admin_user, s
         finally:
             conn.close()
     finally:
-        conn = libvirt.open(uri)
+        conn = open_connection(uri)
         pool = conn.storagePoolLookupByName("default")
         for name in ("overlay-test.qcow2", image.volume):
             try:
@@ -204,7 +205,7 @@ def test_an_overlay_names_the_declared_format_of_its_base_so_nothing_is_probed(s
     """The base holds qcow2 bytes but was declared raw: the overlay says raw, and QEMU reads it as raw
     (a probe would have found qcow2 and followed whatever that header names)."""
     uri = sandbox_uris[0]
-    conn = libvirt.open(uri)
+    conn = open_connection(uri)
     try:
         pool = conn.storagePoolLookupByName("default")
         base = image_dir / "declared-raw.img"

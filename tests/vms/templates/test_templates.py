@@ -13,6 +13,7 @@ from lxml import etree
 from vms.choices import DiskSource
 from vms.domainxml import Domain, is_valid
 from vms.domainxml.template import PLACEHOLDER_NAME, read_settings
+from vms.hypervisor.connection import open_connection
 from vms.models import TemplateVersion, VMTemplate
 from vms.services.template_preview import preview
 from vms.services.templates import apply_settings, import_template, update_template
@@ -227,7 +228,7 @@ def test_preview_adapts_son_to_a_sandbox_host_and_libvirt_accepts_it(son_xml, ad
     dom = Domain.from_xml(xml)
     assert dom.type == "qemu" and dom.os.machine == "pc"
     assert dom.devices.emulator == "/usr/bin/qemu-system-x86_64"
-    conn = libvirt.open(sandbox_host.uri)
+    conn = open_connection(sandbox_host.uri)
     try:
         defined = conn.defineXMLFlags(xml, libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
         try:
