@@ -17,6 +17,8 @@ SUMMARIES: dict[tuple[str, str], str] = {
     ("patch", "/api/v1/hosts/{id}/"): "Change some of a host's settings (admins)",
     ("delete", "/api/v1/hosts/{id}/"): "Remove a host that no VM uses (admins)",
     ("post", "/api/v1/hosts/{id}/check/"): "Check a host now: reachable, capacity, pools, networks",
+    ("post", "/api/v1/hosts/{id}/trust-host-key/"): "Confirm the SSH host key a host offers (admins)",
+    ("get", "/api/v1/hosts/ssh-public-key/"): "This dashboard's SSH public key, for authorized_keys (admins)",
     ("get", "/api/v1/images/"): "List disk images and ISOs",
     ("post", "/api/v1/images/"): "Upload a disk image or ISO (admins)",
     ("get", "/api/v1/images/{id}/"): "Get one image with its copies on hosts",
