@@ -101,6 +101,10 @@ PAGES = [
     Page("manage-template-edit", "manage-template-edit", obj="template", roles=(ADMIN,)),
     Page("manage-template-preview", "manage-template-preview", obj="template", roles=(ADMIN,)),
     Page("manage-images", "manage-images", roles=(ADMIN,)),
+    Page("manage-hosts", "manage-hosts", roles=(ADMIN,)),
+    Page("manage-host-new", "manage-host-new", roles=(ADMIN,)),
+    Page("manage-host", "manage-host", obj="host", roles=(ADMIN,)),
+    Page("manage-host-ssh", "manage-host", obj="ssh_host", roles=(ADMIN,)),
     Page("api-docs", "api-docs", roles=(ADMIN,)),
     Page("admin", "admin:index", roles=(ADMIN,)),
 ]
@@ -122,6 +126,10 @@ NOT_PAGES = {
     "vm-console-vv": "download: a virt-viewer file, read from the VM's host",
     "manage-image-copy": "post",
     "manage-image-delete": "post",
+    "manage-host-check": "post",
+    "manage-host-trust": "post",
+    "manage-host-enable": "post",
+    "manage-host-delete": "post",
     "job-retry": "post",
     "job-cancel": "post",
 }
