@@ -261,9 +261,14 @@ def test_only_admins_use_the_ssh_endpoints(sshd, identity):
          ssh.HOST_KEY_CHANGED),
         ("unable to connect to server at 'kvm-01:22': No route to host", ssh.UNREACHABLE),
         ("libssh transport error: Remote command terminated with non-zero code: 1", ssh.NO_LIBVIRTD),
+        ("Cannot recv data: No ED25519 host key is known for [h]:22 and you have requested strict checking.\r\n"
+         "Host key verification failed.: Connection reset by peer", ssh.UNKNOWN_HOST_KEY),
+        ("Cannot recv data: @@@\r\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\r\n"
+         "Host key verification failed.", ssh.HOST_KEY_CHANGED),
         ("Domain not found", None),
     ],
 )  # fmt: skip
 def test_libvirt_messages_measured_elsewhere_are_told_apart(message, kind):
-    """Messages libvirt 9.0 gives with other options (an auth callback, password methods allowed)."""
+    """Messages libvirt 9.0 gives with other options (an auth callback, password methods allowed) and
+    through the ssh program (the `ssh` transport, StrictHostKeyChecking=yes, BatchMode=yes)."""
     assert ssh.failure_kind(message) == kind

@@ -220,8 +220,22 @@ HOST_KEY_CHANGED = "host-key-changed"  # the host offers another key than the pi
 AUTH_REFUSED = "auth-refused"  # the host does not accept our key
 NO_LIBVIRTD = "no-libvirtd"  # logged in, but the remote helper could not reach libvirt there
 _KINDS = [
-    (HOST_KEY_CHANGED, ("HOST KEY VERIFICATION FAILED", "differs from stored identity")),
-    (UNKNOWN_HOST_KEY, ("Can't verify the session host key", "was not accepted", "host key for server not known")),
+    # libssh's words, then the ssh program's (the `ssh` transport), which says "Host key verification
+    # failed" for both: the changed key is told apart by its banner, so it is matched first.
+    (
+        HOST_KEY_CHANGED,
+        ("HOST KEY VERIFICATION FAILED !!!", "differs from stored identity", "REMOTE HOST IDENTIFICATION HAS CHANGED"),
+    ),
+    (
+        UNKNOWN_HOST_KEY,
+        (
+            "Can't verify the session host key",
+            "was not accepted",
+            "host key for server not known",
+            "host key is known for",
+            "Host key verification failed",
+        ),
+    ),
     (
         AUTH_REFUSED,
         (
