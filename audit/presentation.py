@@ -42,6 +42,8 @@ SENTENCES = {
     "host.add": gettext_lazy("%(actor)s added the host %(object)s"),
     "host.update": gettext_lazy("%(actor)s changed the host %(object)s"),
     "host.delete": gettext_lazy("%(actor)s removed the host %(object)s"),
+    "host.trust_key": gettext_lazy("%(actor)s confirmed the SSH host key of %(object)s"),
+    "host.key_changed": gettext_lazy("The SSH host key of %(object)s changed (seen by %(actor)s); it was refused"),
     "template.create": gettext_lazy("%(actor)s created the template %(object)s"),
     "template.update": gettext_lazy("%(actor)s changed the template %(object)s"),
     "template.delete": gettext_lazy("%(actor)s deleted the template %(object)s"),
@@ -82,6 +84,9 @@ DETAIL_LABELS = {
     "via": gettext_lazy("via"),
     "pool": gettext_lazy("storage pool"),
     "volume": gettext_lazy("volume"),
+    "fingerprint": gettext_lazy("fingerprint"),
+    "was": gettext_lazy("was"),
+    "now": gettext_lazy("now"),
 }
 
 

@@ -131,7 +131,7 @@ separate libvirt connection, one at a time ({GAP_S * 1000:.0f} ms apart). Clock 
 Floor = a plain libvirt lifecycle listener (`virEventRunDefaultImpl` thread, own connection to the
 same host over the same transport) in the bench process: when the event can be known at all.
 Measured twice in the same run: with the hosts registered by their SSH URI (`qemu+ssh://root@ADDR/system`,
-opened through libssh2 with the project's key, as the dashboard registers them) and then by their TCP
+opened through the ssh program with the project's key, as the dashboard registers them) and then by their TCP
 URI (`qemu+tcp://ADDR/system`); watcher, web server, floor listener and the changing connection all use
 that transport.
 
@@ -151,7 +151,7 @@ does one `group_send` per group (`vm.<uuid>`, `fleet`, `user.<owner>`, one after
 from the DB thread back to the loop through `async_to_sync`). The web server's channel layer receive loop
 then hands it to the consumer, which writes the frame. The DB-write row shows how much of the total is
 spent before the broadcast starts. Over SSH every libvirt message (the event itself, then the two
-RPCs) is also encrypted by libssh2 and the host's sshd and relayed by virt-ssh-helper; for messages
+RPCs) is also encrypted by ssh and the host's sshd and relayed by virt-ssh-helper; for messages
 this small that costs less than this machine's run-to-run noise (several ms at p95), so a difference
 of a few ms between the rows, either way, says more about the moment than about the transport.
 Note the floor's event sometimes arrives before the call returns (negative values): libvirt emits it

@@ -3,14 +3,14 @@
     .venv/bin/python -m bench.image_copy        (BENCH_COPY_MIB=256 and BENCH_COPY_ROUNDS=3 by default)
 
 One file of random bytes (made once under var/bench/, so compression or sparseness cannot flatter any
-path) goes to the first sandbox host four ways, alternated round by round so that a slow spell of
+path) goes to the first sandbox host three ways, alternated round by round so that a slow spell of
 this shared machine hits every path alike:
-- `storage.upload_file` on `open_connection(host.uri)`: what an image copy job does (qemu+ssh, opened
-  through libssh2 with the project's key and pinned host key);
+- `storage.upload_file` on `open_connection(host.uri)`: what an image copy job does (qemu+ssh, through
+  the ssh program with the project's key and pinned host key: vms/hypervisor/ssh.py);
 - the same call on `open_connection(host.tcp_uri)`: the unencrypted transport, for comparison;
 - `scp` with the same key and known_hosts into the host's pool directory (its sshd runs in the host's
-  mount namespace, so /var/lib/libvirt/images there is the pool's directory), with OpenSSH's own
-  cipher choice and again held to the kind of cipher libssh2 offers.
+  mount namespace, so /var/lib/libvirt/images there is the pool's directory), the same ssh program
+  and cipher as our path.
 Every copy lands in the pool under a bench- name and is deleted before the next round and at the end.
 """
 
@@ -28,10 +28,7 @@ from bench.common import ROOT, write_section
 SIZE_MIB = int(os.environ.get("BENCH_COPY_MIB", "256"))
 ROUNDS = int(os.environ.get("BENCH_COPY_ROUNDS", "3"))
 SOURCE = ROOT / "var" / "bench" / f"copy-{SIZE_MIB}MiB.bin"
-VOLUMES = {"ssh": "bench-copy-ssh", "tcp": "bench-copy-tcp", "scp": "bench-scp", "scp-ctr": "bench-scp-ctr"}
-# libssh2 1.10 (Debian 12) offers only CBC/CTR ciphers with a separate MAC, where OpenSSH picks
-# chacha20-poly1305: scp held to an AES-CTR + HMAC-SHA2-256 pair tells how much of a gap is the cipher.
-CTR_OPTIONS = ["-c", "aes128-ctr", "-o", "MACs=hmac-sha2-256"]
+VOLUMES = {"ssh": "bench-copy-ssh", "tcp": "bench-copy-tcp", "scp": "bench-scp"}
 
 
 def _source_file() -> Path:
@@ -87,7 +84,6 @@ def main() -> None:
             # The original scp protocol: OpenSSH 9's scp speaks SFTP by default, and the sandbox hosts'
             # sshd offers no sftp subsystem (nothing in the product needs one).
             "-O",
-            *(CTR_OPTIONS if way == "scp-ctr" else []),
             "-i",
             str(identity.key_file),
             "-o",
@@ -132,7 +128,6 @@ def main() -> None:
         )
 
     ratio = statistics.median(rates("ssh")) / statistics.median(rates("scp"))
-    ratio_ctr = statistics.median(rates("ssh")) / statistics.median(rates("scp-ctr"))
     cpus = os.cpu_count()
     body = f"""Command: `.venv/bin/python -m bench.image_copy` (part of `make bench`). Load average (1 min) of the
 machine when it started: {load_at_start:.2f} ({cpus} cores shared with other sessions' work; figures move with it).
@@ -146,20 +141,17 @@ target (the previous one is deleted, untimed). Time = the whole call: for our pa
 
 | way | MiB/s median | min | max | seconds median | n |
 |---|---|---|---|---|---|
-{row("ssh", "libvirt upload stream over `qemu+ssh` (libssh2; what image copies use)")}
+{row("ssh", "libvirt upload stream over `qemu+ssh` (what image copies use)")}
 {row("tcp", "libvirt upload stream over `qemu+tcp` (no encryption)")}
 {row("scp", "`scp -O -i var/ssh/id_ed25519` into the pool directory (chacha20-poly1305)")}
-{row("scp-ctr", "the same scp with `-c aes128-ctr -o MACs=hmac-sha2-256`")}
 
-- our copy path over SSH runs at {ratio:.2f}x scp's rate, {ratio_ctr:.2f}x that of scp with a cipher
-  libssh2 can offer (medians).
+- our copy path over SSH runs at {ratio:.2f}x scp's rate (medians).
 
 Where the time goes: on both SSH paths every byte is encrypted by the client and decrypted by the
 host's sshd, all on these 2 cores, so they measure CPU, not a link. Our path also has one more relay:
 the host's sshd hands the bytes to virt-ssh-helper, which writes them to libvirtd's socket, and
-libvirtd writes the volume; scp's own process on the host writes the file directly. libssh2 1.10
-offers no chacha20-poly1305 or AES-GCM (only CBC and CTR ciphers with a separate MAC), so our SSH
-connection runs one of those (the scp-ctr row shows what that choice costs scp). Over `qemu+tcp` the
+libvirtd writes the volume; scp's own process on the host writes the file directly. Both use the same
+ssh program and cipher. Over `qemu+tcp` the
 same stream has no encryption: that row is the ceiling of
 libvirt's stream path here. An image is copied to each host once (one `ImageCopy` per image and host;
 later VMs use the host's copy): at the SSH median a 2 GiB base image takes about

@@ -72,7 +72,7 @@ machine when it started: {load_at_start:.2f} (other sessions' tests share these 
 {VMS} demo VMs requested at once on 3 sandbox hosts, {WORKERS} Celery workers (prefork, concurrency {CONCURRENCY} each),
 SQLite, local Redis. Latency = from the request (VM row + job committed) to the VM row saying running.
 Measured twice in the same run, on the same workers: with the hosts registered by their SSH URI
-(`qemu+ssh://root@ADDR/system`, opened through libssh2 with the project's key: how the dashboard
+(`qemu+ssh://root@ADDR/system`, opened through the ssh program with the project's key: how the dashboard
 registers them), then by their TCP URI (`qemu+tcp://ADDR/system`); every VM is deleted between the two.
 
 {chr(10).join(lines)}

@@ -28,6 +28,8 @@ SUMMARIES: dict[tuple[str, str], str] = {
     ("post", "/api/v1/networks/{id}/start/"): "Start a network on its host (admins)",
     ("post", "/api/v1/networks/{id}/stop/"): "Stop a network on its host (admins)",
     ("post", "/api/v1/networks/{id}/autostart/"): "Turn a network's start-with-the-host on or off (admins)",
+    ("post", "/api/v1/hosts/{id}/trust-host-key/"): "Confirm the SSH host key a host offers (admins)",
+    ("get", "/api/v1/hosts/ssh-public-key/"): "This dashboard's SSH public key, for authorized_keys (admins)",
     ("get", "/api/v1/images/"): "List disk images and ISOs",
     ("post", "/api/v1/images/"): "Upload a disk image or ISO (admins)",
     ("get", "/api/v1/images/{id}/"): "Get one image with its copies on hosts",

@@ -60,7 +60,15 @@ def test_kvm_access_is_mounted_read_only():
     for volume in volumes:
         _source, target, *mode = volume.rsplit(":", 2) if volume.endswith((":ro", ":rw")) else [*volume.rsplit(":", 1)]
         targets[target] = mode[0] if mode else "rw"
-    assert targets["/root/.ssh"] == targets["/etc/pki/libvirt"] == targets["/etc/pki/CA"] == "ro"
+    assert targets["/etc/pki/libvirt"] == targets["/etc/pki/CA"] == "ro"
+
+
+def test_the_ssh_key_is_a_secret_every_process_reads():
+    assert "ssh_key" in COMPOSE["secrets"] and COMPOSE["secrets"]["ssh_key"]["file"]
+    for name in ("web", "worker", "watcher"):
+        service = COMPOSE["services"][name]
+        assert service["secrets"] == ["ssh_key"], name
+        assert service["environment"]["SSH_KEY_FILE"] == "/run/secrets/ssh_key", name
 
 
 def test_dockerfile_installs_the_same_system_packages_as_setup():

@@ -6,7 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from vms.choices import DiskFormat, ShareLevel
+from vms.choices import DiskFormat, Emulation, ShareLevel
 from vms.domainxml.template import (
     BIOS,
     BOOL,
@@ -280,3 +280,33 @@ class NetworkForm(forms.Form):
     dhcp = forms.BooleanField(
         label=_("DHCP"), required=False, initial=True, help_text=_("Hand out the rest of the subnet to guests.")
     )
+class HostForm(forms.Form):
+    """A host's settings, as the hosts page edits them; vms/services/hosts.py checks and writes."""
+
+    name = forms.CharField(
+        label=_("Name"), max_length=64, help_text=_("Letters, numbers, hyphens or underscores, e.g. kvm-01.")
+    )
+    uri = forms.CharField(
+        label=_("libvirt URI"),
+        max_length=500,
+        help_text=_("For example qemu+ssh://root@kvm-01/system (this server's SSH key) or qemu+tls://kvm-01/system."),
+    )
+    emulation = forms.ChoiceField(label=_("Virtualization"), choices=Emulation.choices, initial=Emulation.AUTO)
+    max_concurrent_jobs = forms.IntegerField(label=_("Jobs at once"), min_value=1, max_value=64, initial=4)
+    enabled = forms.BooleanField(label=_("Enabled: new VMs may be placed here"), required=False, initial=True)
+    notes = forms.CharField(label=_("Notes"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    @classmethod
+    def for_host(cls, host: Host, data=None) -> HostForm:
+        initial = {name: getattr(host, name) for name in cls.base_fields}
+        return cls(data, initial=initial)
+
+
+class HostAddForm(HostForm):
+    # Carried from "Check" to "Add host": the key the admin was shown, and the URI it was read from.
+    ssh_host_key_fingerprint = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
+    checked_uri = forms.CharField(required=False, max_length=500, widget=forms.HiddenInput)
+
+
+class TrustHostKeyForm(forms.Form):
+    fingerprint = forms.CharField(max_length=100, widget=forms.HiddenInput)

@@ -21,6 +21,7 @@ from vms.choices import (
     ShareLevel,
     VMState,
 )
+from vms.hypervisor.ssh import HostKey, ssh_target
 from vms.hypervisor.uris import safe_uri
 
 
@@ -40,6 +41,11 @@ class Host(models.Model):
     capabilities = models.JSONField(_("capabilities"), default=dict, blank=True)
     last_checked = models.DateTimeField(_("last checked"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
+    # SSH hosts: the host key an admin confirmed ('<type> <base64>', written to our known_hosts), and
+    # the key the host offers that nobody has confirmed yet (first contact, or a changed key).
+    ssh_host_key_fingerprint = models.CharField(_("SSH host key fingerprint"), max_length=100, blank=True)
+    ssh_host_key = models.TextField(_("SSH host key"), blank=True)
+    ssh_offered_host_key = models.TextField(_("SSH host key offered, not confirmed"), blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -64,6 +70,17 @@ class Host(models.Model):
     def display_uri(self) -> str:
         """The URI as pages show it: no password, no key file path."""
         return safe_uri(self.uri)
+
+    @property
+    def uses_ssh(self) -> bool:
+        return ssh_target(self.uri) is not None
+
+    @property
+    def ssh_offered_fingerprint(self) -> str:
+        """The fingerprint of the key waiting for an admin's confirmation ('' when none waits)."""
+        target = ssh_target(self.uri)
+        key = HostKey.from_text(target[0], target[1], self.ssh_offered_host_key) if target else None
+        return key.fingerprint if key else ""
 
 
 class VMTemplate(models.Model):

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from vms.views import graphics as views_graphics
+from vms.views import hosts as views_hosts
 from vms.views import manage, storage
 from vms.views import networks as views_networks
 from vms.views import vms as views
@@ -16,6 +17,13 @@ urlpatterns = [
     path("manage/templates/import/", manage.template_import, name="manage-template-import"),
     path("manage/templates/<int:pk>/", manage.template_edit, name="manage-template-edit"),
     path("manage/templates/<int:pk>/preview/", manage.template_preview, name="manage-template-preview"),
+    path("manage/hosts/", views_hosts.host_list, name="manage-hosts"),
+    path("manage/hosts/new/", views_hosts.host_new, name="manage-host-new"),
+    path("manage/hosts/<int:pk>/", views_hosts.host_detail, name="manage-host"),
+    path("manage/hosts/<int:pk>/check/", views_hosts.host_check, name="manage-host-check"),
+    path("manage/hosts/<int:pk>/trust-host-key/", views_hosts.host_trust, name="manage-host-trust"),
+    path("manage/hosts/<int:pk>/enable/", views_hosts.host_enable, name="manage-host-enable"),
+    path("manage/hosts/<int:pk>/delete/", views_hosts.host_delete, name="manage-host-delete"),
     path("manage/images/", manage.image_list, name="manage-images"),
     path("manage/images/<int:pk>/copy/", manage.image_copy, name="manage-image-copy"),
     path("manage/images/<int:pk>/delete/", manage.image_delete, name="manage-image-delete"),

@@ -58,6 +58,7 @@ class Seeded:
     request: VMRequest  # the user's pending request
     job: Job  # the user's failed job with a long log
     host: Host  # the host the user's VM is on
+    ssh_host: Host  # an SSH host whose key changed: the confirmed key, the one offered, our public key
     template: VMTemplate
     missing_vm: uuid.UUID = field(default_factory=uuid.uuid4)  # no VM has it: the 404 page
     names: set[str] = field(default_factory=set)
@@ -146,6 +147,11 @@ def _hosts() -> list[Host]:
                 last_error=LIBVIRT_ERROR if offline else "",
             )
         )
+    # Host 48 is reached over SSH and now offers another key than the one confirmed (a reinstall?).
+    rows[47].uri = "qemu+ssh://root@kvm-hn-48.example/system"
+    rows[47].ssh_host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIVRnF27sES4jmUzgazWkXrL4surJ+SV/KlfDhGba+XH"
+    rows[47].ssh_host_key_fingerprint = "SHA256:ADyJePL5oOjl6PWt1PjuHR4Wfz97y9gK9tTKsS5CNs4"
+    rows[47].ssh_offered_host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB83Zr95KnbaMumQy7PRPnILJyUMv05DHtQcuaRT/z93"
     Host.objects.bulk_create(rows)
     return list(Host.objects.order_by("name"))
 
@@ -523,6 +529,7 @@ def seed() -> Seeded:
         request=requests[0],
         job=jobs[0],
         host=vms[0].host,
+        ssh_host=next(h for h in hosts if h.uri.startswith("qemu+ssh")),
         template=templates[0],
         names=names,
     )

@@ -107,6 +107,10 @@ PAGES = [
     # own message as machine text.
     Page("manage-storage-volumes", "manage-storage-host", obj="host", query="pool=default", roles=(ADMIN,)),
     Page("manage-networks", "manage-networks", roles=(ADMIN,)),
+    Page("manage-hosts", "manage-hosts", roles=(ADMIN,)),
+    Page("manage-host-new", "manage-host-new", roles=(ADMIN,)),
+    Page("manage-host", "manage-host", obj="host", roles=(ADMIN,)),
+    Page("manage-host-ssh", "manage-host", obj="ssh_host", roles=(ADMIN,)),
     Page("api-docs", "api-docs", roles=(ADMIN,)),
     Page("admin", "admin:index", roles=(ADMIN,)),
 ]
@@ -131,6 +135,10 @@ NOT_PAGES = {
     "manage-storage-refresh": "post",
     "manage-storage-volume-delete": "post",
     "manage-network-action": "post",
+    "manage-host-check": "post",
+    "manage-host-trust": "post",
+    "manage-host-enable": "post",
+    "manage-host-delete": "post",
     "job-retry": "post",
     "job-cancel": "post",
 }

@@ -18,6 +18,7 @@ from vms.choices import GONE_STATES, VMAction
 from vms.models import Host, VirtualMachine, VMTemplate
 from vms.selectors import visible_vms
 from vms.services import hosts as host_services
+from vms.services import ssh_trust
 from vms.services.actions import act_on_vm
 from vms.services.vms import VMOrder, create_vm
 
@@ -28,6 +29,21 @@ class HostSerializer(serializers.ModelSerializer):
     display_uri = serializers.CharField(read_only=True)
     require_reachable = serializers.BooleanField(write_only=True, default=True)
     max_concurrent_jobs = serializers.IntegerField(min_value=1, max_value=64, required=False)
+    ssh_host_key_fingerprint = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=100,
+        help_text=(
+            "SSH hosts: the fingerprint (SHA256:...) of the confirmed, pinned host key; empty otherwise. "
+            "When adding an SSH host, give the fingerprint you compared with the host's own: that key is pinned. "
+            "Ignored when changing a host (use trust-host-key)."
+        ),
+    )
+    ssh_offered_host_key_fingerprint = serializers.CharField(
+        source="ssh_offered_fingerprint",
+        read_only=True,
+        help_text="SSH hosts: a key the host offers that nobody confirmed yet (confirm it with trust-host-key)",
+    )
 
     class Meta:
         model = Host
@@ -45,14 +61,18 @@ class HostSerializer(serializers.ModelSerializer):
             "last_error",
             "capabilities",
             "require_reachable",
+            "ssh_host_key_fingerprint",
+            "ssh_offered_host_key_fingerprint",
         ]
         read_only_fields = ["online", "last_checked", "last_error", "capabilities"]
 
     def create(self, data):
-        return host_services.add_host(**data, actor=self.context["request"].user)
+        fingerprint = data.pop("ssh_host_key_fingerprint", "")
+        return host_services.add_host(**data, ssh_fingerprint=fingerprint, actor=self.context["request"].user)
 
     def update(self, host, data):
         data.pop("require_reachable", None)
+        data.pop("ssh_host_key_fingerprint", None)  # a new key is confirmed with trust-host-key
         return host_services.update_host(host, self.context["request"].user, **data)
 
 
@@ -60,6 +80,21 @@ class HostCheckSerializer(serializers.Serializer):
     reachable = serializers.BooleanField()
     lines = serializers.ListField(child=serializers.CharField(), help_text="what the host offers, in words")
     error = serializers.CharField(help_text="why it could not be reached (empty when reachable)")
+    offered_fingerprint = serializers.CharField(
+        help_text="SSH hosts: the host key offered and not confirmed yet (empty when none waits)"
+    )
+
+
+class TrustHostKeySerializer(serializers.Serializer):
+    fingerprint = serializers.CharField(
+        max_length=100,
+        help_text="the fingerprint you saw and compared (SHA256:...); refused if the host offers another",
+    )
+
+
+class SshPublicKeySerializer(serializers.Serializer):
+    public_key = serializers.CharField(help_text="this dashboard's SSH public key")
+    authorized_keys_line = serializers.CharField(help_text="the line to add to ~root/.ssh/authorized_keys on a host")
 
 
 class HostViewSet(viewsets.ModelViewSet):
@@ -74,8 +109,35 @@ class HostViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def check(self, request, pk=None):
         """Test the connection; the result is stored as the host's capabilities."""
-        result = host_services.check_host(self.get_object())
-        return Response({"reachable": result.reachable, "lines": result.lines, "error": result.error})
+        result = host_services.check_host(self.get_object(), actor=request.user)
+        return Response(
+            {
+                "reachable": result.reachable,
+                "lines": result.lines,
+                "error": result.error,
+                "offered_fingerprint": result.offered_fingerprint,
+            }
+        )
+
+    @extend_schema(request=TrustHostKeySerializer, responses={200: HostSerializer})
+    @action(detail=True, methods=["post"], url_path="trust-host-key")
+    def trust_host_key(self, request, pk=None):
+        """Pin the SSH host key the host offers now, whose fingerprint you compared. Audited."""
+        host = self.get_object()
+        body = TrustHostKeySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        ssh_trust.trust_host_key(host, body.validated_data["fingerprint"], request.user)
+        host.refresh_from_db()
+        return Response(HostSerializer(host, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=None, responses={200: SshPublicKeySerializer})
+    @action(detail=False, methods=["get"], url_path="ssh-public-key")
+    def ssh_public_key(self, request):
+        """What to add to a host so this dashboard may log in over SSH."""
+        line = ssh_trust.public_key_line()
+        if not line:
+            raise APIValidationError({"detail": [_("This server has no SSH key; the log says why.")]})
+        return Response({"public_key": line, "authorized_keys_line": line})
 
 
 class VMSerializer(serializers.ModelSerializer):

@@ -21,15 +21,18 @@ from vms.hypervisor.uris import safe_uri
 T = TypeVar("T")
 
 
-def open_connection(uri: str) -> libvirt.virConnect:
-    """A connection to `uri`; SSH hosts through the project's key and known_hosts (hypervisor/ssh.py).
+def open_connection(uri: str, identity: ssh.SshIdentity | None = None) -> libvirt.virConnect:
+    """A connection to `uri`; SSH hosts through the project's key and known_hosts (hypervisor/ssh.py),
+    or through `identity` when given (a check before a host key is pinned: `ssh.trusting_only`).
     Errors name the URI as the admin wrote it, never the key paths."""
     try:
-        conn = libvirt.open(ssh.transport_uri(uri, ssh.identity()))
+        conn = libvirt.open(ssh.transport_uri(uri, identity or ssh.identity()))
     except libvirt.libvirtError as exc:
-        raise HostUnreachable(
+        error = HostUnreachable(
             f"connect to {safe_uri(uri)}", "", exc.get_error_message() or str(exc), exc.get_error_code()
-        ) from exc
+        )
+        error.uri = uri  # so the caller can say an SSH failure in words about this host
+        raise error from exc
     if conn is None:  # older bindings returned None instead of raising
         raise HostUnreachable(f"connect to {safe_uri(uri)}", "", "libvirt returned no connection")
     if not uri.startswith("test:"):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import libvirt
 
+from vms.hypervisor.ssh import failure_kind
+
 
 class HypervisorError(RuntimeError):
     """A libvirt operation failed. `str()` names what failed and where, with the host's message."""
@@ -24,6 +26,13 @@ class HypervisorError(RuntimeError):
 class HostUnreachable(HypervisorError):
     """The host did not answer at all; retrying later may help."""
 
+    uri = ""  # set when connecting failed: the URI as the admin wrote it
+
+    @property
+    def ssh_failure(self) -> str | None:
+        """The SSH failure libvirt's message describes while connecting (vms/hypervisor/ssh.py), or None."""
+        return failure_kind(self.host_message)
+
 
 # Errors that say the connection or the daemon went away: worth a retry.
 TRANSIENT_CODES = {
@@ -36,7 +45,13 @@ TRANSIENT_CODES = {
 }
 
 
+# SSH failures that only a person can fix (a key to add or to confirm): retrying would only wait.
+_NEEDS_A_PERSON = {"unknown-host-key", "host-key-changed", "auth-refused"}
+
+
 def is_transient(error: HypervisorError) -> bool:
+    if isinstance(error, HostUnreachable) and error.ssh_failure in _NEEDS_A_PERSON:
+        return False
     return isinstance(error, HostUnreachable) or error.code in TRANSIENT_CODES
 
 

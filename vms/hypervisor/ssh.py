@@ -29,8 +29,11 @@ import os
 import re
 import shlex
 import subprocess
+import tempfile
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -80,6 +83,23 @@ class HostKey:
     def known_hosts_line(self) -> str:
         return f"{self.known_hosts_name} {self.key_type} {self.key}"
 
+    @property
+    def text(self) -> str:
+        """'<type> <base64>': how a key is stored next to its host (the database keeps it, so every
+        machine that runs a worker can write the same known_hosts line)."""
+        return f"{self.key_type} {self.key}"
+
+    @classmethod
+    def from_text(cls, host: str, port: int, text: str) -> HostKey | None:
+        parts = text.split()
+        if len(parts) < 2:
+            return None
+        try:
+            base64.b64decode(parts[1], validate=True)
+        except ValueError:
+            return None
+        return cls(host, port, parts[0], parts[1])
+
 
 def ensure_identity(directory: Path, key_file: Path | None = None) -> SshIdentity:
     """The project's identity: `key_file` when the deployment gives one, else a key pair made once in
@@ -108,10 +128,16 @@ def ensure_identity(directory: Path, key_file: Path | None = None) -> SshIdentit
             public.write_text(derived)
         if not known_hosts.exists():
             known_hosts.touch(mode=0o600)
-        config, command = directory / "ssh_config", directory / "ssh"
-        _write_if_changed(config, _ssh_config(key_file, known_hosts), 0o600)
-        _write_if_changed(command, f'#!/bin/sh\nexec ssh -F {shlex.quote(str(config))} "$@"\n', 0o700)
+        command = _write_ssh_command(directory, key_file, known_hosts)
     return SshIdentity(key_file, public, known_hosts, command)
+
+
+def _write_ssh_command(directory: Path, key_file: Path, known_hosts: Path) -> Path:
+    """The wrapper libvirt runs as `ssh` (and its config) in `directory`; the wrapper's path."""
+    config, command = directory / "ssh_config", directory / "ssh"
+    _write_if_changed(config, _ssh_config(key_file, known_hosts), 0o600)
+    _write_if_changed(command, f'#!/bin/sh\nexec ssh -F {shlex.quote(str(config))} "$@"\n', 0o700)
+    return command
 
 
 def _ssh_config(key_file: Path, known_hosts: Path) -> str:
@@ -218,6 +244,92 @@ def forget(identity: SshIdentity, host: str, port: int = 22) -> None:
     with _lock:
         lines = [ln for ln in _read_known(identity) if not (ln.split() and name in ln.split()[0].split(","))]
         identity.known_hosts.write_text("\n".join(lines) + ("\n" if lines else ""))
+
+
+def is_pinned(identity: SshIdentity, key: HostKey) -> bool:
+    pinned = pinned_key(identity, key.host, key.port)
+    return pinned is not None and pinned.text == key.text
+
+
+@contextmanager
+def trusting_only(identity: SshIdentity, key: HostKey) -> Iterator[SshIdentity]:
+    """Our identity with a throwaway known_hosts that holds only `key`: a host can be checked with the
+    key the admin is looking at before anything is pinned, and libvirt still refuses any other key."""
+    with tempfile.TemporaryDirectory(prefix="kvm-known-hosts-") as tmp:
+        known = Path(tmp) / "known_hosts"
+        known.write_text(key.known_hosts_line() + "\n")
+        command = _write_ssh_command(Path(tmp), identity.key_file, known)
+        yield replace(identity, known_hosts=known, ssh_command=command)
+
+
+# --- what went wrong, from libvirt's words ---------------------------------------------------------
+# libvirt's SSH transports say what failed only in their messages (the codes are generic), so the
+# message is matched. Kinds, from the client's side of the connection:
+UNREACHABLE = "unreachable"  # no TCP connection, or no SSH handshake
+UNKNOWN_HOST_KEY = "unknown-host-key"  # the host's key is in no known_hosts line we gave
+HOST_KEY_CHANGED = "host-key-changed"  # the host offers another key than the pinned one
+AUTH_REFUSED = "auth-refused"  # the host does not accept our key
+NO_LIBVIRTD = "no-libvirtd"  # logged in, but the remote helper could not reach libvirt there
+_KINDS = [
+    # libssh's words, then the ssh program's (the `ssh` transport), which says "Host key verification
+    # failed" for both: the changed key is told apart by its banner, so it is matched first.
+    (
+        HOST_KEY_CHANGED,
+        ("HOST KEY VERIFICATION FAILED !!!", "differs from stored identity", "REMOTE HOST IDENTIFICATION HAS CHANGED"),
+    ),
+    (
+        UNKNOWN_HOST_KEY,
+        (
+            "Can't verify the session host key",
+            "was not accepted",
+            "host key for server not known",
+            "host key is known for",
+            "Host key verification failed",
+        ),
+    ),
+    (
+        AUTH_REFUSED,
+        (
+            "were rejected by the server",
+            "Access denied for 'publickey'",
+            "failed to authenticate",
+            "no authentication method succeeded",
+            "Permission denied (publickey",
+        ),
+    ),
+    (
+        NO_LIBVIRTD,
+        (
+            "Remote command terminated with non-zero code",
+            "Failed to connect socket to '/var/run/libvirt",
+            "Failed to connect socket to '/run/libvirt",
+            "virt-ssh-helper: command not found",
+            "nc: command not found",
+        ),
+    ),
+    (
+        UNREACHABLE,
+        (
+            "unable to connect to server",
+            "No route to host",
+            "Connection refused",
+            "Connection timed out",
+            "handshake failed",
+            "Network is unreachable",
+            "Name or service not known",
+            "Temporary failure in name resolution",
+            "Socket error",
+        ),
+    ),
+]
+
+
+def failure_kind(message: str) -> str | None:
+    """Which SSH failure a libvirt message describes (one of the kinds above), or None."""
+    for kind, needles in _KINDS:
+        if any(needle.lower() in message.lower() for needle in needles):
+            return kind
+    return None
 
 
 def ssh_target(uri: str) -> tuple[str, int, str] | None:

@@ -8,7 +8,8 @@ from contextlib import contextmanager
 import libvirt
 
 from jobs.errors import JobFailed, RetryableError
-from vms.hypervisor.errors import HypervisorError, is_transient, wrap
+from vms.hypervisor.errors import HostUnreachable, HypervisorError, is_transient, wrap
+from vms.services.ssh_trust import explain
 
 
 @contextmanager
@@ -20,6 +21,9 @@ def host_errors(action: str = "finish the job", where: str = "the host") -> Iter
         exc = wrap(exc, action, where)
         raise (RetryableError if is_transient(exc) else JobFailed)(str(exc), host_message=exc.host_message) from exc
     except HypervisorError as exc:
+        # An SSH failure to connect is said as its cause and fix (a key to add or confirm, sshd or
+        # libvirtd down); libvirt's own words stay in host_message.
+        message = explain(exc, exc.uri) if isinstance(exc, HostUnreachable) and exc.uri else str(exc)
         if is_transient(exc):
-            raise RetryableError(str(exc), host_message=exc.host_message) from exc
-        raise JobFailed(str(exc), host_message=exc.host_message) from exc
+            raise RetryableError(message, host_message=exc.host_message) from exc
+        raise JobFailed(message, host_message=exc.host_message) from exc

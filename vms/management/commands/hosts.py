@@ -28,6 +28,11 @@ class Command(BaseCommand):
         add.add_argument("--max-jobs", type=int, default=4)
         add.add_argument("--offline", action="store_true", help=_("Register even if the host does not answer now."))
         add.add_argument("--emulation", choices=[c.value for c in Emulation], default=Emulation.AUTO)
+        add.add_argument(
+            "--ssh-fingerprint",
+            default="",
+            help=_("SSH hosts: the host key fingerprint (SHA256:...) you compared with the host's own, to pin it."),
+        )
         check = sub.add_parser("check", help=_("Test the connection to a host and store what it offers."))
         check.add_argument("name")
         sub.add_parser("list", help=_("List hosts."))
@@ -46,6 +51,7 @@ class Command(BaseCommand):
                     max_concurrent_jobs=opts["max_jobs"],
                     emulation=opts["emulation"],
                     require_reachable=not opts["offline"],
+                    ssh_fingerprint=opts["ssh_fingerprint"],
                 )
             except ValidationError as exc:
                 raise CommandError(_("Host not added: %(reason)s") % {"reason": _one_line(exc)}) from exc
