@@ -280,6 +280,8 @@ class NetworkForm(forms.Form):
     dhcp = forms.BooleanField(
         label=_("DHCP"), required=False, initial=True, help_text=_("Hand out the rest of the subnet to guests.")
     )
+
+
 class HostForm(forms.Form):
     """A host's settings, as the hosts page edits them; vms/services/hosts.py checks and writes."""
 
