@@ -74,7 +74,7 @@ KERNEL_CMDLINE = "console=ttyS0 quiet loglevel=3 panic=-1 tsc=reliable no_timer_
 #: The same on a screen too: the kernel writes to every console= (the VGA text console tty0 and the
 #: serial port); /dev/console, where /init prints, is the last one, so the serial console is unchanged.
 #: Not quiet: the boot messages are what the screen shows.
-SCREEN_KERNEL_CMDLINE = "console=tty0 console=ttyS0 loglevel=4 panic=-1 tsc=reliable no_timer_check i8042.noaux"
+SCREEN_KERNEL_CMDLINE = "console=tty0 console=ttyS0 panic=-1 tsc=reliable no_timer_check i8042.noaux"
 
 #: Debian metapackage that depends on the current cloud kernel image package.
 KERNEL_METAPACKAGE = "linux-image-cloud-amd64"

@@ -14,9 +14,12 @@ import json
 import pytest
 from django.contrib.auth import get_user_model
 
+from sandbox import bootstrap
+from sandbox.demo_guest import SCREEN_KERNEL_CMDLINE
 from tests.browser.support import PASSWORD, log_in
 from tests.vms.graphics.conftest import graphics_domain_xml, running_domain
 from vms.choices import ShareLevel, VMState
+from vms.hypervisor.graphics import first_graphics
 from vms.models import Host, VirtualMachine, VMShare
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -248,4 +251,43 @@ def test_vnc_page_says_why_a_display_outside_its_host_is_refused(
         ), f"status: {text}\n{web_server.log()}"
         assert page.locator("#vnc-screen canvas").count() == 0
         page.screenshot(path=str(output_dir / "24-vnc-console-display-refused.png"), full_page=True)
+        VirtualMachine.objects.filter(pk=vm.pk).delete()
+
+
+def test_the_demo_guest_with_screen_shows_its_boot_on_the_vnc_console(browser, web_server, fleet_hosts, output_dir):
+    """What a newcomer tries first: "Demo guest with screen" (make run's second template) has a VGA card on
+    VNC and its kernel writes its boot messages to it (console=tty0), and noVNC shows them: text on
+    most of the screen's rows (the firmware alone writes four lines)."""
+    template = bootstrap.ensure_screen_template()
+    display = first_graphics(template.domain_xml)
+    assert display is not None and display.type == "vnc"
+    assert "console=tty0" in template.domain_xml and "<video>" in template.domain_xml
+    owner = get_user_model().objects.create_user("newcomer", "newcomer@example.org", PASSWORD)
+    host = fleet_hosts[0]
+    with running_domain(host.uri, vnc=True, password=VNC_DISPLAY_PASSWORD, cmdline=SCREEN_KERNEL_CMDLINE) as vm_uuid:
+        vm = VirtualMachine.objects.create(
+            uuid=vm_uuid, name="screen-newcomer", owner=owner, host=host, state=VMState.RUNNING
+        )
+        page = log_in(browser, web_server.url, "newcomer")
+        page.goto(f"{web_server.url}/vms/{vm.uuid}/graphics/")
+        assert wait_for_status(page, "good") == "Connected"
+        # The kernel's boot messages fill the screen within seconds under TCG.
+        page.wait_for_function(
+            """() => {
+                const c = document.querySelector('#vnc-screen canvas');
+                if (!c || !c.width) return false;
+                const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                let lit = 0;  // pixel rows with text on them
+                for (let y = 0; y < c.height; y++) {
+                    for (let x = 0; x < c.width; x++) {
+                        const i = 4 * (y * c.width + x);
+                        if (data[i] + data[i + 1] + data[i + 2] > 150) { lit++; break; }
+                    }
+                }
+                return lit > 0.4 * c.height;
+            }""",
+            timeout=40_000,
+            polling=500,
+        )
+        page.screenshot(path=str(output_dir / "25-vnc-demo-guest-with-screen.png"), full_page=True)
         VirtualMachine.objects.filter(pk=vm.pk).delete()

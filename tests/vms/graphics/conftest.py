@@ -43,9 +43,10 @@ def graphics_domain_xml(
     password: str | None = None,
     display: str = "vnc",
     listen: str = "127.0.0.1",
+    cmdline: str = KERNEL_CMDLINE,
 ) -> str:
     """The demo guest, plus a VNC (or `display="spice"`) display listening on `listen` and a VGA card."""
-    root = etree.fromstring(demo_domain_xml(name, vm_uuid, KERNEL_CMDLINE).encode())
+    root = etree.fromstring(demo_domain_xml(name, vm_uuid, cmdline).encode())
     devices = root.find("devices")
     if vnc:
         graphics = etree.SubElement(devices, "graphics", type=display, autoport="yes", listen=listen)
@@ -59,7 +60,12 @@ def graphics_domain_xml(
 
 @contextmanager
 def running_domain(
-    uri: str, vnc: bool, password: str | None = None, display: str = "vnc", listen: str | None = None
+    uri: str,
+    vnc: bool,
+    password: str | None = None,
+    display: str = "vnc",
+    listen: str | None = None,
+    cmdline: str = KERNEL_CMDLINE,
 ) -> Iterator[str]:
     """A running guest; its display listens on `listen`, by default where the product puts a new VM's
     display (listen_address_for): an SSH host's own loopback, a TCP/TLS host's address."""
@@ -69,7 +75,7 @@ def running_domain(
     try:
         conn = open_connection(uri)
         try:
-            xml = graphics_domain_xml(name, vm_uuid, vnc, password, display, listen)
+            xml = graphics_domain_xml(name, vm_uuid, vnc, password, display, listen, cmdline)
             domains.start(domains.define(conn, xml, name))
         finally:
             conn.close()
