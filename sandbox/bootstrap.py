@@ -24,6 +24,7 @@ from vms.models import Host, VMTemplate
 ADMIN_USERNAME = "admin"
 DEMO_TEMPLATE_NAME = "Demo guest"
 SCREEN_TEMPLATE_NAME = "Demo guest with screen"
+LAB_TEMPLATE_NAME = "Demo guest on the lab network"
 
 
 @dataclass
@@ -89,11 +90,29 @@ def check_all(hosts: list[Host]) -> None:
 
 
 def ensure_demo_template() -> VMTemplate:
-    xml = demo_domain_xml("demo", None, KERNEL_CMDLINE)
+    return _ensure_demo_template(
+        DEMO_TEMPLATE_NAME,
+        "A tiny Linux that boots in seconds to a shell on the serial console.",
+        demo_domain_xml("demo", None, KERNEL_CMDLINE),
+    )
+
+
+def ensure_lab_template() -> VMTemplate:
+    """The demo guest with a NIC on br0, each sandbox host's bridge to the lab segment (the seed's
+    br0 on em1): it gets an address from the lab's DHCP server and reaches the other lab guests."""
+    return _ensure_demo_template(
+        LAB_TEMPLATE_NAME,
+        "The demo guest with a network card on br0, the sandbox's lab network: it gets an address by "
+        "DHCP (shown on its console and on its page) and reaches the other guests there, on any host.",
+        demo_domain_xml("demo-lab", None, KERNEL_CMDLINE, bridge="br0"),
+    )
+
+
+def _ensure_demo_template(name: str, description: str, xml: str) -> VMTemplate:
     template, _created = VMTemplate.objects.get_or_create(
-        name=DEMO_TEMPLATE_NAME,
+        name=name,
         defaults={
-            "description": "A tiny Linux that boots in seconds to a shell on the serial console.",
+            "description": description,
             "domain_xml": xml,
             "boot_mode": BootMode.KERNEL,
             "default_vcpus": 1,

@@ -21,7 +21,10 @@ def demo_domain_xml(
     disk_path: str | None = None,
     disk_format: str = "qcow2",
     screen: bool = False,
+    bridge: str | None = None,
 ) -> str:
+    """The demo guest's XML; `bridge` adds a virtio NIC on that host bridge (e.g. the sandbox's br0),
+    on which the guest asks for an address by DHCP."""
     domain = etree.Element("domain", type="qemu")
     etree.SubElement(domain, "name").text = name
     if uuid:
@@ -46,6 +49,10 @@ def demo_domain_xml(
         etree.SubElement(disk, "driver", name="qemu", type=disk_format)
         etree.SubElement(disk, "source", file=disk_path)
         etree.SubElement(disk, "target", dev="vda", bus="virtio")
+    if bridge:
+        iface = etree.SubElement(devices, "interface", type="bridge")
+        etree.SubElement(iface, "source", bridge=bridge)
+        etree.SubElement(iface, "model", type="virtio")
     serial = etree.SubElement(devices, "serial", type="pty")
     etree.SubElement(serial, "target", port="0")
     console = etree.SubElement(devices, "console", type="pty")

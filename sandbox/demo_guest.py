@@ -83,8 +83,12 @@ BUSYBOX_PACKAGE = "busybox-static"
 
 #: Kernel modules (without ``.ko``) put in the initramfs and loaded by ``/init``, in
 #: load order: the ACPI power button driver and the event device interface that
-#: busybox ``acpid`` reads.  Missing modules only cost ACPI shutdown, not the boot.
-INITRAMFS_MODULES = ("evdev", "button")
+#: busybox ``acpid`` reads; the virtio PCI transport and the virtio NIC driver (both
+#: modules in Debian's cloud kernel), so a ``<model type='virtio'/>`` interface shows
+#: up as eth0.  Their dependencies (virtio, virtio_ring, failover, net_failover, ...)
+#: are found from each module's ``depends=`` and loaded first.  Missing modules only
+#: cost ACPI shutdown or the network, not the boot.
+INITRAMFS_MODULES = ("evdev", "button", "virtio_pci", "virtio_net")
 
 #: Bump whenever the layout of the outputs changes, so old builds are redone.
 BUILD_FORMAT = 2  # bumped when the initramfs recipe changes (a shell on tty1 too)
@@ -272,6 +276,13 @@ for m in {modules}; do
 done
 acpid -c /etc/acpi -l /dev/null 2>/dev/null || true
 
+# A NIC (e.g. on the sandbox's lab network, br0): ask for an address by DHCP in the background, so
+# the boot never waits for a DHCP server; the script prints the address on the console once bound.
+if [ -e /sys/class/net/eth0 ]; then
+    ip link set eth0 up
+    udhcpc -f -i eth0 -s /usr/share/udhcpc/default.script -x hostname:"$(hostname)" >/dev/null 2>&1 &
+fi
+
 echo "Demo guest: busybox shell on the serial console. Try 'uname -a'; 'poweroff' stops the guest."
 exec /sbin/init
 """
@@ -292,6 +303,29 @@ export HOME=/root
 export TERM=${TERM:-vt100}
 PS1='\\u@\\h:\\w\\$ '
 cd "$HOME"
+"""
+
+_UDHCPC_SCRIPT = """\
+#!/bin/sh
+# Called by busybox udhcpc: $1 says what happened, the lease is in the environment ($ip, $mask, ...).
+# Only the address is configured: no route and no DNS server are taken from the lease, so this guest
+# never gets a way off its network whatever a DHCP server offers.
+case "$1" in
+deconfig)
+    ip -4 addr flush dev "$interface"
+    ip link set "$interface" up
+    ;;
+bound|renew)
+    old=$(ip -4 -o addr show dev "$interface" | awk '{print $4}')
+    ip addr replace "$ip/${mask:-24}" dev "$interface"
+    if [ "$old" != "$ip/${mask:-24}" ]; then
+        # Announce the address (RFC 5227): the neighbours (the host's bridge) learn it at once.
+        arping -U -c 1 -I "$interface" "$ip" >/dev/null 2>&1
+        echo "lab address: $ip" >/dev/console
+    fi
+    ;;
+esac
+exit 0
 """
 
 _ACPI_POWER = """\
@@ -350,6 +384,7 @@ def build_initramfs(
     arc.add_file("etc/hosts", f"127.0.0.1 localhost\n127.0.1.1 {hostname}\n")
     arc.add_file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n")
     arc.add_file("etc/group", "root:x:0:\n")
+    arc.add_file("usr/share/udhcpc/default.script", _UDHCPC_SCRIPT, 0o755)
     arc.add_file("etc/acpi/PWRF/00000080", _ACPI_POWER, 0o755)
     arc.add_file("etc/acpi/PWRB/00000080", _ACPI_POWER, 0o755)
     return arc
@@ -591,12 +626,21 @@ def _atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
         raise
 
 
+def _recipe() -> str:
+    """A fingerprint of what goes into the initramfs besides the packages: a change to the module list
+    or to a script rebuilds a cached guest (the manifest's format number alone would not notice)."""
+    parts = [str(BUILD_FORMAT), *INITRAMFS_MODULES, _INIT_SCRIPT, _INITTAB, _PROFILE, _UDHCPC_SCRIPT, _ACPI_POWER]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
 def _load_existing(out_dir: Path) -> DemoGuest | None:
     """The guest already built in *out_dir*, if its outputs match its manifest."""
     manifest = out_dir / MANIFEST_NAME
     try:
         meta = json.loads(manifest.read_text())
         if meta.get("format") != BUILD_FORMAT or meta.get("cmdline") != KERNEL_CMDLINE:
+            return None
+        if meta.get("recipe") != _recipe():  # the module list or a file of the initramfs changed
             return None
         mtime = manifest.stat().st_mtime
         for key, name in (("kernel", KERNEL_NAME), ("initrd", INITRD_NAME)):
@@ -665,6 +709,7 @@ def build_demo_guest(out_dir: Path, cache_dir: Path | None = None, *, force: boo
             "kernel_package_version": kernel_ref.version,
             "busybox_version": busybox_ref.version,
             "cmdline": KERNEL_CMDLINE,
+            "recipe": _recipe(),
             "modules": list(modules),
             "kernel_size": len(vmlinuz),
             "initrd_size": len(initrd),

@@ -6,6 +6,8 @@ loopback of its own) and its own mount namespace: private /etc/libvirt, /var/lib
 run its virtlogd, its libvirtd (TCP on 16509 and TLS on 16514, at the host's address) and its sshd (port
 22, its own config and host key, the project's public key authorized for root). The dashboard reaches
 host N as qemu+ssh://root@10.213.0.(10+N)/system; `tcp_uri` and `tls_uri` are the other transports.
+Guests reach each other on the fleet's lab segment: each host's br0 (the seed's bridge) is linked to a
+switch in a namespace of the fleet's own, where dnsmasq hands out addresses (sandbox/network.py).
 No Django imports: the management command `sandbox` and the tests drive this module.
 """
 
@@ -252,6 +254,41 @@ class SandboxFleet:
     def tls_uri(self, host: SandboxHost) -> str:
         return host.tls_uri(self.client_pki)
 
+    # --- the lab segment (one per fleet, named by its first host number) ------------------------
+    @property
+    def lab(self) -> int:
+        return self.first_index
+
+    @property
+    def lab_dir(self) -> Path:
+        return self.root / "lab"
+
+    def lab_address(self, host: SandboxHost) -> str:
+        """The host's own address on the lab (on its br0)."""
+        return network.lab_host_address(host.index - self.first_index + 1)
+
+    def _owns_lab(self) -> bool:
+        try:
+            recorded = json.loads((self.lab_dir / "lab.json").read_text()).get("netns")
+        except (OSError, ValueError):
+            return False
+        return recorded is not None and recorded == network.lab_netns_id(self.lab)
+
+    def _ensure_lab(self) -> None:
+        if network.lab_exists(self.lab) and not self._owns_lab():
+            holders = _netns_pids_of(network.NETNS_DIR / network.lab_netns_name(self.lab))
+            if holders:
+                raise SandboxError(
+                    f"The lab namespace {network.lab_netns_name(self.lab)} belongs to another checkout's "
+                    "sandbox fleet; give this checkout other hosts with SANDBOX_FIRST_INDEX (e.g. 21)."
+                )
+        self.lab_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            network.ensure_lab(self.lab, self.lab_dir)
+        except network.NetworkError as exc:
+            raise SandboxError(f"could not make the lab network: {exc}") from exc
+        (self.lab_dir / "lab.json").write_text(json.dumps({"netns": network.lab_netns_id(self.lab)}))
+
     def host(self, n: int) -> SandboxHost:
         """The n-th host of this fleet (1-based)."""
         return self._host(self.first_index + n - 1)
@@ -275,6 +312,7 @@ class SandboxFleet:
         if not 1 <= count <= 50 or self.first_index < 1 or self.first_index + count - 1 > LAST_INDEX:
             raise SandboxError(f"The sandbox runs between 1 and 50 hosts, numbered 1 to {LAST_INDEX}.")
         self._check_requirements()
+        self._ensure_lab()
         statuses = []
         for host in self.hosts(count):
             self._start(host)
@@ -286,13 +324,14 @@ class SandboxFleet:
     def _check_requirements(self) -> None:
         if os.geteuid() != 0:
             raise SandboxError("The sandbox fleet needs root (it uses network and mount namespaces); run it as root.")
-        programs = ("libvirtd", "virtlogd", "unshare", "nsenter", "ip", "qemu-system-x86_64", "ssh-keygen")
+        programs = ("libvirtd", "virtlogd", "unshare", "nsenter", "ip", "qemu-system-x86_64", "ssh-keygen", "dnsmasq")
         missing = [b for b in programs if not shutil.which(b)]
         if not Path("/usr/sbin/sshd").exists():
             missing.append("sshd")
         if missing:
             raise SandboxError(
-                f"Missing programs: {', '.join(missing)}. Run 'make setup' (it installs libvirt, QEMU and openssh)."
+                f"Missing programs: {', '.join(missing)}. Run 'make setup' (it installs libvirt, QEMU, openssh "
+                "and dnsmasq)."
             )
         if self.identity is None:
             raise SandboxError("No SSH identity: the sandbox hosts would not know whose key to accept.")
@@ -364,6 +403,7 @@ class SandboxFleet:
         Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation directory
         try:
             network.create_host_network(host.index)
+            network.connect_host_to_lab(host.index, self.lab, host.index - self.first_index + 1)
         except network.NetworkError as exc:
             raise SandboxError(f"{host.name}: could not make its network: {exc}") from exc
         mounts: list[str] = []
@@ -461,7 +501,9 @@ class SandboxFleet:
         return [self.status_of(h) for h in self.known_hosts()]
 
     def running(self) -> bool:
-        """Whether any process that `up` started for this fleet's hosts is still alive."""
+        """Whether any process that `up` started for this fleet (hosts, the lab's dnsmasq) is still alive."""
+        if self._owns_lab() and network.dnsmasq_pid(self.lab_dir) is not None:
+            return True
         return any(self._processes_of(host) for host in self.known_hosts())
 
     # --- down -----------------------------------------------------------------------------
@@ -478,6 +520,11 @@ class SandboxFleet:
             if self._owns_netns(host):
                 network.remove_host_network(host.index)
         network.remove_bridge_if_unused()
+        # The lab goes with the fleet's last host (a host's port on it went with the host's namespace).
+        if self._owns_lab() and not network.lab_ports(self.lab):
+            if network.remove_lab(self.lab, self.lab_dir):
+                stopped.append(f"lab {network.lab_netns_name(self.lab)}: stopped dnsmasq")
+            (self.lab_dir / "lab.json").unlink(missing_ok=True)
         return stopped
 
     def kill_libvirtd(self, n: int) -> int | None:
@@ -557,8 +604,14 @@ def _netns_id(index: int) -> int | None:
 
 
 def _netns_pids(index: int) -> list[int]:
-    ns = _netns_id(index)
-    if ns is None:
+    return _netns_pids_of(network.NETNS_DIR / network.netns_name(index))
+
+
+def _netns_pids_of(path: Path) -> list[int]:
+    """The processes in the named network namespace at `path` (none when it does not exist)."""
+    try:
+        ns = os.stat(path).st_ino
+    except OSError:
         return []
     own = os.stat(f"/proc/{os.getpid()}/ns/net").st_ino
     if ns == own:

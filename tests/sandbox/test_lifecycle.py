@@ -1,12 +1,15 @@
-"""`sandbox up/status/down` on a fleet of its own (host 9), so the shared fleet keeps running."""
+"""`sandbox up/status/down` on a fleet of its own (host 9 past this checkout's first host), so the
+shared fleet keeps running."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from sandbox import network
 from sandbox.demo_domain import demo_domain_xml
@@ -29,12 +32,24 @@ def _mounts_mentioning(path: Path) -> list[str]:
     return found
 
 
+def _links_in(netns: str) -> str:
+    return subprocess.run(["ip", "-n", netns, "-o", "link", "show"], capture_output=True, text=True).stdout
+
+
 def test_up_twice_status_and_down_leave_nothing(tmp_path, sandbox_fleet):
-    fleet = SandboxFleet(tmp_path / "fleet", first_index=9)
+    # Host 9 with the default numbering; another checkout's (SANDBOX_FIRST_INDEX) moves it along.
+    index = settings.SANDBOX_FIRST_INDEX + 8
+    fleet = SandboxFleet(tmp_path / "fleet", first_index=index)
     try:
         [first] = fleet.up(1, dict(sandbox_fleet.demo_files))
-        assert first.answers and first.host.uri == "qemu+ssh://root@10.213.0.19/system"
-        assert network.netns_exists(9)
+        assert first.answers and first.host.uri == f"qemu+ssh://root@10.213.0.{10 + index}/system"
+        assert network.netns_exists(index)
+        # The seed's bridge: br0 enslaving em1, linked to the fleet's lab switch, where dnsmasq serves.
+        links = _links_in(network.netns_name(index))
+        assert " br0:" in links and re.search(r" em1@\S+: .* master br0 ", links), links
+        assert network.lab_exists(fleet.lab) and network.lab_ports(fleet.lab) == [network.lab_port_name(index)]
+        dnsmasq = network.dnsmasq_pid(fleet.lab_dir)
+        assert dnsmasq is not None
         assert set(first.pids) == {"libvirtd", "virtlogd", "sshd"}
         # The same host over each transport a real fleet uses: SSH (above), TLS with the sandbox CA, TCP.
         for uri in (fleet.tls_uri(first.host), first.host.tcp_uri):
@@ -60,8 +75,12 @@ def test_up_twice_status_and_down_leave_nothing(tmp_path, sandbox_fleet):
     assert stopped and "stopped" in stopped[0]
     assert _pids_in_ns(ns) == []
     assert _mounts_mentioning(tmp_path) == []
-    assert not network.netns_exists(9)  # and with it the host's end of the veth pair
-    assert subprocess.run(["ip", "link", "show", network.veth_name(9)], capture_output=True).returncode != 0
+    assert not network.netns_exists(index)  # and with it the host's end of the veth pair
+    assert subprocess.run(["ip", "link", "show", network.veth_name(index)], capture_output=True).returncode != 0
+    # The lab went with the fleet's last host: its namespace, its switch and its dnsmasq.
+    assert not network.lab_exists(fleet.lab)
+    assert not Path(f"/proc/{dnsmasq}").exists() or network.dnsmasq_pid(fleet.lab_dir) is None
+    assert any("dnsmasq" in line for line in stopped)
     [status] = fleet.status()
     assert not status.answers and status.pids == {}
     assert fleet.down() == []  # nothing left to stop

@@ -127,6 +127,40 @@ def test_how_to_connect_with_and_without_a_known_address(alice, host):
     assert "libvirt network default" in page
 
 
+BRIDGE_XML = (
+    "<domain><devices><interface type='bridge'><mac address='52:54:00:aa:bb:cc'/><source bridge='br0'/>"
+    "<model type='virtio'/></interface></devices></domain>"
+)
+
+
+def test_the_address_its_host_saw_is_shown_while_the_vm_runs(alice, host):
+    """What the watcher read on the host (vms.watcher.observed.record_addresses) reaches the page through
+    Redis; a stopped VM's is not offered (its address may go to another guest)."""
+    from live.redis import sync_redis
+    from vms.hypervisor.addresses import GuestAddresses
+    from vms.watcher.observed import record_addresses
+    from vms.watcher.store import addresses_key
+
+    client = client_for(alice)
+    vm = make_vm(alice, host, name="lab", xml=BRIDGE_XML)
+    guest = GuestAddresses(str(vm.uuid), ["52:54:00:aa:bb:cc"])
+    guest.add("52:54:00:aa:bb:cc", "192.168.213.150", "neighbours")
+    stranger = GuestAddresses("00000000-0000-4000-8000-000000000000", ["52:54:00:00:00:01"])
+    stranger.add("52:54:00:00:00:01", "192.168.213.151", "arp")
+    try:
+        record_addresses(host.id, [guest, stranger])
+        assert sync_redis().get(addresses_key(stranger.uuid)) is None  # not a VM the dashboard knows
+        page = client.get(f"/vms/{vm.uuid}/").content.decode()
+        assert '<code id="ssh-command">ssh USER@192.168.213.150</code>' in page
+        assert "from its host&#x27;s ARP table" in page and "bridge br0" in page
+
+        VirtualMachine.objects.filter(pk=vm.pk).update(state=VMState.STOPPED)
+        page = client.get(f"/vms/{vm.uuid}/").content.decode()
+        assert "192.168.213.150" not in page and "<code>ip addr</code>" in page
+    finally:
+        sync_redis().delete(addresses_key(vm.uuid))
+
+
 def test_no_internal_strings_on_the_vm_pages(alice, host):
     vm = make_vm(alice, host, xml=VNC_XML)
     client = client_for(alice)

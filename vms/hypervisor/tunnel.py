@@ -13,6 +13,7 @@ connect timeout.
 from __future__ import annotations
 
 import asyncio
+import shlex
 from dataclasses import dataclass
 
 import asyncssh
@@ -43,16 +44,13 @@ class Tunnel:
             pass
 
 
-async def open_tunnel(
-    uri: str, identity: SshIdentity, address: str, port: int, timeout: float = CONNECT_TIMEOUT_S
-) -> Tunnel:
-    """A stream to `address:port` as seen from the host of the SSH URI `uri`."""
+async def _connect(uri: str, identity: SshIdentity, timeout: float) -> asyncssh.SSHClientConnection:
     target = ssh_target(uri)
     if target is None:
         raise TunnelError(f"{uri} is not reached over SSH")
     host, ssh_port, user = target
     try:
-        connection = await asyncio.wait_for(
+        return await asyncio.wait_for(
             asyncssh.connect(
                 host,
                 ssh_port,
@@ -75,9 +73,32 @@ async def open_tunnel(
         raise TunnelError(f"{host} refused the project's SSH key: {exc.reason}") from exc
     except (OSError, TimeoutError, asyncssh.Error) as exc:
         raise TunnelError(f"cannot reach {host}:{ssh_port} over SSH: {exc}") from exc
+
+
+async def open_tunnel(
+    uri: str, identity: SshIdentity, address: str, port: int, timeout: float = CONNECT_TIMEOUT_S
+) -> Tunnel:
+    """A stream to `address:port` as seen from the host of the SSH URI `uri`."""
+    connection = await _connect(uri, identity, timeout)
+    host = (ssh_target(uri) or (uri,))[0]
     try:
         reader, writer = await asyncio.wait_for(connection.open_connection(address, port), timeout)
     except (OSError, TimeoutError, asyncssh.Error) as exc:
         connection.close()
         raise TunnelError(f"{host} could not connect to {address}:{port} for us: {exc}") from exc
     return Tunnel(reader, writer, connection)
+
+
+async def run_fixed(uri: str, identity: SshIdentity, argv: tuple[str, ...], timeout: float = CONNECT_TIMEOUT_S) -> str:
+    """The output of a command the project fixed (a constant, never built from anyone's input) run on
+    the host of the SSH URI `uri`; SSH hands the server one string, so it is quoted word by word."""
+    connection = await _connect(uri, identity, timeout)
+    try:
+        result = await asyncio.wait_for(connection.run(shlex.join(argv), check=False), timeout)
+    except (OSError, TimeoutError, asyncssh.Error) as exc:
+        raise TunnelError(f"'{argv[0]}' on {uri} did not answer: {exc}") from exc
+    finally:
+        connection.close()
+    if result.exit_status != 0:
+        raise TunnelError(f"'{argv[0]}' on {uri} failed: {str(result.stderr or '').strip()[:200]}")
+    return str(result.stdout or "")

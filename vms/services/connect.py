@@ -1,7 +1,8 @@
 """How a person reaches a VM: its graphical display, its addresses, its host.
 
-Read from the domain XML the VM was made with (stored in the database), never from libvirt: pages call
-this while they render, and a page must not wait on a host. The stored XML is what the VM was defined
+Read from the domain XML the VM was made with (stored in the database) and from what the watcher last
+read on the VM's host (Redis), never from libvirt: pages call this while they render, and a page must
+not wait on a host. The stored XML is what the VM was defined
 with, so a display it lacks is one the running domain lacks too (unless someone edited the domain on
 the host behind the dashboard's back).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from django.utils.translation import gettext_lazy
 from lxml import etree
 
 from vms.choices import VMState
@@ -60,13 +62,27 @@ class Network:
     source: str  # the libvirt network or bridge name ("" when the XML names none)
 
 
+# How the watcher learnt a guest's address (vms/hypervisor/addresses.py), as the page says it.
+SEEN_BY = {
+    "lease": gettext_lazy("from its host's DHCP lease"),
+    "arp": gettext_lazy("from its host's ARP table"),
+    "neighbours": gettext_lazy("from its host's ARP table"),
+}
+
+
 @dataclass(frozen=True)
 class HowToConnect:
     addresses: list[str] = field(default_factory=list)  # guest IP addresses the XML fixes
+    seen_addresses: list[str] = field(default_factory=list)  # what its host saw it use (DHCP, ARP)
+    seen_by: str = ""
     host_name: str = ""
     host_address: str = ""  # where the dashboard reaches the host (from its URI), "" for a local URI
     networks: list[Network] = field(default_factory=list)
     display: str | None = UNKNOWN
+
+    @property
+    def all_addresses(self) -> list[str]:
+        return self.addresses + [a for a in self.seen_addresses if a not in self.addresses]
 
     @property
     def behind_nat(self) -> bool:
@@ -74,11 +90,12 @@ class HowToConnect:
         return any(n.kind == "network" for n in self.networks)
 
 
-def how_to_connect(vm) -> HowToConnect:
+def how_to_connect(vm, seen: dict | None = None) -> HowToConnect:
     """What the VM page's "How to connect" section says.
 
-    Guest addresses: only those the domain XML fixes (`<interface><ip address=...>`). Nothing in the
-    dashboard records the addresses a guest got by DHCP, so for most VMs the page says how to find them.
+    Guest addresses: those the domain XML fixes (`<interface><ip address=...>`), and `seen`, what the
+    watcher last read on the host of a running VM (vms.watcher.observed.guest_addresses: a DHCP lease of
+    a libvirt network, the host's ARP table for a bridge). Without either the page says how to find them.
     """
     addresses: list[str] = []
     networks: list[Network] = []
@@ -95,8 +112,11 @@ def how_to_connect(vm) -> HowToConnect:
                 networks.append(Network(iface.get("type", ""), name))
                 addresses += [ip.get("address") for ip in iface.findall("ip") if ip.get("address")]
     host = vm.host
+    seen = seen if vm.state in SHOWS_A_SCREEN and seen else {}
     return HowToConnect(
         addresses=addresses,
+        seen_addresses=[str(a) for a in seen.get("addresses", [])],
+        seen_by=str(SEEN_BY.get(seen.get("source", ""), "")),
         host_name=host.name if host is not None else "",
         host_address=(urlsplit(host.uri).hostname or "") if host is not None else "",
         networks=networks,

@@ -106,6 +106,18 @@ def _recent_stats(vm) -> list[dict]:
         return []
 
 
+def _seen_addresses(vm) -> dict | None:
+    try:
+        from vms.watcher.observed import guest_addresses
+    except ImportError:
+        return None
+    try:
+        return guest_addresses(vm.uuid)
+    except Exception:  # an address is a convenience; Redis trouble must not break the page
+        log.warning("could not read the addresses of %s", vm.uuid, exc_info=True)
+        return None
+
+
 def _vm_or_its_record(user, uuid) -> VirtualMachine:
     """The VM, or the record of a deleted one this user could see: links to it (from its jobs, its
     request, the audit log) should say what became of it rather than "not found". Only this page does
@@ -156,7 +168,7 @@ def vm_detail(request: HttpRequest, uuid) -> HttpResponse:
             "origin": origin,
             "stats": [] if gone else _recent_stats(vm),
             "gone": gone,
-            "connect": connect.how_to_connect(vm),
+            "connect": connect.how_to_connect(vm, None if gone else _seen_addresses(vm)),
             "audit_query": urlencode({"object_type": "vm", "q": vm.name}),
         },
     )

@@ -17,10 +17,12 @@ import libvirt
 from channels.db import database_sync_to_async
 
 from vms.groups import vm_group
+from vms.hypervisor import addresses, ssh
 from vms.hypervisor.errors import HypervisorError
 from vms.hypervisor.events import HostLink, LifecycleEvent, ObservedDomain
 from vms.hypervisor.hostinfo import describe_host
 from vms.hypervisor.stats import DomainSample, collect, rates
+from vms.hypervisor.tunnel import TunnelError, run_fixed
 from vms.watcher import observed
 from vms.watcher.consoles import ConsoleRelay
 from vms.watcher.store import stats_key
@@ -35,6 +37,8 @@ STATS_TTL_S = 3600
 class WatchSettings:
     stats_every: float = 5.0
     resync_every: float = 60.0
+    # Guest addresses change rarely (a DHCP lease), but a person waits for the first one after a boot.
+    addresses_every: float = 10.0
     reconnect_first: float = 0.5
     reconnect_max: float = 10.0
 
@@ -120,6 +124,7 @@ class HostWatch:
             asyncio.create_task(self._follow_events(link, events)),
             asyncio.create_task(self._sample_stats(link)),
             asyncio.create_task(self._resync_now_and_then(link)),
+            asyncio.create_task(self._read_addresses(link)),
         ]
         try:
             await lost.wait()
@@ -182,6 +187,26 @@ class HostWatch:
     async def _drop_consoles(self) -> None:
         for vm_uuid in list(self._relays):
             await self._drop_console(vm_uuid)
+
+    # --- guest addresses --------------------------------------------------------------------------
+    async def _read_addresses(self, link: HostLink) -> None:
+        """What each running guest's address is, as the host can tell (vms/hypervisor/addresses.py),
+        kept in Redis for the VM page: pages never ask a host while they render."""
+        while True:
+            try:
+                guests = await asyncio.to_thread(addresses.from_libvirt, link.conn)
+                if addresses.missing_any(guests) and ssh.ssh_target(self.host.uri) is not None:
+                    identity = ssh.identity()
+                    if identity is not None:
+                        try:
+                            table = await run_fixed(self.host.uri, identity, addresses.NEIGHBOUR_COMMAND)
+                            addresses.add_neighbours(guests, table)
+                        except TunnelError as exc:
+                            log.info("neighbour table of %s not read: %s", self.host.name, exc)
+                await in_db(observed.record_addresses, self.host.id, guests)
+            except libvirt.libvirtError as exc:
+                log.info("guest addresses on %s not read: %s", self.host.name, exc.get_error_message())
+            await asyncio.sleep(self.ctx.settings.addresses_every)
 
     # --- stats ------------------------------------------------------------------------------------
     async def _sample_stats(self, link: HostLink) -> None:

@@ -32,7 +32,14 @@ from vms.groups import FLEET, host_group
 from vms.hypervisor.events import ObservedDomain
 from vms.models import Host, VirtualMachine
 from vms.services.state import broadcast_state, set_state
-from vms.watcher.store import console_open_key, observed_key, scrollback_end_key, scrollback_key, stats_key
+from vms.watcher.store import (
+    addresses_key,
+    console_open_key,
+    observed_key,
+    scrollback_end_key,
+    scrollback_key,
+    stats_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +48,8 @@ JOB_OWNED = frozenset({VMState.PENDING, VMState.PROVISIONING, VMState.DELETING, 
 OBSERVED = frozenset({VMState.RUNNING, VMState.PAUSED, VMState.SHUTTING_DOWN, VMState.STOPPED, VMState.CRASHED})
 MISSING = "missing"
 CAS_ATTEMPTS = 3
+# A few reads of the watcher (every 10 s): what it stops seeing (the guest stopped) goes away soon.
+ADDRESSES_TTL_S = 60
 
 
 def state_to_write(current: str, observed: str) -> str | None:
@@ -211,6 +220,26 @@ def touch_host(host_id: int) -> None:
     Host.objects.filter(pk=host_id).update(last_checked=timezone.now())
 
 
+# --- guest addresses ----------------------------------------------------------------------------
+def record_addresses(host_id: int, guests: list) -> None:
+    """What the host says its running guests' addresses are (vms.hypervisor.addresses.GuestAddresses),
+    for the domains the dashboard knows; a guest with none yet gets nothing recorded."""
+    known = {
+        str(u) for u in VirtualMachine.objects.filter(uuid__in=[g.uuid for g in guests]).values_list("uuid", flat=True)
+    }
+    pipe = sync_redis().pipeline(transaction=False)
+    now = timezone.now().isoformat()
+    for guest in guests:
+        found = guest.all()
+        if guest.uuid in known and found:
+            record = {"addresses": found, "source": guest.source, "host": host_id, "at": now}
+            pipe.set(addresses_key(guest.uuid), json.dumps(record), ex=ADDRESSES_TTL_S)
+    try:
+        pipe.execute()
+    except Exception:  # a convenience for the VM page: never stop watching for it
+        log.exception("guest addresses on host %s not recorded", host_id)
+
+
 # --- readers ------------------------------------------------------------------------------------
 def recent_stats(vm_uuid: object) -> list[dict]:
     """The VM's recent stats points (oldest first, ~5 s apart, up to 60): for sparklines."""
@@ -231,3 +260,9 @@ def console_scrollback(vm_uuid: object) -> tuple[bytes, int, bool]:
         pipe.get(scrollback_key(vm_uuid)).get(scrollback_end_key(vm_uuid)).exists(console_open_key(vm_uuid))
         data, end, is_open = pipe.execute()
     return data or b"", int(end or 0), bool(is_open)
+
+
+def guest_addresses(vm_uuid: object) -> dict | None:
+    """The guest's addresses as its host last told them ({"addresses", "source", "host", "at"}), if recent."""
+    raw = sync_redis().get(addresses_key(vm_uuid))
+    return json.loads(raw) if raw else None

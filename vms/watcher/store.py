@@ -49,3 +49,8 @@ def stats_key(vm_uuid: object) -> str:
 
 def observed_key(vm_uuid: object) -> str:
     return f"{PREFIX}:observed:{vm_uuid}"
+
+
+def addresses_key(vm_uuid: object) -> str:
+    """The guest's addresses as its host last told them (expires: a stopped guest's go stale)."""
+    return f"{PREFIX}:addresses:{vm_uuid}"

@@ -1,4 +1,4 @@
-"""`manage.py bootstrap_demo`: admin login, sandbox hosts and the demo template for `make run`."""
+"""`manage.py bootstrap_demo`: admin login, sandbox hosts and the demo templates for `make run`."""
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -9,7 +9,7 @@ from sandbox.fleet import SandboxFleet
 
 
 class Command(BaseCommand):
-    help = _("Create the admin login, register the sandbox hosts and the demo template.")
+    help = _("Create the admin login, register the sandbox hosts and the demo templates.")
 
     def add_arguments(self, parser):
         parser.add_argument("--hosts", type=int, default=3)
@@ -19,7 +19,11 @@ class Command(BaseCommand):
         fleet = SandboxFleet(settings.SANDBOX_DIR, first_index=settings.SANDBOX_FIRST_INDEX)
         registered = bootstrap.register_sandbox_hosts(fleet.hosts(hosts))
         bootstrap.check_all(registered)
-        templates = [bootstrap.ensure_demo_template(), bootstrap.ensure_screen_template()]
+        templates = [
+            bootstrap.ensure_demo_template(),
+            bootstrap.ensure_screen_template(),
+            bootstrap.ensure_lab_template(),
+        ]
         self.stdout.write(_("Hosts: %(names)s") % {"names": ", ".join(h.name for h in registered)})
         self.stdout.write(_("Templates: %(names)s") % {"names": ", ".join(t.name for t in templates)})
         self.stdout.write(

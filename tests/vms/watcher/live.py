@@ -99,13 +99,14 @@ class ConsoleReader:
 
 
 @contextmanager
-def demo_domain(uri: str, vm_uuid: object, start: bool = True) -> Iterator[str]:
-    """A demo guest with the VM's UUID on a sandbox host; forced off and undefined afterwards."""
+def demo_domain(uri: str, vm_uuid: object, start: bool = True, bridge: str | None = None) -> Iterator[str]:
+    """A demo guest with the VM's UUID on a sandbox host (with a NIC on `bridge`, e.g. the lab's br0);
+    forced off and undefined afterwards."""
     name = f"wtest-{uuid.uuid4().hex[:8]}"
     try:
         conn = open_connection(uri)
         try:
-            dom = domains.define(conn, demo_domain_xml(name, str(vm_uuid), KERNEL_CMDLINE), name)
+            dom = domains.define(conn, demo_domain_xml(name, str(vm_uuid), KERNEL_CMDLINE, bridge=bridge), name)
             if start:
                 domains.start(dom)
         finally:
