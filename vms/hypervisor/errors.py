@@ -5,6 +5,7 @@ from __future__ import annotations
 import libvirt
 
 from vms.hypervisor.ssh import failure_kind
+from vms.hypervisor.ssh import identity as ssh_identity
 
 
 class HypervisorError(RuntimeError):
@@ -31,7 +32,7 @@ class HostUnreachable(HypervisorError):
     @property
     def ssh_failure(self) -> str | None:
         """The SSH failure libvirt's message describes while connecting (vms/hypervisor/ssh.py), or None."""
-        return failure_kind(self.host_message)
+        return failure_kind(self.host_message, self.uri, ssh_identity())
 
 
 # Errors that say the connection or the daemon went away: worth a retry.

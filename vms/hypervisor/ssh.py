@@ -305,6 +305,8 @@ _KINDS = [
             "Failed to connect socket to '/run/libvirt",
             "virt-ssh-helper: command not found",
             "nc: command not found",
+            # the ssh program's transport, logged in, when the remote helper exits without a word
+            "End of file while reading data",
         ),
     ),
     (
@@ -324,12 +326,24 @@ _KINDS = [
 ]
 
 
-def failure_kind(message: str) -> str | None:
-    """Which SSH failure a libvirt message describes (one of the kinds above), or None."""
+def failure_kind(message: str, uri: str = "", identity: SshIdentity | None = None) -> str | None:
+    """Which SSH failure a libvirt message describes (one of the kinds above), or None.
+
+    With the URI and our identity, a refused host key is told apart for sure: a host for which a key is
+    pinned refused on its key means the key changed. The ssh program's words cannot always say so:
+    its changed-key warning, with our known_hosts path in it, can overflow what libvirt reads of its
+    stderr, and libvirt then says only "Value too large for defined data type" (seen here)."""
+    found = None
     for kind, needles in _KINDS:
         if any(needle.lower() in message.lower() for needle in needles):
-            return kind
-    return None
+            found = kind
+            break
+    overflowed = "value too large for defined data type" in message.lower()
+    target = ssh_target(uri) if uri else None
+    if identity is not None and target and (found == UNKNOWN_HOST_KEY or (found is None and overflowed)):
+        if pinned_key(identity, target[0], target[1]) is not None:
+            return HOST_KEY_CHANGED
+    return found
 
 
 def ssh_target(uri: str) -> tuple[str, int, str] | None:
