@@ -130,21 +130,8 @@ def _ensure_demo_template(name: str, description: str, xml: str) -> VMTemplate:
 
 def ensure_screen_template() -> VMTemplate:
     """The demo guest with a VGA screen on VNC: the kernel and the demo's shell print there too."""
-    xml = demo_domain_xml("demo-screen", None, SCREEN_KERNEL_CMDLINE, screen=True)
-    template, _created = VMTemplate.objects.get_or_create(
-        name=SCREEN_TEMPLATE_NAME,
-        defaults={
-            "description": "The demo guest with a screen: open its graphical console (VNC) in the browser.",
-            "domain_xml": xml,
-            "boot_mode": BootMode.KERNEL,
-            "default_vcpus": 1,
-            "max_vcpus": 2,
-            "default_memory_mib": 128,
-            "max_memory_mib": 512,
-            "default_disk_gib": 1,
-            "max_disk_gib": 4,
-            "disk_source": DiskSource.EMPTY,
-            "disk_format": DiskFormat.QCOW2,
-        },
+    return _ensure_demo_template(
+        SCREEN_TEMPLATE_NAME,
+        "The demo guest with a screen: open its graphical console (VNC) in the browser.",
+        demo_domain_xml("demo-screen", None, SCREEN_KERNEL_CMDLINE, screen=True),
     )
-    return template
