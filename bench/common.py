@@ -103,3 +103,18 @@ def write_section(title: str, body: str) -> None:
     sections = text.split("\n## ")
     kept = [sections[0]] + [s for s in sections[1:] if not s.startswith(title + "\n")]
     REPORT.write_text("\n## ".join(kept).rstrip() + "\n\n" + head + body.strip() + "\n")
+
+
+def register_over(hosts: list, uris: dict[str, str], transport: str) -> None:
+    """Point the registered sandbox hosts at `uris` (by host name: SSH or TCP) and check them, so the
+    same run measures both transports; stops the benchmark when a host does not answer."""
+    from sandbox import bootstrap
+    from vms.models import Host
+
+    for host in hosts:
+        Host.objects.filter(pk=host.pk).update(uri=uris[host.name])
+        host.refresh_from_db()
+    bootstrap.check_all(hosts)
+    offline = [h.name for h in hosts if not h.online]
+    if offline:
+        raise SystemExit(f"sandbox hosts offline over {transport}: {offline} (make fleet?)")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import libvirt
 
-from bench.common import ROOT, percentile, setup_django, write_section
+from bench.common import ROOT, percentile, register_over, setup_django, write_section
 from bench.servers import free_port, session_cookie, start_watcher, start_web_server, stop
 from bench.wsclient import WSClient
 
@@ -163,7 +163,6 @@ while the RPC reply is still on its way.
 
 def _run(transport: str, hosts: list, uris: dict[str, str], owner, work: Path):
     """One measurement with every host registered by its `transport` URI; returns (ws, floor, db, missed)."""
-    from sandbox import bootstrap
     from sandbox.demo_domain import demo_domain_xml
     from sandbox.demo_guest import KERNEL_CMDLINE
     from vms.choices import VMState
@@ -171,13 +170,7 @@ def _run(transport: str, hosts: list, uris: dict[str, str], owner, work: Path):
     from vms.hypervisor.connection import open_connection
     from vms.models import Host, VirtualMachine
 
-    for host in hosts:
-        Host.objects.filter(pk=host.pk).update(uri=uris[host.name])
-        host.refresh_from_db()
-    bootstrap.check_all(hosts)
-    offline = [h.name for h in hosts if not h.online]
-    if offline:
-        raise SystemExit(f"sandbox hosts offline over {transport}: {offline} (make fleet?)")
+    register_over(hosts, uris, transport)
 
     control = {h.pk: open_connection(h.uri) for h in hosts}
     vms = []

@@ -12,7 +12,16 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.common import ROOT, percentile, setup_django, start_workers, stop, summary, write_section
+from bench.common import (
+    ROOT,
+    percentile,
+    register_over,
+    setup_django,
+    start_workers,
+    stop,
+    summary,
+    write_section,
+)
 
 VMS = 12
 WORKERS = 2
@@ -100,18 +109,11 @@ the few dozen RPCs a VM takes.
 def _run(transport: str, hosts: list, uris: dict[str, str], admin, template):
     """Provision VMS demo VMs with the hosts registered by their `transport` URI, then delete them all."""
     from jobs.models import Job
-    from sandbox import bootstrap
     from vms.choices import VMState
-    from vms.models import Host, VirtualMachine
+    from vms.models import VirtualMachine
     from vms.services.vms import VMOrder, create_vm, request_action
 
-    for host in hosts:
-        Host.objects.filter(pk=host.pk).update(uri=uris[host.name])
-        host.refresh_from_db()
-    bootstrap.check_all(hosts)
-    offline = [h.name for h in hosts if not h.online]
-    if offline:
-        raise SystemExit(f"sandbox hosts offline over {transport}: {offline} (make fleet?)")
+    register_over(hosts, uris, transport)
     jobs_before = set(Job.objects.filter(kind="vm.provision").values_list("pk", flat=True))
     started: dict[int, float] = {}
     t0 = time.monotonic()

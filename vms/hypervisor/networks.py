@@ -11,6 +11,7 @@ import ipaddress
 import libvirt
 from lxml import etree
 
+from vms.hypervisor.cleanup import destroy_and_undefine
 from vms.hypervisor.errors import HypervisorError, wrap
 from vms.hypervisor.uris import safe_uri
 
@@ -89,12 +90,7 @@ def define_and_start(conn: libvirt.virConnect, xml: str, name: str, *, autostart
             net.setAutostart(1)
     except libvirt.libvirtError as exc:
         error = wrap(exc, f"start network '{name}'", where)
-        try:
-            if net.isActive():
-                net.destroy()
-            net.undefine()
-        except libvirt.libvirtError:
-            pass  # the first error is the one to report; what is left shows on the next host check
+        destroy_and_undefine(net)
         raise error from exc
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import libvirt
 from lxml import etree
 
+from vms.hypervisor.cleanup import destroy_and_undefine
 from vms.hypervisor.errors import HypervisorError, wrap
 from vms.hypervisor.uris import safe_uri
 
@@ -157,12 +158,7 @@ def define_dir_pool(conn: libvirt.virConnect, name: str, path: str) -> None:
         pool.setAutostart(1)
     except libvirt.libvirtError as exc:
         error = wrap(exc, f"start storage pool '{name}' at {path}", where)
-        try:
-            if pool.isActive():
-                pool.destroy()
-            pool.undefine()
-        except libvirt.libvirtError:
-            pass  # the first error is the one to report
+        destroy_and_undefine(pool)
         raise error from exc
 
 
