@@ -52,6 +52,9 @@ PRIVATE_DIRS = {
 _START_SCRIPT = r"""
 set -e
 state="$1"; shift
+# This mount namespace is a copy of the machine's: let go of the other namespaces' /run/netns handles,
+# or this host would keep the others (and the lab) alive after they are deleted.
+for handle in /run/netns/*; do umount -l "$handle" 2>/dev/null || true; done
 while [ "$#" -gt 0 ]; do
   mount --bind "$state/$1" "$2"
   shift 2
@@ -519,8 +522,12 @@ class SandboxFleet:
                 host.pidfile(daemon).unlink(missing_ok=True)
             if self._owns_netns(host):
                 network.remove_host_network(host.index)
+            if self._owns_lab():
+                # The host's port on the lab goes with its namespace, but only once the kernel has let go
+                # of that namespace, which here sometimes never happened: take the port away ourselves.
+                network.disconnect_host_from_lab(host.index, self.lab)
         network.remove_bridge_if_unused()
-        # The lab goes with the fleet's last host (a host's port on it went with the host's namespace).
+        # The lab goes with the fleet's last host.
         if self._owns_lab() and not network.lab_ports(self.lab):
             if network.remove_lab(self.lab, self.lab_dir):
                 stopped.append(f"lab {network.lab_netns_name(self.lab)}: stopped dnsmasq")

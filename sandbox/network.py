@@ -240,7 +240,10 @@ def _start_dnsmasq(lab: int, state_dir: Path) -> None:
     conf.write_text(dnsmasq_conf(state_dir))
     (state_dir / "dnsmasq.pid").unlink(missing_ok=True)
     # dnsmasq forks into the background once its sockets are open and its pid file is written.
-    cmd = ["ip", "netns", "exec", lab_netns_name(lab), DNSMASQ, f"--conf-file={conf}"]
+    # nsenter, not `ip netns exec`: that gives the program a copy of this machine's mounts, and with them
+    # the /run/netns handles of the hosts, which would keep their namespaces (and their ports on the
+    # lab) alive after `down` (seen here).
+    cmd = ["nsenter", f"--net={NETNS_DIR / lab_netns_name(lab)}", DNSMASQ, f"--conf-file={conf}"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
     if result.returncode != 0:
         raise NetworkError(f"the lab's dnsmasq did not start: {result.stderr.strip() or result.returncode}")
@@ -275,6 +278,12 @@ def connect_host_to_lab(index: int, lab: int, position: int) -> str:
         raise NetworkError(f"could not set arp_accept on {HOST_BRIDGE}: {result.stderr.strip()}")
     _ip("-n", host_ns, "link", "set", HOST_BRIDGE, "up")
     return address
+
+
+def disconnect_host_from_lab(index: int, lab: int) -> None:
+    """Delete host `index`'s port on the lab (a veth: its em1 end goes with it), if there is one."""
+    if lab_exists(lab):
+        _ip("-n", lab_netns_name(lab), "link", "delete", lab_port_name(index), check=False)
 
 
 def lab_ports(lab: int) -> list[str]:
