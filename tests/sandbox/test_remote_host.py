@@ -12,10 +12,12 @@ import socket
 import pytest
 
 from sandbox.fleet import TCP_PORT, SandboxFleet
+from sandbox.pki import SandboxCA
 from vms.hypervisor import ssh
 from vms.hypervisor.connection import open_connection
 from vms.hypervisor.errors import HostUnreachable
 from vms.hypervisor.tunnel import TunnelError, open_tunnel
+from vms.services import ssh_trust
 
 pytestmark = pytest.mark.sandbox
 
@@ -80,3 +82,21 @@ def test_a_changed_host_key_is_refused_by_libvirt_and_by_the_console_tunnel(lone
     ssh.pin(ssh.identity(), offered)
     open_connection(host.uri).close()
     assert _tunnel_reaches(host.uri, host.address, 22).startswith(b"SSH-2.0-")
+
+
+def test_a_tls_host_whose_certificate_we_do_not_trust_gets_a_sentence(lone_host, tmp_path):
+    """The same host over qemu+tls: our CA's client certificate works; another CA's is refused, and a
+    missing TLS folder is named, each in one sentence that says what to do."""
+    fleet, host = lone_host
+    open_connection(fleet.tls_uri(host)).close()
+    other = SandboxCA(tmp_path / "other-ca")
+    other.issue(tmp_path / "other-client", "someone-else")
+    for pki, expected in (
+        (tmp_path / "other-client", "do not trust each other's TLS certificates"),
+        (tmp_path / "nowhere", "lacks its TLS files"),
+    ):
+        uri = host.tls_uri(pki)
+        with pytest.raises(HostUnreachable) as refused:
+            open_connection(uri)
+        said = ssh_trust.explain(refused.value, uri)
+        assert expected in said and host.address in said, said

@@ -8,13 +8,15 @@ known_hosts line) and the key offered but not confirmed yet; `vms/hypervisor/ssh
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from audit import log as audit_log
 from audit.choices import AuditResult
-from vms.hypervisor import ssh
+from vms.hypervisor import ssh, tls
 from vms.hypervisor.errors import HostUnreachable, HypervisorError
 from vms.models import Host
 
@@ -95,10 +97,31 @@ def sentence(kind: str, uri: str, *, old: str = "", new: str = "") -> str:
 
 
 def explain(exc: HypervisorError, uri: str) -> str:
-    """The error's sentence: ours for an SSH failure of `uri`, libvirt's words otherwise."""
+    """The error's sentence: ours for an SSH (or TLS) failure of `uri`, libvirt's words otherwise."""
     # Only connecting is matched: a later call's message (a guest's console, say) is not about SSH.
-    kind = exc.ssh_failure if isinstance(exc, HostUnreachable) and ssh.ssh_target(uri) else None
-    return sentence(kind, uri) if kind else str(exc)
+    if not isinstance(exc, HostUnreachable):
+        return str(exc)
+    kind = exc.ssh_failure if ssh.ssh_target(uri) else None
+    if kind:
+        return sentence(kind, uri)
+    tls_kind = tls.failure_kind(exc.host_message, uri)
+    return tls_sentence(tls_kind, uri, str(exc)) if tls_kind else str(exc)
+
+
+def tls_sentence(kind: str, uri: str, detail: str) -> str:
+    """One sentence for a TLS failure of the host at `uri`, with libvirt's own words after it."""
+    host = urlsplit(uri).hostname or "?"
+    if kind == tls.UNTRUSTED_CERTIFICATE:
+        text = _(
+            "%(host)s and this server do not trust each other's TLS certificates: both must be signed by the "
+            "CA in this server's cacert.pem, and the host's certificate must name %(host)s."
+        )
+    else:
+        text = _(
+            "This server lacks its TLS files for %(host)s: put cacert.pem, clientcert.pem and clientkey.pem "
+            "where libvirt looks for them (or name their folder with ?pkipath= in the URI)."
+        )
+    return f"{text % {'host': host}} ({detail})"
 
 
 def scan(uri: str) -> ssh.HostKey:
