@@ -275,7 +275,11 @@ class SandboxFleet:
             recorded = json.loads((self.lab_dir / "lab.json").read_text()).get("netns")
         except (OSError, ValueError):
             return False
-        return recorded is not None and recorded == network.lab_netns_id(self.lab)
+        if recorded is None or recorded != network.lab_netns_id(self.lab):
+            return False
+        # An id may name another checkout's lab since (see _processes_of): its dnsmasq names its own files.
+        holders = _netns_pids_of(network.NETNS_DIR / network.lab_netns_name(self.lab))
+        return not holders or any(_names(pid, self.lab_dir) for pid in holders)
 
     def _ensure_lab(self) -> None:
         if network.lab_exists(self.lab) and not self._owns_lab():
@@ -389,7 +393,11 @@ class SandboxFleet:
             recorded = json.loads((host.state_dir / "host.json").read_text()).get("netns")
         except (OSError, ValueError):
             return False
-        return recorded is not None and recorded == _netns_id(host.index)
+        if recorded is None or recorded != _netns_id(host.index):
+            return False
+        # The same id may have been given to another checkout's namespace since (see _processes_of).
+        holders = _netns_pids(host.index)
+        return not holders or any(_names(pid, host.state_dir) for pid in holders)
 
     def _start_fresh(self, host: SandboxHost) -> None:
         if network.netns_exists(host.index):
@@ -563,20 +571,23 @@ class SandboxFleet:
         self._wait_answering(host, timeout=10)
 
     def _processes_of(self, host: SandboxHost) -> list[int]:
+        # Namespace ids are inode numbers, which the kernel hands out again: a recorded id may now name
+        # another checkout's host (seen here: a `down` stopped another run's fleet). A namespace is ours
+        # only while a process in it names our state dir on its command line (our daemons all do).
         pids = set()
         namespaces = set()
         if self._owns_netns(host):
             pids.update(_netns_pids(host.index))
         for daemon in DAEMONS:
             pid = _read_pid(host.pidfile(daemon))
-            if pid and _pid_alive(pid, daemon):
+            if pid and _pid_alive(pid, daemon) and _names(pid, host.state_dir):
                 pids.add(pid)
                 namespaces.add(_mount_ns(pid))
         try:
             recorded = json.loads((host.state_dir / "host.json").read_text()).get("mount_ns")
         except (OSError, ValueError):
             recorded = None
-        if recorded:
+        if recorded and any(_names(pid, host.state_dir) for pid in _pids_in_ns(recorded)):
             namespaces.add(recorded)
         for ns in namespaces - {None}:
             pids.update(_pids_in_ns(ns))
@@ -600,6 +611,15 @@ class SandboxFleet:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def _names(pid: int, path: Path) -> bool:
+    """Whether the process's command line mentions `path` (our daemons get their state dir's files)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return str(path).encode() in fh.read()
+    except OSError:
+        return False
 
 
 def _netns_id(index: int) -> int | None:
