@@ -8,8 +8,8 @@ import pytest
 from django.conf import settings
 
 SANDBOX_HOSTS = 3
-# Users, a fake host and the demo template, for every suite that needs them (closer conftests may override).
-pytest_plugins = ["tests.support.people"]
+# Users, a fake host and the demo template; a throwaway sshd and SSH identity (closer conftests may override).
+pytest_plugins = ["tests.support.people", "tests.support.sshd"]
 # Tests register libvirt's test driver (test:///default) as a host; a deployment never may. Set for
 # this process (settings are loaded before this file) and for the workers and servers tests start.
 os.environ["LIBVIRT_ALLOW_TEST_DRIVER"] = "true"

@@ -14,6 +14,10 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
+from vms.hypervisor import ssh
+
 SSHD = "/usr/sbin/sshd"
 
 
@@ -115,3 +119,24 @@ class Sshd:
         if new_host_key:
             self._new_host_key()
         self.start()
+
+
+@pytest.fixture
+def identity(tmp_path):
+    """A key pair and known_hosts of this test's own, as the process's SSH identity."""
+    previous = ssh.identity()
+    made = ssh.ensure_identity(tmp_path / "identity")
+    ssh.configure(made)
+    yield made
+    ssh.configure(previous)
+
+
+@pytest.fixture
+def sshd(tmp_path, identity):
+    """An sshd that accepts `identity`'s key and runs /bin/false for it: no libvirtd answers behind it."""
+    directory = tmp_path / "sshd"
+    directory.mkdir()
+    server = Sshd(directory, identity.public_key(), forced_command="/bin/false")
+    server.start()
+    yield server
+    server.stop()

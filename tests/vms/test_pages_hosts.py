@@ -14,7 +14,6 @@ import pytest
 
 from audit.models import AuditEntry
 from tests.support.people import client_for, fake_host, make_user
-from tests.support.sshd import Sshd
 from vms.hypervisor import ssh
 from vms.models import Host, VirtualMachine
 
@@ -29,30 +28,6 @@ def admin(db):
 @pytest.fixture
 def client(admin):
     return client_for(admin)
-
-
-@pytest.fixture
-def identity(tmp_path):
-    previous = ssh.identity()
-    made = ssh.ensure_identity(tmp_path / "identity")
-    ssh.configure(made)
-    yield made
-    ssh.configure(previous)
-
-
-def _sshd(tmp_path, identity, forced_command: str) -> Sshd:
-    directory = tmp_path / "sshd"
-    directory.mkdir()
-    server = Sshd(directory, identity.public_key(), forced_command=forced_command)
-    server.start()
-    return server
-
-
-@pytest.fixture
-def sshd(tmp_path, identity):
-    server = _sshd(tmp_path, identity, "/bin/false")
-    yield server
-    server.stop()
 
 
 def _add_form(**extra) -> dict:

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from audit.models import AuditEntry
 from tests.support.people import fake_host
-from tests.support.sshd import Sshd, keygen
+from tests.support.sshd import keygen
 from vms.hypervisor import ssh
 from vms.hypervisor.errors import HostUnreachable, is_transient
 from vms.models import Host, VirtualMachine
@@ -24,26 +24,6 @@ from vms.services import ssh_trust
 from vms.services.hosts import add_host, check_host, delete_host
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def identity(tmp_path):
-    """A key pair and known_hosts of this test's own, as the process's SSH identity."""
-    previous = ssh.identity()
-    made = ssh.ensure_identity(tmp_path / "identity")
-    ssh.configure(made)
-    yield made
-    ssh.configure(previous)
-
-
-@pytest.fixture
-def sshd(tmp_path, identity):
-    directory = tmp_path / "sshd"
-    directory.mkdir()
-    server = Sshd(directory, identity.public_key(), forced_command="/bin/false")
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
