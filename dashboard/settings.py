@@ -162,6 +162,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # Scale-out: send each VM job to the queue of its host ("host.<name>"), so a worker can serve
 # only some hosts (celery -A dashboard worker -Q host.kvm-01,host.kvm-02). Off: one "jobs" queue.
 JOBS_PER_HOST_QUEUES = env_bool("JOBS_PER_HOST_QUEUES", False)
+# Snapshots one VM may keep when its template sets no limit of its own.
+VM_SNAPSHOT_LIMIT = env_int("VM_SNAPSHOT_LIMIT", 5)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Run by the worker started with -B (make run); one beat per deployment.
 CELERY_BEAT_SCHEDULE = {

@@ -21,6 +21,17 @@ def create_for_non_staff(user, data) -> dict:
     return {"request": VMRequestSerializer(req).data}
 
 
+def check_growth(owner, *, vcpus: int = 0, memory_mib: int = 0, disk_gib: int = 0) -> None:
+    """A VM of `owner` grows: the same quota rules as a request (no new VM, only the growth)."""
+    from portal.quotas import Usage, ensure_user_row, lock_and_check
+
+    if owner is None or (vcpus <= 0 and memory_mib <= 0 and disk_gib <= 0):
+        return
+    ensure_user_row(owner)
+    lock_and_check(owner, Usage(0, max(vcpus, 0), max(memory_mib, 0), max(disk_gib, 0)))
+
+
 def register() -> None:
     extensions.register_vm_list_context(vm_list_context)
     extensions.register_create_for_non_staff(create_for_non_staff)
+    extensions.register_check_growth(check_growth)

@@ -80,6 +80,66 @@ ACTION_RESULT: dict[str, str] = {
 }
 
 
+class VMChange(models.TextChoices):
+    """Changes to a VM after it is made (issue 15): each one is a job `vm.<value>` on the VM."""
+
+    SNAPSHOT_CREATE = "snapshot-create", _("Take a snapshot")
+    SNAPSHOT_REVERT = "snapshot-revert", _("Revert to a snapshot")
+    SNAPSHOT_DELETE = "snapshot-delete", _("Delete a snapshot")
+    UPDATE = "update", _("Change settings")  # vCPUs, memory, name, autostart (PATCH /api/v1/vms/{id}/)
+    DISK_ADD = "disk-add", _("Add a disk")
+    DISK_DETACH = "disk-detach", _("Detach a disk")
+    DISK_RESIZE = "disk-resize", _("Grow a disk")
+    CDROM_INSERT = "cdrom-insert", _("Insert an ISO")
+    CDROM_EJECT = "cdrom-eject", _("Eject the ISO")
+    CDROM_ADD = "cdrom-add", _("Add a CD-ROM drive")
+    BOOT = "boot", _("Change the boot order")
+    KERNEL = "kernel", _("Change the kernel boot")
+    INTERFACE_ADD = "interface-add", _("Add a network interface")
+    INTERFACE_REMOVE = "interface-remove", _("Remove a network interface")
+    INTERFACE_LINK = "interface-link", _("Set a link up or down")
+    DOMAIN_XML = "domain-xml", _("Change the domain XML")
+
+
+# Where a VM may be changed from. A running VM changes live where libvirt allows it, otherwise the
+# change waits for the next boot; a paused or unknown VM is not changed (what it is is not clear).
+_ON = {VMState.RUNNING}
+_OFF = {VMState.STOPPED, VMState.CRASHED}
+_ON_OR_OFF = _ON | _OFF
+CHANGE_FROM_STATES: dict[str, set[str]] = {
+    VMChange.SNAPSHOT_CREATE: _ON_OR_OFF | {VMState.PAUSED},
+    VMChange.SNAPSHOT_REVERT: _ON_OR_OFF | {VMState.PAUSED},
+    VMChange.SNAPSHOT_DELETE: _ON_OR_OFF | {VMState.PAUSED},
+    VMChange.UPDATE: _ON_OR_OFF,
+    VMChange.DISK_ADD: _ON_OR_OFF,
+    VMChange.DISK_DETACH: _ON_OR_OFF,
+    VMChange.DISK_RESIZE: _ON_OR_OFF,
+    VMChange.CDROM_INSERT: _ON_OR_OFF,
+    VMChange.CDROM_EJECT: _ON_OR_OFF,
+    VMChange.CDROM_ADD: _OFF,  # a new IDE/SATA drive cannot be plugged into a running VM
+    VMChange.BOOT: _ON_OR_OFF,  # effective at next boot
+    VMChange.KERNEL: _ON_OR_OFF,  # effective at next boot
+    VMChange.INTERFACE_ADD: _ON_OR_OFF,
+    VMChange.INTERFACE_REMOVE: _ON_OR_OFF,
+    VMChange.INTERFACE_LINK: _ON_OR_OFF,
+    VMChange.DOMAIN_XML: _ON_OR_OFF,  # effective at next boot
+}
+# A change leaves the VM in the state it found it in, except these (None: the state it found).
+CHANGE_RESULT: dict[str, str | None] = {change: None for change in VMChange.values}
+# Reverting to a snapshot leaves the VM as the snapshot was: running or stopped (decided by the job).
+CHANGE_RESULT[VMChange.SNAPSHOT_REVERT] = None
+# Run-once VMs (created transient, never defined) have no persistent config to change.
+RUN_ONCE_REFUSED = {
+    VMChange.SNAPSHOT_CREATE,
+    VMChange.SNAPSHOT_REVERT,
+    VMChange.SNAPSHOT_DELETE,
+    VMChange.BOOT,
+    VMChange.KERNEL,
+    VMChange.DOMAIN_XML,
+    VMChange.CDROM_ADD,
+}
+
+
 class ImageKind(models.TextChoices):
     BASE = "base", _("Base disk image")
     ISO = "iso", _("ISO (CD-ROM)")

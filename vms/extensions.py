@@ -4,6 +4,8 @@ starts, and vms calls what was registered. vms never imports the apps above it.
 - `create_for_non_staff(user, data) -> dict`: what `POST /api/v1/vms/` does for a user who is not
   staff (the portal turns it into a request: quota, approval, audit). Unset: only staff create VMs.
 - `vm_list_context`: functions `(request) -> dict` whose results are added to the VM list page.
+- `check_growth(owner, vcpus=, memory_mib=, disk_gib=)`: the quota check of a VM growing (resize,
+  a new disk).
 """
 
 from __future__ import annotations
@@ -23,3 +25,15 @@ def register_create_for_non_staff(handler: Callable[[Any, Any], dict]) -> None:
 def register_vm_list_context(provider: Callable[[Any], dict]) -> None:
     if provider not in vm_list_context:
         vm_list_context.append(provider)
+
+
+# `check_growth(owner, vcpus=, memory_mib=, disk_gib=)`: raise ValidationError({"quota": ...}) when
+# growing one of `owner`'s VMs by these amounts would exceed a quota (the portal's rules, pending
+# requests included). Called inside the transaction that records the change, so that two changes
+# racing cannot both fit. Unset: no quota.
+check_growth: Callable[..., None] | None = None
+
+
+def register_check_growth(handler: Callable[..., None]) -> None:
+    global check_growth
+    check_growth = handler

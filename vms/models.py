@@ -106,6 +106,13 @@ class VMTemplate(models.Model):
     storage_pool = models.CharField(_("storage pool"), max_length=64, blank=True)
     cloud_init = models.BooleanField(_("cloud-init"), default=False)
     requires_kvm = models.BooleanField(_("requires KVM"), default=False)
+    # How far a running VM may grow without a reboot (the domain's defined maximum vCPUs and maximum
+    # memory); 0 = no live growth (a change waits for the next boot).
+    max_live_vcpus = models.PositiveSmallIntegerField(_("maximum vCPUs for live resize"), default=0)
+    max_live_memory_mib = models.PositiveIntegerField(_("maximum memory for live resize (MiB)"), default=0)
+    # Snapshots one VM may keep; empty = the global default (settings.VM_SNAPSHOT_LIMIT).
+    snapshot_limit = models.PositiveSmallIntegerField(_("snapshots per VM"), null=True, blank=True)
+    autostart = models.BooleanField(_("autostart"), default=False, help_text=_("New VMs start when their host boots."))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -143,6 +150,13 @@ class VirtualMachine(models.Model):
     state = models.CharField(_("state"), max_length=16, choices=VMState.choices, default=VMState.PENDING)
     state_changed_at = models.DateTimeField(_("last state change"), auto_now_add=True)
     managed = models.BooleanField(_("managed"), default=True, help_text=_("False for domains discovered on a host."))
+    autostart = models.BooleanField(_("autostart"), default=False)
+    # Created transient (the seed's `virsh create`): gone from its host when it powers off.
+    run_once = models.BooleanField(_("run once"), default=False)
+    notes = models.TextField(_("notes"), blank=True)
+    # Volumes detached from the VM but kept (the owner chose so): deleted with the VM.
+    # Each: {"pool": ..., "name": ..., "path": ..., "size_gib": ...}.
+    detached_volumes = models.JSONField(_("detached volumes"), default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -206,6 +220,8 @@ class Image(models.Model):
     sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
     # Relative to settings.VAR_DIR / "images"; named by the dashboard, never by the uploader.
     file = models.CharField(_("file"), max_length=255, blank=True)
+    # An ISO users may put in their VMs' CD-ROM drives (admins publish it).
+    published = models.BooleanField(_("published to users"), default=False)
     # The volume name in every host's default pool (templates refer to base images by it).
     volume = models.CharField(_("volume name"), max_length=255, blank=True)
     uploaded_by = models.ForeignKey(
@@ -306,3 +322,93 @@ class HostNetwork(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.host.name}"
+
+
+class VMTag(models.Model):
+    """A word a VM's owner puts on it to find it again (filters of the VM lists)."""
+
+    vm = models.ForeignKey(
+        VirtualMachine, verbose_name=_("virtual machine"), on_delete=models.CASCADE, related_name="tags"
+    )
+    name = models.CharField(_("tag"), max_length=32)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("VM tag")
+        verbose_name_plural = _("VM tags")
+        constraints = [models.UniqueConstraint(fields=["vm", "name"], name="vm_tag_unique")]
+        indexes = [models.Index(fields=["name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class VMSnapshot(models.Model):
+    """A libvirt snapshot of a VM, as its last snapshot job left it (pages read this, never libvirt)."""
+
+    vm = models.ForeignKey(
+        VirtualMachine, verbose_name=_("virtual machine"), on_delete=models.CASCADE, related_name="snapshots"
+    )
+    name = models.CharField(_("name"), max_length=64)
+    description = models.TextField(_("description"), blank=True)
+    parent = models.CharField(_("parent"), max_length=64, blank=True)
+    # The domain's state in the snapshot: "running" (memory kept) or "shutoff" (disks only).
+    state = models.CharField(_("state"), max_length=16, blank=True)
+    with_memory = models.BooleanField(_("with memory"), default=False)
+    current = models.BooleanField(_("current"), default=False)
+    created_at = models.DateTimeField(_("created"))
+
+    class Meta:
+        ordering = ["vm", "created_at"]
+        verbose_name = _("snapshot")
+        verbose_name_plural = _("snapshots")
+        constraints = [models.UniqueConstraint(fields=["vm", "name"], name="vm_snapshot_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.vm.name}@{self.name}"
+
+
+class VMDomainVersion(models.Model):
+    """A VM's persistent domain XML as an admin saved it: the history of hand edits."""
+
+    vm = models.ForeignKey(
+        VirtualMachine, verbose_name=_("virtual machine"), on_delete=models.CASCADE, related_name="xml_versions"
+    )
+    version = models.PositiveIntegerField(_("version"))
+    domain_xml = models.TextField(_("domain XML"))
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["vm", "-version"]
+        verbose_name = _("VM domain XML version")
+        verbose_name_plural = _("VM domain XML versions")
+        constraints = [models.UniqueConstraint(fields=["vm", "version"], name="vm_domain_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.vm.name} v{self.version}"
+
+
+class MACAddress(models.Model):
+    """A MAC address given to a VM's interface: unique in the whole fleet, not just on one host."""
+
+    mac = models.CharField(_("MAC address"), max_length=17, unique=True)
+    vm = models.ForeignKey(
+        VirtualMachine, verbose_name=_("virtual machine"), on_delete=models.CASCADE, related_name="mac_addresses"
+    )
+
+    class Meta:
+        ordering = ["mac"]
+        verbose_name = _("MAC address")
+        verbose_name_plural = _("MAC addresses")
+
+    def __str__(self) -> str:
+        return self.mac

@@ -2,7 +2,7 @@ from django.urls import path
 
 from vms.views import graphics as views_graphics
 from vms.views import hosts as views_hosts
-from vms.views import manage, storage
+from vms.views import manage, storage, vm_disks, vm_network, vm_settings, vm_snapshots
 from vms.views import networks as views_networks
 from vms.views import vms as views
 
@@ -10,6 +10,12 @@ urlpatterns = [
     path("vms/", views.vm_list, name="vm-list"),
     path("vms/<uuid:uuid>/", views.vm_detail, name="vm-detail"),
     path("vms/<uuid:uuid>/action/", views.vm_action, name="vm-action"),
+    # the tabs of a VM's page (vms/views/vm_tabs.py)
+    path("vms/<uuid:uuid>/console/", views.vm_console, name="vm-console"),
+    path("vms/<uuid:uuid>/snapshots/", vm_snapshots.vm_snapshots, name="vm-snapshots"),
+    path("vms/<uuid:uuid>/disks/", vm_disks.vm_disks, name="vm-disks"),
+    path("vms/<uuid:uuid>/network/", vm_network.vm_network, name="vm-network"),
+    path("vms/<uuid:uuid>/settings/", vm_settings.vm_settings, name="vm-settings"),
     path("vms/<uuid:uuid>/share/", views.vm_share, name="vm-share"),
     path("vms/<uuid:uuid>/share/<int:share_id>/delete/", views.vm_unshare, name="vm-unshare"),
     path("manage/templates/", manage.template_list, name="manage-templates"),

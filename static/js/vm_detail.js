@@ -55,7 +55,7 @@
     return li;
   }
   function applyJob(msg) {
-    if (msg.target !== "vms.virtualmachine:" + root.dataset.vmId) return;
+    if (!jobList || msg.target !== "vms.virtualmachine:" + root.dataset.vmId) return;
     const li = jobRow(msg);
     KVM.setBadge(li.querySelector('[data-role="state"]'), msg.state, jobLabels);
     const bar = li.querySelector('[data-role="progress"]');
@@ -73,6 +73,7 @@
   const MAX_POINTS = 60;
   function draw(id, values, text) {
     const box = document.getElementById(id);
+    if (!box) return; // a tab without the usage card
     const line = box.querySelector("polyline");
     const max = id === "spark-cpu" ? 100 : Math.max.apply(null, values.concat([1]));
     const n = values.length;
@@ -93,7 +94,8 @@
       const used = sizeMiB(points.mem[points.mem.length - 1]);
       draw("spark-mem", points.mem, s.memory_total_mib ? used + " / " + sizeMiB(s.memory_total_mib) : used);
     }
-    document.getElementById("spark-none").hidden = points.cpu.length + points.mem.length > 0;
+    const none = document.getElementById("spark-none");
+    if (none) none.hidden = points.cpu.length + points.mem.length > 0;
   }
   // The same rule as the size filters (ui/formatting.py): the largest unit that keeps a number >= 1.
   function sizeMiB(mib) {

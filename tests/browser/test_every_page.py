@@ -75,6 +75,11 @@ PAGES = [
     Page("vm-list-page-2", "vm-list", query="page=2", roles=(ADMIN,)),
     Page("vm-list-shared", "vm-list", query="scope=shared", roles=(USER,)),
     Page("vm-detail", "vm-detail", obj="vm"),
+    Page("vm-console", "vm-console", obj="vm"),
+    Page("vm-snapshots", "vm-snapshots", obj="vm"),
+    Page("vm-disks", "vm-disks", obj="vm"),
+    Page("vm-network", "vm-network", obj="vm"),
+    Page("vm-settings", "vm-settings", obj="vm"),
     # Deleted VMs are out of every list; whether their page still answers is the page's choice.
     Page("vm-detail-deleted", "vm-detail", obj="deleted_vm", status=(200, 404)),
     # The VM is stopped: the console page has to say there is no display, without errors.

@@ -79,10 +79,12 @@ def test_request_approve_boot_console_delete(
     assert "done" in user.locator('#request-flow li[data-step="running"]').get_attribute("class")
     shot(user, "04-request-running")
 
-    # 4. The VM page: console shows the guest's banner; a typed command answers.
+    # 4. The VM page, its Console tab: the guest's banner; a typed command answers.
     user.click("#request-vm-link")
     user.wait_for_url(re.compile(rf".*/vms/{vm.uuid}/$"))
     assert user.locator("#vm-state").get_attribute("data-state") == "running"
+    user.click(f'nav.tabs a[href="/vms/{vm.uuid}/console/"]')
+    user.wait_for_url(re.compile(rf".*/vms/{vm.uuid}/console/$"))
     user.wait_for_function(f"(document.getElementById('vm').consoleText || '').includes({BANNER!r})", timeout=60_000)
     user.wait_for_function("document.getElementById('console-state').dataset.console === 'open'", timeout=30_000)
     user.click("#console")
@@ -99,6 +101,8 @@ def test_request_approve_boot_console_delete(
 
     # 5. Delete it (after typing its name, as the dialog asks): the page says so, and the host no
     # longer has the domain.
+    user.click(f'nav.tabs a[href="/vms/{vm.uuid}/"]')
+    user.wait_for_url(re.compile(rf".*/vms/{vm.uuid}/$"))
     user.click('[data-vm-actions] button[data-vm-action="delete"]')
     confirm = user.locator("dialog.confirm [data-role=confirm]")
     assert confirm.is_disabled()  # not before the name is typed

@@ -118,7 +118,7 @@ def test_how_to_connect_with_and_without_a_known_address(alice, host):
     known = make_vm(alice, host, name="fixed", xml=FIXED_IP_XML)
     page = client.get(f"/vms/{known.uuid}/").content.decode()
     assert '<code id="ssh-command">ssh USER@192.0.2.7</code>' in page
-    assert 'href="#console-card"' in page
+    assert f'href="/vms/{known.uuid}/console/"' in page  # the Console tab
 
     unknown = make_vm(alice, host, name="dhcp", xml=PLAIN_XML)
     page = client.get(f"/vms/{unknown.uuid}/").content.decode()

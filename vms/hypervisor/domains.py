@@ -124,3 +124,11 @@ def disk_sources(dom: libvirt.virDomain) -> list[str]:
     """File paths of the domain's disks, read from its XML."""
     root = etree.fromstring(dom.XMLDesc(0))
     return [src.get("file") for src in root.iterfind("devices/disk/source") if src.get("file")]
+
+
+def saved_xml(dom: libvirt.virDomain) -> str:
+    """What the host boots next time: the persistent config, or the live XML of a transient domain."""
+    try:
+        return dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE if dom.isPersistent() else 0)
+    except libvirt.libvirtError as exc:
+        raise wrap(exc, f"read the configuration of VM '{dom.name()}'", _where(dom.connect())) from exc

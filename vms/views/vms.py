@@ -7,7 +7,6 @@ sparkline), never libvirt.
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -19,42 +18,18 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from jobs.choices import FINISHED, JobState
-from jobs.models import Job
-from jobs.registry import label_for, registered_kinds
-from jobs.selectors import can_view as can_view_job
-from jobs.targets import target_for
 from vms import extensions
-from vms.choices import ACTION_FROM_STATES, ShareLevel, VMAction, VMState
+from vms.choices import ShareLevel, VMAction, VMState
 from vms.forms import ShareForm
 from vms.models import VirtualMachine, VMShare
-from vms.permissions import can_delete_vm, can_operate_vm, can_share_vm, sees_all_vms, visible_vm_filter
+from vms.permissions import can_share_vm, sees_all_vms, visible_vm_filter
 from vms.selectors import visible_vm_or_404, visible_vms
 from vms.services import connect, sharing
 from vms.services.actions import act_on_vm
+from vms.views.vm_tabs import page_context, render_tab, tab_context
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 100
-JOB_TIMELINE = 15
-# Actions the pages offer, in this order; delete has its own button.
-PAGE_ACTIONS = [
-    VMAction.START,
-    VMAction.SHUTDOWN,
-    VMAction.REBOOT,
-    VMAction.SUSPEND,
-    VMAction.RESUME,
-    VMAction.FORCE_OFF,
-]
-DESTRUCTIVE = {VMAction.FORCE_OFF, VMAction.DELETE}
-
-
-def _page_context() -> dict:
-    """What the live scripts need to relabel badges and show the right buttons as states change."""
-    return {
-        "vm_state_labels": dict(VMState.choices),
-        "action_states": {a: sorted(s) for a, s in ACTION_FROM_STATES.items()},
-        "page_actions": [(a.value, a.label, a in DESTRUCTIVE) for a in PAGE_ACTIONS],
-    }
 
 
 @login_required
@@ -75,7 +50,7 @@ def vm_list(request: HttpRequest) -> HttpResponse:
         request,
         "vms/vm_list.html",
         {
-            **_page_context(),
+            **page_context(),
             "page": page,
             "vms": page.object_list,
             "scope": scope,
@@ -138,40 +113,34 @@ def _vm_or_its_record(user, uuid) -> VirtualMachine:
 @login_required
 @require_GET
 def vm_detail(request: HttpRequest, uuid) -> HttpResponse:
+    """The Overview tab: actions, how to connect, usage, details, sharing, jobs."""
     vm = _vm_or_its_record(request.user, uuid)
-    jobs = list(Job.objects.filter(target=target_for(vm)).select_related("requested_by")[:JOB_TIMELINE])
-    for job in jobs:
-        job.kind_label = label_for(job.kind)
-        job.viewable = can_view_job(job, request.user)
-    current = next((j for j in jobs if j.state not in FINISHED), None)
-    origin = vm.requests.select_related("requester").first()
-    gone = vm.state == VMState.DELETED
+    context = tab_context(request, vm, "overview")
+    gone = context["gone"]
     # A deleted VM has nothing left to share, operate or watch: the page keeps its record only.
     may_share = can_share_vm(request.user, vm) and not gone
     return render(
         request,
         "vms/vm_detail.html",
         {
-            **_page_context(),
-            "vm": vm,
-            "jobs": jobs,
-            "current_job": current,
-            "job_state_labels": dict(JobState.choices),
-            # A job that starts while the page is open is named as the server names it, never "vm.reboot".
-            "job_kind_labels": {kind: str(label_for(kind)) for kind in registered_kinds()},
-            "may_operate": can_operate_vm(request.user, vm) and not gone,
-            "may_delete": can_delete_vm(request.user, vm) and not gone,
+            **context,
             "may_share": may_share,
             "shares": list(vm.shares.select_related("user")) if may_share else [],
             "share_form": ShareForm(),
             "share_levels": dict(ShareLevel.choices),
-            "origin": origin,
+            "origin": vm.requests.select_related("requester").first(),
             "stats": [] if gone else _recent_stats(vm),
-            "gone": gone,
             "connect": connect.how_to_connect(vm, None if gone else _seen_addresses(vm)),
-            "audit_query": urlencode({"object_type": "vm", "q": vm.name}),
         },
     )
+
+
+@login_required
+@require_GET
+def vm_console(request: HttpRequest, uuid) -> HttpResponse:
+    """The Console tab: the serial console, and the graphical one where the VM has a display."""
+    vm = visible_vm_or_404(request.user, uuid)
+    return render_tab(request, vm, "console", {"connect": connect.how_to_connect(vm, None)})
 
 
 @login_required

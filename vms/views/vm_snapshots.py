@@ -1,0 +1,17 @@
+"""The Snapshots tab: the VM's snapshots as a tree, the current one marked; take, revert, delete."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET
+
+from vms.selectors import visible_vm_or_404
+from vms.views.vm_tabs import render_tab
+
+
+@login_required
+@require_GET
+def vm_snapshots(request: HttpRequest, uuid) -> HttpResponse:
+    vm = visible_vm_or_404(request.user, uuid)
+    return render_tab(request, vm, "snapshots")
