@@ -5,6 +5,7 @@ from jobs.api_urls import router as jobs_router
 from vms.api import networks as api_networks
 from vms.api import storage as api_storage
 from vms.api import templates as api_templates
+from vms.api import vm_snapshots as api_snapshots
 from vms.api import vms as api
 
 router = DefaultRouter()
@@ -26,5 +27,12 @@ urlpatterns = [
         name="pool-volume",
     ),
     path("hosts/<int:pk>/networks/", api_networks.HostNetworksView.as_view(), name="host-networks"),
+    path("vms/<int:pk>/snapshots/", api_snapshots.VMSnapshotsView.as_view(), name="api-vm-snapshots"),
+    path("vms/<int:pk>/snapshots/<str:name>/", api_snapshots.VMSnapshotView.as_view(), name="api-vm-snapshot"),
+    path(
+        "vms/<int:pk>/snapshots/<str:name>/revert/",
+        api_snapshots.VMSnapshotRevertView.as_view(),
+        name="api-vm-snapshot-revert",
+    ),
     path("", include(router.urls)),
 ]

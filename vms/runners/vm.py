@@ -24,7 +24,7 @@ from vms.hypervisor.connection import connection
 from vms.hypervisor.graphics import listen_address_for
 from vms.hypervisor.storage import upload_file
 from vms.hypervisor.volumes import delete_volumes_of, disk_volume_name, ensure_disk
-from vms.models import VirtualMachine
+from vms.models import VirtualMachine, VMSnapshot
 from vms.runners.errors import host_errors
 from vms.services import actions
 from vms.services.host_slots import HostBusy, host_slot
@@ -249,6 +249,9 @@ class DeleteVM(VMRunner):
             with ctx.step("volumes"):
                 for name in delete_vm_volumes(conn, vm):
                     ctx.log(_t("Removed disk %(name)s.") % {"name": name})
+        # Internal snapshots lived in the volumes just removed (their metadata went with the domain:
+        # UNDEFINE_SNAPSHOTS_METADATA); the VM row stays (deleted), so its snapshot rows go here.
+        VMSnapshot.objects.filter(vm=vm).delete()
         set_state(vm, VMState.DELETED)
 
     def on_failure(self, ctx) -> None:
