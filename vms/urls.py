@@ -13,6 +13,9 @@ urlpatterns = [
     # the tabs of a VM's page (vms/views/vm_tabs.py)
     path("vms/<uuid:uuid>/console/", views.vm_console, name="vm-console"),
     path("vms/<uuid:uuid>/snapshots/", vm_snapshots.vm_snapshots, name="vm-snapshots"),
+    path("vms/<uuid:uuid>/snapshots/new/", vm_snapshots.snapshot_create, name="vm-snapshot-create"),
+    path("vms/<uuid:uuid>/snapshots/<str:name>/revert/", vm_snapshots.snapshot_revert, name="vm-snapshot-revert"),
+    path("vms/<uuid:uuid>/snapshots/<str:name>/delete/", vm_snapshots.snapshot_delete, name="vm-snapshot-delete"),
     path("vms/<uuid:uuid>/disks/", vm_disks.vm_disks, name="vm-disks"),
     path("vms/<uuid:uuid>/network/", vm_network.vm_network, name="vm-network"),
     path("vms/<uuid:uuid>/settings/", vm_settings.vm_settings, name="vm-settings"),
