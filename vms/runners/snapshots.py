@@ -15,6 +15,7 @@ from vms.hypervisor.errors import HypervisorError
 from vms.models import VirtualMachine, VMSnapshot
 from vms.runners.changes import ChangeRunner
 from vms.runners.vm import ACTION_TARGET_STATES
+from vms.services import snapshots as snapshot_services
 from vms.services.state import set_state
 
 
@@ -40,6 +41,9 @@ def sync_snapshots(vm: VirtualMachine, dom) -> None:  # noqa: ANN001
 
 class SnapshotRunner(ChangeRunner):
     """The change, then the rows synced even when the change failed half-way."""
+
+    def check_retry(self, job, user) -> None:
+        snapshot_services.check_retry(user, job)
 
     def change(self, ctx, conn, dom, vm: VirtualMachine) -> None:  # noqa: ANN001
         try:

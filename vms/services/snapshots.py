@@ -11,14 +11,16 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils.translation import gettext as _
 
+from jobs.errors import JobNotAllowed, RetryRefused
 from jobs.models import Job
 from vms.choices import VMChange
 from vms.hypervisor.snapshots import blocking_disks
 from vms.models import VirtualMachine, VMSnapshot
-from vms.services.changes import request_change
+from vms.services.actions import job_vm
+from vms.services.changes import check_change, request_change
 
 # The same rule as VM names (vms/services/vms.py): safe in a URL path and in virsh.
 SNAPSHOT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -117,6 +119,31 @@ def delete_snapshot(user, vm: VirtualMachine, name: str, children: bool = False)
         {"name": name, "children": bool(children)},
         prepare=lambda v: _existing(v, name),
     )
+
+
+def check_retry(user, job: Job) -> None:
+    """A failed snapshot job may run again when the same request would be accepted now.
+
+    Runs in the transaction that queues it again, the VM row locked. Taking a snapshot is checked
+    again against the limit and the disks; a name already taken is fine (the job finds it done).
+    """
+    vm = job_vm(job, lock=True)
+    if vm is None:
+        raise RetryRefused(_("The VM of this job no longer exists."))
+    change = job.kind.removeprefix("vm.")
+    try:
+        check_change(user, vm, change)
+        if change == VMChange.SNAPSHOT_CREATE:
+            reason = raw_disk_refusal(vm)
+            taken = VMSnapshot.objects.filter(vm=vm).exclude(name=job.params.get("name"))
+            if not reason and taken.count() >= snapshot_limit(vm):
+                reason = _limit_message(snapshot_limit(vm))
+            if reason:
+                raise ValidationError(reason)
+    except PermissionDenied as exc:
+        raise JobNotAllowed(str(exc) or _("You may not change this VM.")) from None
+    except ValidationError as exc:
+        raise RetryRefused("; ".join(exc.messages)) from None
 
 
 def snapshot_tree(vm: VirtualMachine) -> list[dict]:
