@@ -206,6 +206,22 @@ def test_a_vm_with_a_raw_disk_is_told_why_it_cannot_snapshot(
     assert not VMSnapshot.objects.filter(vm=vm).exists()
 
 
+def test_a_vm_with_a_seed_cdrom_still_snapshots_with_memory(
+    api, vm_worker, jobs_to_test_queue, fleet_hosts, demo_template
+):
+    """The cloud-init seed is a raw ISO on a read-only CD-ROM: it is left out of the snapshot, not refused."""
+    demo_template.pk = None
+    demo_template.name = "Demo with seed"
+    demo_template.cloud_init = True
+    demo_template.save()
+    vm = make_vm(api, demo_template, "snap-seed", vm_worker)
+    assert "device='cdrom'" in virsh(vm.host.uri, "dumpxml", str(vm.uuid))
+
+    finished(api.post(f"/api/v1/vms/{vm.pk}/snapshots/", {"name": "s"}), vm_worker)
+    assert host_snapshots(vm) == {"s"}
+    assert VMSnapshot.objects.get(vm=vm, name="s").with_memory
+
+
 def test_a_view_share_sees_snapshots_but_changes_none(api, vm_worker, jobs_to_test_queue, fleet_hosts, demo_template):
     from tests.support.people import make_user
 
