@@ -760,9 +760,7 @@ def _kernel_package_from_metapackage(meta_deb: Path) -> str:
     )
 
 
-def _kernel_parts(
-    kernel_deb: Path, names: tuple[str, ...] = INITRAMFS_MODULES
-) -> tuple[bytes, str, dict[str, bytes]]:
+def _kernel_parts(kernel_deb: Path, names: tuple[str, ...] = INITRAMFS_MODULES) -> tuple[bytes, str, dict[str, bytes]]:
     """(vmlinuz, kernel version, {module name: .ko}) from the kernel package: the modules *names*
     and what they depend on, in load order."""
     wanted = set(names)

@@ -20,15 +20,16 @@ with dd, and the VM powers off. With the ISO ejected, the BIOS boots the disk: m
 the kernel -> SYSTEM_BANNER.
 
 The build is cached in its directory: it is redone only when an input changes (the demo guest's
-kernel and busybox, the versions of the boot loader packages, the scripts here). File dates are fixed
-(SOURCE_DATE_EPOCH for xorriso, mtime for mtools) so a rebuild of the same inputs gives the same ISO
-except for the FAT volume's own creation date.
+kernel and busybox, the versions of the boot loader packages, the scripts here). Dates are fixed
+(SOURCE_DATE_EPOCH for xorriso and mtools, file mtimes, the MBR's disk signature, the FAT serial
+number, gzip without a timestamp), so a rebuild of the same inputs gives the same ISO, byte for byte.
 
 Stdlib only; no Django imports.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -65,7 +66,7 @@ INSTALL_PROMPT = "Type install and press Enter"
 INSTALL_WORD = "install"
 #: Printed by the installer when the disk is written, just before it powers the VM off.
 INSTALL_DONE = "Installation finished"
-BUILD_FORMAT = 1
+BUILD_FORMAT = 3  # 2: the FAT partition's dates fixed too (reproducible); 3: one module set
 
 #: Screen and serial port: the kernel writes to both; /dev/console (the last) is the serial port.
 CMDLINE = "console=tty0 console=ttyS0 quiet loglevel=3 panic=-1 tsc=reliable no_timer_check i8042.noaux"
@@ -269,8 +270,10 @@ def _build(tmp: Path, guest: DemoGuest, guest_manifest: dict, debs: Path) -> byt
     kernel_deb = _cached_deb(debs, guest_manifest["kernel_package"])
     busybox = _busybox_binary(_cached_deb(debs, "busybox-static"))
     applets = _busybox_applets(busybox, tmp)
-    _vmlinuz, _version, system_modules = _kernel_parts(kernel_deb)
-    _vmlinuz, _version, installer_modules = _kernel_parts(kernel_deb, INSTALLER_MODULES)
+    # One pass over the kernel package for both: the installer loads the demo guest's modules too
+    # (harmless) and the installed system gets its disk driver (it can see its own disk).
+    _vmlinuz, _version, modules = _kernel_parts(kernel_deb, (*INITRAMFS_MODULES, *INSTALLER_MODULES))
+    system_modules = installer_modules = modules
     kernel = guest.kernel.read_bytes()
 
     system_initrd = build_initramfs(
@@ -298,16 +301,33 @@ def _build(tmp: Path, guest: DemoGuest, guest_manifest: dict, debs: Path) -> byt
     _copy_host_file(LDLINUX_C32, stage / "isolinux" / "ldlinux.c32")
     (stage / "isolinux" / "isolinux.cfg").write_text(_ISOLINUX_CFG.format(cmdline=CMDLINE))
     (stage / "vmlinuz").write_bytes(kernel)
-    (stage / "install.img").write_bytes(installer.to_gzip())
+    # Level 6, not 9: most of it is the kernel (compressed already) twice, where 9 only costs time.
+    (stage / "install.img").write_bytes(gzip.compress(installer.to_bytes(), compresslevel=6, mtime=0))
     for path in [stage, *stage.rglob("*")]:
         os.utime(path, (FIXED_TIME, FIXED_TIME))
     iso = tmp / ISO_NAME
     env = dict(os.environ, SOURCE_DATE_EPOCH=str(FIXED_TIME), LC_ALL="C")
     _run(
         [
-            "xorriso", "-as", "mkisofs", "-quiet", "-o", str(iso), "-V", "DEMO_INSTALLER", "-R", "-J",
-            "-b", "isolinux/isolinux.bin", "-c", "isolinux/boot.cat",
-            "-no-emul-boot", "-boot-load-size", "4", "-boot-info-table", str(stage),
+            "xorriso",
+            "-as",
+            "mkisofs",
+            "-quiet",
+            "-o",
+            str(iso),
+            "-V",
+            "DEMO_INSTALLER",
+            "-R",
+            "-J",
+            "-b",
+            "isolinux/isolinux.bin",
+            "-c",
+            "isolinux/boot.cat",
+            "-no-emul-boot",
+            "-boot-load-size",
+            "4",
+            "-boot-info-table",
+            str(stage),
         ],  # fmt: skip
         "xorriso (making the demo installer ISO)",
         HINT,
@@ -345,11 +365,28 @@ def _system_disk(work: Path, kernel: bytes, initrd: bytes) -> bytes:
         fh.truncate(total * SECTOR)
         fh.write(_mbr(total))
     part = f"{img}@@{PART_START * SECTOR}"
-    env = dict(os.environ, MTOOLS_SKIP_CHECK="1", LC_ALL="C")
+    # mtools stamps the volume label and the files with SOURCE_DATE_EPOCH when it is set.
+    env = dict(os.environ, MTOOLS_SKIP_CHECK="1", LC_ALL="C", SOURCE_DATE_EPOCH=str(FIXED_TIME))
     part_sectors = total - PART_START
     _run(
-        ["mformat", "-i", part, "-T", str(part_sectors), "-h", "64", "-s", "32", "-H", str(PART_START),
-         "-v", "DEMOSYS", "-N", "44454d4f", "::"],  # fmt: skip
+        [
+            "mformat",
+            "-i",
+            part,
+            "-T",
+            str(part_sectors),
+            "-h",
+            "64",
+            "-s",
+            "32",
+            "-H",
+            str(PART_START),
+            "-v",
+            "DEMOSYS",
+            "-N",
+            "44454d4f",
+            "::",
+        ],  # fmt: skip
         "mformat (the demo system's FAT partition)",
         HINT,
         env=env,

@@ -35,7 +35,10 @@ def test_only_hosts_with_a_ready_copy_of_the_templates_iso_fit():
     ImageCopy.objects.create(image=image, host=copying, volume=image.volume, state=CopyState.COPYING)
     need = Need(1, 256, 1)
     assert why_not(with_copy, template, need) is None
-    assert why_not(copying, template, need) == "copying does not have the ISO Demo installer yet (copy it from the Images page)."
+    assert (
+        why_not(copying, template, need)
+        == "copying does not have the ISO Demo installer yet (copy it from the Images page)."
+    )
     assert "no-iso does not have the ISO Demo installer" in why_not(without, template, need)
 
 
