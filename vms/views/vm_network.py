@@ -31,6 +31,7 @@ MODEL_LABELS = {
     "rtl8139": gettext_lazy("rtl8139 (Realtek; old guests)"),
 }
 
+NIC_CHANGES = (VMChange.INTERFACE_ADD, VMChange.INTERFACE_REMOVE, VMChange.INTERFACE_LINK)
 # The service's error keys, as the form's fields (the rest are about the whole form).
 FORM_FIELD = {"network": "target", "bridge": "target", "model": "model"}
 
@@ -68,7 +69,7 @@ def _tab(request: HttpRequest, vm: VirtualMachine, form: AddInterfaceForm | None
         {
             "interfaces": nic_services.interfaces_of(vm),
             "add_form": form or AddInterfaceForm(vm=vm),
-            "job_kinds": [f"vm.{c}" for c in (VMChange.INTERFACE_ADD, VMChange.INTERFACE_REMOVE, VMChange.INTERFACE_LINK)],
+            "job_kinds": [f"vm.{change}" for change in NIC_CHANGES],
         },
     )
     response.status_code = status
