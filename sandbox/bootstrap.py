@@ -99,8 +99,9 @@ def check_all(hosts: list[Host]) -> None:
 def ensure_demo_template() -> VMTemplate:
     return _ensure_demo_template(
         DEMO_TEMPLATE_NAME,
-        "A tiny Linux that boots in seconds to a shell on the serial console.",
-        demo_domain_xml("demo", None, KERNEL_CMDLINE),
+        "A tiny Linux that boots in seconds to a shell on the serial console, with a network card on "
+        "the host's NAT network `default`: it gets an address by DHCP (shown on its Network tab).",
+        demo_domain_xml("demo", None, KERNEL_CMDLINE, network="default"),
     )
 
 

@@ -276,12 +276,22 @@ for m in {modules}; do
 done
 acpid -c /etc/acpi -l /dev/null 2>/dev/null || true
 
-# A NIC (e.g. on the sandbox's lab network, br0): ask for an address by DHCP in the background, so
-# the boot never waits for a DHCP server; the script prints the address on the console once bound.
-if [ -e /sys/class/net/eth0 ]; then
-    ip link set eth0 up
-    udhcpc -f -i eth0 -s /usr/share/udhcpc/default.script -x hostname:"$(hostname)" >/dev/null 2>&1 &
-fi
+# Every NIC (on the lab's br0, on libvirt's `default` network, or plugged in while the guest runs):
+# ask for an address by DHCP in the background, so the boot never waits for a DHCP server; the script
+# prints the address on the console once bound. New NICs are looked for every 2 s.
+(
+    while :; do
+        for dev in /sys/class/net/*; do
+            nic=${{dev##*/}}
+            [ "$nic" = lo ] || [ -e /tmp/udhcpc."$nic" ] && continue
+            : >/tmp/udhcpc."$nic"
+            ip link set "$nic" up
+            (udhcpc -f -i "$nic" -s /usr/share/udhcpc/default.script -x hostname:"$(hostname)"
+             rm -f /tmp/udhcpc."$nic") &
+        done
+        sleep 2
+    done
+) >/dev/null 2>&1 &
 
 echo "Demo guest: busybox shell on the serial console. Try 'uname -a'; 'poweroff' stops the guest."
 exec /sbin/init
@@ -321,7 +331,7 @@ bound|renew)
     if [ "$old" != "$ip/${mask:-24}" ]; then
         # Announce the address (RFC 5227): the neighbours (the host's bridge) learn it at once.
         arping -U -c 1 -I "$interface" "$ip" >/dev/null 2>&1
-        echo "lab address: $ip" >/dev/console
+        echo "network address: $ip ($interface)" >/dev/console
     fi
     ;;
 esac

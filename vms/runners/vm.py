@@ -29,6 +29,7 @@ from vms.runners.errors import host_errors
 from vms.services import actions
 from vms.services.host_slots import HostBusy, host_slot
 from vms.services.images import base_image_format
+from vms.services.interfaces import sync_macs
 from vms.services.placement import pool_of
 from vms.services.state import set_state, vm_groups
 from vms.services.template_preview import volume_notes
@@ -163,7 +164,10 @@ class ProvisionVM(VMRunner):
                 for sentence in adapted.adjustments:
                     ctx.log(sentence)
                 dom = domains.define(conn, adapted.xml, vm.name)
-                VirtualMachine.objects.filter(pk=vm.pk).update(domain_xml=without_display_passwords(adapted.xml))
+                # What the host keeps (libvirt gave each NIC its MAC), and those MACs in the fleet's registry.
+                saved = without_display_passwords(domains.saved_xml(dom))
+                VirtualMachine.objects.filter(pk=vm.pk).update(domain_xml=saved)
+                sync_macs(vm, saved)
             with ctx.step("start"):
                 still_provisioning(vm)  # never start the domain of a VM deleted meanwhile
                 domains.start(dom)
