@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -15,6 +21,7 @@ from jobs.api import ConflictSerializer, JobSerializer
 from jobs.api_pagination import StandardPagination
 from vms import extensions
 from vms.choices import GONE_STATES, VMAction
+from vms.domainxml.boot import boot_summary
 from vms.models import Host, VirtualMachine, VMTemplate
 from vms.selectors import visible_vms
 from vms.services import hosts as host_services
@@ -145,6 +152,10 @@ class VMSerializer(serializers.ModelSerializer):
     host = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     template = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     owner = serializers.CharField(source="owner.username", read_only=True, default=None, allow_null=True)
+    boot_order = serializers.SerializerMethodField(
+        help_text="BIOS boot: {mode: bios, order: [hd|cdrom|network], menu}; kernel boot: {mode: kernel, "
+        "kernel, initrd, cmdline}; null before the VM has a saved configuration"
+    )
 
     class Meta:
         model = VirtualMachine
@@ -163,7 +174,13 @@ class VMSerializer(serializers.ModelSerializer):
             "managed",
             "state_changed_at",
             "created_at",
+            "boot_order",
         ]
+
+    @extend_schema_field(serializers.DictField(allow_null=True))
+    def get_boot_order(self, vm: VirtualMachine) -> dict | None:
+        summary = boot_summary(vm.domain_xml)
+        return None if summary is None else summary.as_dict()
 
 
 class VMCreateSerializer(serializers.Serializer):
