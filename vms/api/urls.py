@@ -5,6 +5,7 @@ from jobs.api_urls import router as jobs_router
 from vms.api import networks as api_networks
 from vms.api import storage as api_storage
 from vms.api import templates as api_templates
+from vms.api import vm_disks as api_vm_disks
 from vms.api import vms as api
 
 router = DefaultRouter()
@@ -26,5 +27,9 @@ urlpatterns = [
         name="pool-volume",
     ),
     path("hosts/<int:pk>/networks/", api_networks.HostNetworksView.as_view(), name="host-networks"),
+    path("vms/<int:pk>/disks/", api_vm_disks.VMDisksView.as_view(), name="vm-disks"),
+    path("vms/<int:pk>/disks/<str:target>/", api_vm_disks.VMDiskView.as_view(), name="vm-disk"),
+    path("vms/<int:pk>/disks/<str:target>/resize/", api_vm_disks.VMDiskResizeView.as_view(), name="vm-disk-resize"),
+    path("vms/<int:pk>/cdrom/", api_vm_disks.VMCDROMView.as_view(), name="vm-cdrom"),
     path("", include(router.urls)),
 ]

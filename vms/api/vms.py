@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -17,6 +23,7 @@ from vms import extensions
 from vms.choices import GONE_STATES, VMAction
 from vms.models import Host, VirtualMachine, VMTemplate
 from vms.selectors import visible_vms
+from vms.services import disks as disk_services
 from vms.services import hosts as host_services
 from vms.services import ssh_trust
 from vms.services.actions import act_on_vm
@@ -145,6 +152,8 @@ class VMSerializer(serializers.ModelSerializer):
     host = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     template = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     owner = serializers.CharField(source="owner.username", read_only=True, default=None, allow_null=True)
+    disks = serializers.SerializerMethodField(help_text="{target, bus, device, size_gib, format, volume} per disk")
+    cdrom = serializers.SerializerMethodField(help_text="{target, image (an image id or null)}; null without a drive")
 
     class Meta:
         model = VirtualMachine
@@ -163,7 +172,38 @@ class VMSerializer(serializers.ModelSerializer):
             "managed",
             "state_changed_at",
             "created_at",
+            "disks",
+            "cdrom",
         ]
+
+    @extend_schema_field(
+        {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "target": {"type": "string"},
+                    "bus": {"type": "string"},
+                    "device": {"type": "string"},
+                    "size_gib": {"type": "integer", "nullable": True},
+                    "format": {"type": "string"},
+                    "volume": {"type": "string"},
+                },
+            },
+        }
+    )
+    def get_disks(self, vm) -> list:
+        return disk_services.disk_rows(vm)
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "properties": {"target": {"type": "string"}, "image": {"type": "integer", "nullable": True}},
+        }
+    )
+    def get_cdrom(self, vm):
+        return disk_services.api_cdrom(vm)
 
 
 class VMCreateSerializer(serializers.Serializer):
