@@ -62,8 +62,9 @@ def test_disks_tab_add_detach_cdrom_insert_eject(
     page.select_option("#disk-bus", "virtio")
     page.click("#disk-add button[type=submit]")
     page.wait_for_selector(".messages")
+    # No reload: when the job finishes, the tab re-reads its cards from the server (vm_disks.js).
+    page.wait_for_selector("#disks tr[data-disk=vdb]", timeout=90_000)
     last_job_done(vm, "vm.disk-add")
-    page.goto(url)
     row = page.locator("#disks tr[data-disk=vdb]")
     assert "1 GiB" in row.inner_text()
     assert "vdb" in blklist(vm)

@@ -241,3 +241,14 @@ def test_a_live_attach_libvirt_refuses_leaves_the_vm_as_it_was(
     assert volumes(vm) == before, "the half-made volume is removed"
     vm.refresh_from_db()
     assert vm.disk_gib == 1 and vm.state == VMState.RUNNING
+
+
+def test_detach_from_a_running_vm(api, vm_worker, jobs_to_test_queue, fleet_hosts, demo_template):
+    vm = new_vm(api, demo_template, "disks-live", vm_worker)
+    finish(api.post(f"/api/v1/vms/{vm.pk}/disks/", {"size_gib": 1, "bus": "virtio"}, format="json"), vm_worker)
+    assert "vdb" in blklist(vm)
+    job = finish(api.delete(f"/api/v1/vms/{vm.pk}/disks/vdb/?delete_volume=true"), vm_worker, timeout=120)
+    assert "vdb" not in blklist(vm)  # the live domain
+    assert "vdb" not in virsh(vm.host.uri, "dumpxml", "--inactive", str(vm.uuid))  # and the saved config
+    assert f"{vm.uuid}-disk1.qcow2" not in volumes(vm)
+    assert job.state == JobState.SUCCEEDED

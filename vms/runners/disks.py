@@ -7,6 +7,7 @@ could not be attached is removed again, and the GiB counted for it are given bac
 
 from __future__ import annotations
 
+from django.db.models import F
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 
@@ -159,7 +160,7 @@ class GrowDisk(DiskRunner):
             if ctx.params.get("from_gib") is None and now is not None:
                 # The size was not known when asked: count the growth now.
                 grown = size - (-(-now // GIB))
-                VirtualMachine.objects.filter(pk=vm.pk).update(disk_gib=vm.disk_gib + max(grown, 0))
+                VirtualMachine.objects.filter(pk=vm.pk).update(disk_gib=F("disk_gib") + max(grown, 0))
             _record_sizes(ctx, conn, dom)
 
     def on_failure(self, ctx) -> None:
