@@ -252,3 +252,6 @@ def test_detach_from_a_running_vm(api, vm_worker, jobs_to_test_queue, fleet_host
     assert "vdb" not in virsh(vm.host.uri, "dumpxml", "--inactive", str(vm.uuid))  # and the saved config
     assert f"{vm.uuid}-disk1.qcow2" not in volumes(vm)
     assert job.state == JobState.SUCCEEDED
+    # SCSI hot-plugs too (libvirt adds the controller).
+    finish(api.post(f"/api/v1/vms/{vm.pk}/disks/", {"size_gib": 1, "bus": "scsi"}, format="json"), vm_worker)
+    assert blklist(vm)["sda"].endswith(f"{vm.uuid}-disk1.qcow2")
