@@ -14,6 +14,7 @@ from jobs.models import Job
 from tests.support.people import make_user
 from tests.support.virsh import virsh
 from tests.support.worker import wait_for
+from tests.vms.test_provision import console_answers
 from vms.choices import CopyState, ImageFormat, ImageKind, VMState
 from vms.models import Image, ImageCopy, VirtualMachine
 from vms.services import images as image_services
@@ -245,6 +246,8 @@ def test_a_live_attach_libvirt_refuses_leaves_the_vm_as_it_was(
 
 def test_detach_from_a_running_vm(api, vm_worker, jobs_to_test_queue, fleet_hosts, demo_template):
     vm = new_vm(api, demo_template, "disks-live", vm_worker)
+    # A live unplug needs the guest's cooperation (ACPI): wait until it has booted to its shell.
+    assert "42-demo-guest" in console_answers(vm)
     finish(api.post(f"/api/v1/vms/{vm.pk}/disks/", {"size_gib": 1, "bus": "virtio"}, format="json"), vm_worker)
     assert "vdb" in blklist(vm)
     job = finish(api.delete(f"/api/v1/vms/{vm.pk}/disks/vdb/?delete_volume=true"), vm_worker, timeout=120)
