@@ -24,6 +24,7 @@ from vms.choices import GONE_STATES, VMAction
 from vms.domainxml.boot import boot_summary
 from vms.models import Host, VirtualMachine, VMTemplate
 from vms.selectors import visible_vms
+from vms.services import disks as disk_services
 from vms.services import hosts as host_services
 from vms.services import ssh_trust
 from vms.services.actions import act_on_vm
@@ -174,6 +175,8 @@ class VMSerializer(serializers.ModelSerializer):
         help_text="BIOS boot: {mode: bios, order: [hd|cdrom|network], menu}; kernel boot: {mode: kernel, "
         "kernel, initrd, cmdline}; null before the VM has a saved configuration"
     )
+    disks = serializers.SerializerMethodField(help_text="{target, bus, device, size_gib, format, volume} per disk")
+    cdrom = serializers.SerializerMethodField(help_text="{target, image (an image id or null)}; null without a drive")
 
     class Meta:
         model = VirtualMachine
@@ -195,6 +198,8 @@ class VMSerializer(serializers.ModelSerializer):
             "interfaces",
             "addresses",
             "boot_order",
+            "disks",
+            "cdrom",
         ]
 
     def _nics(self, vm: VirtualMachine) -> list[dict]:
@@ -215,6 +220,35 @@ class VMSerializer(serializers.ModelSerializer):
     def get_boot_order(self, vm: VirtualMachine) -> dict | None:
         summary = boot_summary(vm.domain_xml)
         return None if summary is None else summary.as_dict()
+
+    @extend_schema_field(
+        {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "target": {"type": "string"},
+                    "bus": {"type": "string"},
+                    "device": {"type": "string"},
+                    "size_gib": {"type": "integer", "nullable": True},
+                    "format": {"type": "string"},
+                    "volume": {"type": "string"},
+                },
+            },
+        }
+    )
+    def get_disks(self, vm) -> list:
+        return disk_services.disk_rows(vm)
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "properties": {"target": {"type": "string"}, "image": {"type": "integer", "nullable": True}},
+        }
+    )
+    def get_cdrom(self, vm):
+        return disk_services.api_cdrom(vm)
 
 
 class VMCreateSerializer(serializers.Serializer):

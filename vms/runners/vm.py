@@ -214,7 +214,10 @@ def delete_vm_volumes(conn, vm: VirtualMachine) -> list[str]:  # noqa: ANN001
     which looks in every pool.
     """
     removed = []
-    for pool_name in dict.fromkeys([POOL, pool_of(vm.template)]):
+    # Detached volumes the owner kept are named from the UUID too, but may sit in a pool the
+    # template no longer names: their pools are searched as well.
+    kept_pools = [v.get("pool") for v in vm.detached_volumes or [] if v.get("pool")]
+    for pool_name in dict.fromkeys([POOL, pool_of(vm.template), *kept_pools]):
         removed += delete_volumes_of(conn, pool_name, str(vm.uuid))
     return removed
 
