@@ -72,14 +72,6 @@ def create_transient(conn: libvirt.virConnect, xml: str, name: str) -> libvirt.v
         raise wrap(exc, f"create VM '{name}'", _where(conn)) from exc
 
 
-def is_persistent(dom: libvirt.virDomain) -> bool:
-    """False for a transient domain (created, never defined)."""
-    try:
-        return bool(dom.isPersistent())
-    except libvirt.libvirtError as exc:
-        raise wrap(exc, f"read the configuration of VM '{dom.name()}'", _where(dom.connect())) from exc
-
-
 def _call(dom: libvirt.virDomain, action: str, fn, *args) -> None:
     try:
         fn(*args)
