@@ -22,9 +22,11 @@ def demo_domain_xml(
     disk_format: str = "qcow2",
     screen: bool = False,
     bridge: str | None = None,
+    network: str | None = None,
 ) -> str:
     """The demo guest's XML; `bridge` adds a virtio NIC on that host bridge (e.g. the sandbox's br0),
-    on which the guest asks for an address by DHCP."""
+    `network` one on that libvirt network (e.g. `default`, NAT): on every NIC the guest asks for an
+    address by DHCP."""
     domain = etree.Element("domain", type="qemu")
     etree.SubElement(domain, "name").text = name
     if uuid:
@@ -52,6 +54,10 @@ def demo_domain_xml(
     if bridge:
         iface = etree.SubElement(devices, "interface", type="bridge")
         etree.SubElement(iface, "source", bridge=bridge)
+        etree.SubElement(iface, "model", type="virtio")
+    if network:
+        iface = etree.SubElement(devices, "interface", type="network")
+        etree.SubElement(iface, "source", network=network)
         etree.SubElement(iface, "model", type="virtio")
     serial = etree.SubElement(devices, "serial", type="pty")
     etree.SubElement(serial, "target", port="0")

@@ -276,12 +276,22 @@ for m in {modules}; do
 done
 acpid -c /etc/acpi -l /dev/null 2>/dev/null || true
 
-# A NIC (e.g. on the sandbox's lab network, br0): ask for an address by DHCP in the background, so
-# the boot never waits for a DHCP server; the script prints the address on the console once bound.
-if [ -e /sys/class/net/eth0 ]; then
-    ip link set eth0 up
-    udhcpc -f -i eth0 -s /usr/share/udhcpc/default.script -x hostname:"$(hostname)" >/dev/null 2>&1 &
-fi
+# Every NIC (on the lab's br0, on libvirt's `default` network, or plugged in while the guest runs):
+# ask for an address by DHCP in the background, so the boot never waits for a DHCP server; the script
+# prints the address on the console once bound. New NICs are looked for every 2 s.
+(
+    while :; do
+        for dev in /sys/class/net/*; do
+            nic=${{dev##*/}}
+            [ "$nic" = lo ] || [ -e /tmp/udhcpc."$nic" ] && continue
+            : >/tmp/udhcpc."$nic"
+            ip link set "$nic" up
+            (udhcpc -f -i "$nic" -s /usr/share/udhcpc/default.script -x hostname:"$(hostname)"
+             rm -f /tmp/udhcpc."$nic") &
+        done
+        sleep 2
+    done
+) >/dev/null 2>&1 &
 
 echo "Demo guest: busybox shell on the serial console. Try 'uname -a'; 'poweroff' stops the guest."
 exec /sbin/init
@@ -321,7 +331,7 @@ bound|renew)
     if [ "$old" != "$ip/${mask:-24}" ]; then
         # Announce the address (RFC 5227): the neighbours (the host's bridge) learn it at once.
         arping -U -c 1 -I "$interface" "$ip" >/dev/null 2>&1
-        echo "lab address: $ip" >/dev/console
+        echo "network address: $ip ($interface)" >/dev/console
     fi
     ;;
 esac
@@ -336,16 +346,8 @@ exec /sbin/poweroff
 """
 
 
-def build_initramfs(
-    busybox: bytes, applets: list[str], modules: dict[str, bytes] | None = None, hostname: str = "demo-guest"
-) -> NewcArchive:
-    """The demo guest's root filesystem as a :class:`NewcArchive`.
-
-    *applets* are busybox applet paths relative to ``/`` (``busybox --list-full``);
-    *modules* maps module names (in load order) to ``.ko`` contents.
-    """
-    modules = modules or {}
-    arc = NewcArchive()
+def add_base_system(arc: NewcArchive, busybox: bytes, applets: list[str]) -> None:
+    """The directories, device nodes and busybox (with its applet links) every initramfs here starts from."""
     for d in (
         "bin",
         "sbin",
@@ -375,9 +377,27 @@ def build_initramfs(
         arc.add_symlink(applet, "/bin/busybox")
     if "bin/sh" not in arc:
         arc.add_symlink("bin/sh", "/bin/busybox")
+
+
+def build_initramfs(
+    busybox: bytes,
+    applets: list[str],
+    modules: dict[str, bytes] | None = None,
+    hostname: str = "demo-guest",
+    banner: str = BANNER,
+) -> NewcArchive:
+    """The demo guest's root filesystem as a :class:`NewcArchive`.
+
+    *applets* are busybox applet paths relative to ``/`` (``busybox --list-full``);
+    *modules* maps module names (in load order) to ``.ko`` contents; *banner* is the first line
+    ``/init`` prints (the installed system of the demo installer ISO prints its own).
+    """
+    modules = modules or {}
+    arc = NewcArchive()
+    add_base_system(arc, busybox, applets)
     for name, data in modules.items():
         arc.add_file(f"lib/modules/{name}.ko", data, 0o644)
-    arc.add_file("init", _INIT_SCRIPT.format(banner=BANNER, modules=" ".join(modules)), 0o755)
+    arc.add_file("init", _INIT_SCRIPT.format(banner=banner, modules=" ".join(modules)), 0o755)
     arc.add_file("etc/inittab", _INITTAB)
     arc.add_file("etc/profile", _PROFILE)
     arc.add_file("etc/hostname", hostname + "\n")
@@ -750,9 +770,10 @@ def _kernel_package_from_metapackage(meta_deb: Path) -> str:
     )
 
 
-def _kernel_parts(kernel_deb: Path) -> tuple[bytes, str, dict[str, bytes]]:
-    """(vmlinuz, kernel version, {module name: .ko}) from the kernel package."""
-    wanted = set(INITRAMFS_MODULES)
+def _kernel_parts(kernel_deb: Path, names: tuple[str, ...] = INITRAMFS_MODULES) -> tuple[bytes, str, dict[str, bytes]]:
+    """(vmlinuz, kernel version, {module name: .ko}) from the kernel package: the modules *names*
+    and what they depend on, in load order."""
+    wanted = set(names)
     modules: dict[str, bytes] = {}
     vmlinuz: bytes | None = None
     version = ""
@@ -788,7 +809,7 @@ def _kernel_parts(kernel_deb: Path) -> tuple[bytes, str, dict[str, bytes]]:
             visit(dep)
         ordered[name] = modules[name]
 
-    for name in INITRAMFS_MODULES:
+    for name in names:
         visit(name)
     return vmlinuz, version, ordered
 

@@ -13,6 +13,7 @@ No Django imports: the management command `sandbox` and the tests drive this mod
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -28,6 +29,7 @@ import libvirt
 
 from sandbox import network
 from sandbox.pki import SandboxCA
+from vms.hypervisor import networks as libvirt_networks
 from vms.hypervisor import ssh
 from vms.hypervisor.connection import open_connection
 from vms.hypervisor.errors import HypervisorError
@@ -39,6 +41,11 @@ SSH_PORT = 22
 LAST_INDEX = 244
 POOL_NAME = "default"
 POOL_PATH = "/var/lib/libvirt/images"
+# libvirt's stock NAT network, as a Debian host has it (libvirt-daemon-config-network): its dnsmasq
+# hands demo guests an address their page shows. Each host has its own network namespace, so every
+# host may use the same subnet without meeting the others.
+NAT_NETWORK = "default"
+NAT_SUBNET = ipaddress.IPv4Network("192.168.122.0/24")
 # Directories every host sees as its own; the key is the folder under the host's state dir.
 PRIVATE_DIRS = {
     "etc": "/etc/libvirt",
@@ -235,6 +242,17 @@ def qemu_conf(host: SandboxHost) -> str:
             "",
         ]
     )
+
+
+def ensure_nat_network(conn: libvirt.virConnect) -> None:
+    """The host's `default` NAT network defined, started and on autostart; idempotent (a host brought up
+    again keeps its network, and one an admin stopped is started again)."""
+    if libvirt_networks.find_network(conn, NAT_NETWORK) is None:
+        xml = libvirt_networks.network_xml(NAT_NETWORK, "nat", subnet=NAT_SUBNET, dhcp=True)
+        libvirt_networks.define_and_start(conn, xml, NAT_NETWORK)
+        return
+    libvirt_networks.start(conn, NAT_NETWORK)
+    libvirt_networks.set_autostart(conn, NAT_NETWORK, True)
 
 
 class SandboxFleet:
@@ -479,6 +497,10 @@ class SandboxFleet:
         conn = open_connection(host.tcp_uri)
         try:
             ensure_dir_pool(conn, POOL_NAME, POOL_PATH)
+            try:
+                ensure_nat_network(conn)
+            except HypervisorError as exc:  # the fleet still works; guests on `default` do not start
+                self.report(f"{host.name}: no NAT network '{NAT_NETWORK}': {exc}")
             for vol_name, path in files.items():
                 upload_file(conn, POOL_NAME, vol_name, path)
             if files:

@@ -133,6 +133,12 @@ NOT_PAGES = {
     "vm-action": "post",
     "vm-share": "post",
     "vm-unshare": "post",
+    "vm-snapshot-create": "post",
+    "vm-snapshot-revert": "post",
+    "vm-snapshot-delete": "post",
+    "vm-interface-add": "post",
+    "vm-interface-remove": "post",
+    "vm-interface-link": "post",
     "vm-console-token": "post",
     "vm-console-vv": "download: a virt-viewer file, read from the VM's host",
     "manage-image-copy": "post",
@@ -572,7 +578,7 @@ def test_the_routes_left_out_are_not_pages(admin):
     otherwise it renders a page, and belongs in PAGES."""
     client = Client()
     client.force_login(admin)
-    samples = {"pk": 1, "share_id": 1, "uuid": "00000000-0000-0000-0000-000000000001"}
+    samples = {"pk": 1, "share_id": 1, "uuid": "00000000-0000-0000-0000-000000000001", "name": "sample"}
     wrong = []
     for name, why in NOT_PAGES.items():
         if why not in ("post", "data"):

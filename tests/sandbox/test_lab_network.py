@@ -24,12 +24,12 @@ from vms.hypervisor.tunnel import run_fixed
 
 pytestmark = pytest.mark.sandbox
 
-ADDRESS_LINE = re.compile(r"lab address: (\d+\.\d+\.\d+\.\d+)")
+ADDRESS_LINE = re.compile(r"network address: (\d+\.\d+\.\d+\.\d+)")
 
 
 def _lab_address(console: ConsoleSession, timeout: float = 60) -> str:
-    text = console.read_until("lab address: ", timeout=timeout)
-    text = console.read_until("\n", timeout=10, start=text.rindex("lab address: "))
+    text = console.read_until("network address: ", timeout=timeout)
+    text = console.read_until("\n", timeout=10, start=text.rindex("network address: "))
     return ADDRESS_LINE.search(text).group(1)
 
 

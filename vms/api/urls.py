@@ -5,6 +5,8 @@ from jobs.api_urls import router as jobs_router
 from vms.api import networks as api_networks
 from vms.api import storage as api_storage
 from vms.api import templates as api_templates
+from vms.api import vm_interfaces as api_interfaces
+from vms.api import vm_snapshots as api_snapshots
 from vms.api import vms as api
 
 router = DefaultRouter()
@@ -26,5 +28,19 @@ urlpatterns = [
         name="pool-volume",
     ),
     path("hosts/<int:pk>/networks/", api_networks.HostNetworksView.as_view(), name="host-networks"),
+    path("vms/<int:pk>/snapshots/", api_snapshots.VMSnapshotsView.as_view(), name="api-vm-snapshots"),
+    path("vms/<int:pk>/snapshots/<str:name>/", api_snapshots.VMSnapshotView.as_view(), name="api-vm-snapshot"),
+    path(
+        "vms/<int:pk>/snapshots/<str:name>/revert/",
+        api_snapshots.VMSnapshotRevertView.as_view(),
+        name="api-vm-snapshot-revert",
+    ),
+    path("vms/<int:pk>/interfaces/", api_interfaces.VMInterfacesView.as_view(), name="api-vm-interfaces"),
+    path("vms/<int:pk>/interfaces/<str:mac>/", api_interfaces.VMInterfaceView.as_view(), name="api-vm-interface"),
+    path(
+        "vms/<int:pk>/interfaces/<str:mac>/link/",
+        api_interfaces.VMInterfaceLinkView.as_view(),
+        name="api-vm-interface-link",
+    ),
     path("", include(router.urls)),
 ]

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -20,6 +26,7 @@ from vms.selectors import visible_vms
 from vms.services import hosts as host_services
 from vms.services import ssh_trust
 from vms.services.actions import act_on_vm
+from vms.services.interfaces import interfaces_of
 from vms.services.vms import VMOrder, create_vm
 
 
@@ -140,11 +147,28 @@ class HostViewSet(viewsets.ModelViewSet):
         return Response({"public_key": line, "authorized_keys_line": line})
 
 
+class VMInterfaceSerializer(serializers.Serializer):
+    """One network interface of a VM (vms.services.interfaces.interfaces_of)."""
+
+    mac = serializers.CharField()
+    type = serializers.CharField(help_text="network, bridge, user, ...")
+    source = serializers.CharField(help_text="the libvirt network or host bridge it joins")
+    model = serializers.CharField(help_text="virtio, e1000, rtl8139, ...")
+    link = serializers.ChoiceField(choices=["up", "down"])
+    addresses = serializers.ListField(child=serializers.CharField(), help_text="IP addresses the host saw")
+
+
 class VMSerializer(serializers.ModelSerializer):
     # None: a VM not placed yet, made from a template since deleted, or discovered on a host (no owner).
     host = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     template = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     owner = serializers.CharField(source="owner.username", read_only=True, default=None, allow_null=True)
+    interfaces = serializers.SerializerMethodField(
+        help_text="network interfaces: {mac, type, source, model, link, addresses} (addresses: as last seen)"
+    )
+    addresses = serializers.SerializerMethodField(
+        help_text="IP addresses by interface (MAC), as the host last saw them"
+    )
 
     class Meta:
         model = VirtualMachine
@@ -164,7 +188,23 @@ class VMSerializer(serializers.ModelSerializer):
             "run_once",
             "state_changed_at",
             "created_at",
+            "interfaces",
+            "addresses",
         ]
+
+    def _nics(self, vm: VirtualMachine) -> list[dict]:
+        cache = self.__dict__.setdefault("_nics_cache", {})
+        if vm.pk not in cache:
+            cache[vm.pk] = interfaces_of(vm)
+        return cache[vm.pk]
+
+    @extend_schema_field(VMInterfaceSerializer(many=True))
+    def get_interfaces(self, vm: VirtualMachine) -> list[dict]:
+        return self._nics(vm)
+
+    @extend_schema_field({"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}})
+    def get_addresses(self, vm: VirtualMachine) -> dict[str, list[str]]:
+        return {nic["mac"]: nic["addresses"] for nic in self._nics(vm)}
 
 
 class VMCreateSerializer(serializers.Serializer):

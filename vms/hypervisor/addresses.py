@@ -7,8 +7,10 @@ Where a host learns a guest's address, by how the guest is connected:
   cannot read that table ("internal error: wrong nlmsg len": it takes the dump's closing message for a
   truncated entry), so for a host reached over SSH the table is also read there (`ip -j -4 neigh`), a
   fixed command, no argument from anyone.
-The guest agent would know better, but needs an agent in every guest and blocks on one that does not
-answer; it is not asked here.
+The guest agent knows best (every address, also on NICs no host sees), but needs an agent in the
+guest: it is asked only when the domain has the agent's channel and libvirt says the agent is
+connected (`<channel><target name='org.qemu.guest_agent.0' state='connected'/>`), so a guest without
+one costs nothing and one whose agent hangs is not waited on every round.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ _SOURCES = (
     ("lease", libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE),
     ("arp", libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP),
 )
+AGENT_CHANNEL = "org.qemu.guest_agent.0"
 
 
 @dataclass
@@ -40,7 +43,8 @@ class GuestAddresses:
     # NICs on a host bridge: the host's neighbour table can tell their addresses (see add_neighbours).
     bridged: list[str] = field(default_factory=list)
     addresses: dict[str, list[str]] = field(default_factory=dict)  # by MAC, in order found
-    source: str = ""  # "lease", "arp" or "neighbours": the first that gave any
+    source: str = ""  # "agent", "lease", "arp" or "neighbours": the first that gave any
+    agent: bool = False  # a guest agent is connected: worth asking
 
     def add(self, mac: str, address: str, source: str) -> None:
         found = self.addresses.setdefault(mac, [])
@@ -52,9 +56,13 @@ class GuestAddresses:
         return [a for mac in self.macs for a in self.addresses.get(mac, [])]
 
 
-def _nics(dom: libvirt.virDomain) -> tuple[list[str], list[str]]:
-    """The MACs of the domain's NICs, and of those on a host bridge."""
+def _nics(dom: libvirt.virDomain) -> tuple[list[str], list[str], bool]:
+    """The MACs of the domain's NICs, of those on a host bridge, and whether a guest agent is connected."""
     root = etree.fromstring(dom.XMLDesc(0).encode(), _PARSER)
+    agent = any(
+        target.get("name") == AGENT_CHANNEL and target.get("state") == "connected"
+        for target in root.findall("devices/channel/target")
+    )
     macs, bridged = [], []
     for iface in root.findall("devices/interface"):
         mac = iface.find("mac")
@@ -63,7 +71,7 @@ def _nics(dom: libvirt.virDomain) -> tuple[list[str], list[str]]:
         macs.append(mac.get("address").lower())
         if iface.get("type") == "bridge":
             bridged.append(macs[-1])
-    return macs, bridged
+    return macs, bridged, agent
 
 
 def _worth_showing(address: str) -> bool:
@@ -79,12 +87,14 @@ def from_libvirt(conn: libvirt.virConnect) -> list[GuestAddresses]:
     found = []
     for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
         try:
-            guest = GuestAddresses(dom.UUIDString(), *_nics(dom))
+            macs, bridged, agent = _nics(dom)
+            guest = GuestAddresses(dom.UUIDString(), macs, bridged, agent=agent)
         except (libvirt.libvirtError, etree.XMLSyntaxError):
             continue  # gone meanwhile
         if not guest.macs:
             continue
-        for name, source in _SOURCES:
+        sources = ((("agent", libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT),) if guest.agent else ()) + _SOURCES
+        for name, source in sources:
             try:
                 interfaces = dom.interfaceAddresses(source, 0)
             except libvirt.libvirtError:

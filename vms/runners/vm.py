@@ -24,11 +24,12 @@ from vms.hypervisor.connection import connection
 from vms.hypervisor.graphics import listen_address_for
 from vms.hypervisor.storage import upload_file
 from vms.hypervisor.volumes import delete_volumes_of, disk_volume_name, ensure_disk
-from vms.models import VirtualMachine
+from vms.models import VirtualMachine, VMSnapshot
 from vms.runners.errors import host_errors
 from vms.services import actions, run_once
 from vms.services.host_slots import HostBusy, host_slot
 from vms.services.images import base_image_format
+from vms.services.interfaces import sync_macs
 from vms.services.placement import pool_of
 from vms.services.state import set_state, vm_groups
 from vms.services.template_preview import volume_notes
@@ -165,13 +166,15 @@ class ProvisionVM(VMRunner):
                 if vm.run_once:
                     # Nothing is defined: the start step creates the domain and boots it in one call.
                     ctx.log(_t("A run-once VM is never defined on its host: it is created running."))
+                    VirtualMachine.objects.filter(pk=vm.pk).update(domain_xml=without_display_passwords(adapted.xml))
                 else:
                     dom = domains.define(conn, adapted.xml, vm.name)
-                VirtualMachine.objects.filter(pk=vm.pk).update(domain_xml=without_display_passwords(adapted.xml))
+                    remember_saved_xml(vm, dom)
             with ctx.step("start"):
                 still_provisioning(vm)  # never start the domain of a VM deleted meanwhile
                 if vm.run_once:
                     dom = domains.create_transient(conn, adapted.xml, vm.name)
+                    remember_saved_xml(vm, dom)  # the live XML: libvirt gave each NIC its MAC only now
                     host = vm.host.name
                     ctx.log(_t("Created transient: the VM is gone from %(host)s when it powers off.") % {"host": host})
                 else:
@@ -210,6 +213,13 @@ class ProvisionVM(VMRunner):
             # Failed even when the host could not be cleaned (the reaper removes leftovers of failed
             # VMs); never over a deleted VM.
             set_state(vm, VMState.FAILED, expected=[VMState.PENDING, VMState.PROVISIONING])
+
+
+def remember_saved_xml(vm: VirtualMachine, dom) -> None:  # noqa: ANN001
+    """What the host keeps (libvirt gave each NIC its MAC), and those MACs in the fleet's registry."""
+    saved = without_display_passwords(domains.saved_xml(dom))
+    VirtualMachine.objects.filter(pk=vm.pk).update(domain_xml=saved)
+    sync_macs(vm, saved)
 
 
 def delete_vm_volumes(conn, vm: VirtualMachine) -> list[str]:  # noqa: ANN001
@@ -258,6 +268,9 @@ class DeleteVM(VMRunner):
             with ctx.step("volumes"):
                 for name in delete_vm_volumes(conn, vm):
                     ctx.log(_t("Removed disk %(name)s.") % {"name": name})
+        # Internal snapshots lived in the volumes just removed (their metadata went with the domain:
+        # UNDEFINE_SNAPSHOTS_METADATA); the VM row stays (deleted), so its snapshot rows go here.
+        VMSnapshot.objects.filter(vm=vm).delete()
         set_state(vm, VMState.DELETED)
 
     def on_failure(self, ctx) -> None:

@@ -203,7 +203,12 @@ class HostWatch:
                             addresses.add_neighbours(guests, table)
                         except TunnelError as exc:
                             log.info("neighbour table of %s not read: %s", self.host.name, exc)
-                await in_db(observed.record_addresses, self.host.id, guests)
+                changed = await in_db(observed.record_addresses, self.host.id, guests)
+                try:
+                    for vm_uuid, payload in changed or []:
+                        await self.ctx.layer.group_send(vm_group(vm_uuid), {"type": "broadcast", "payload": payload})
+                except Exception:  # the page's live update is a convenience: never stop watching for it
+                    log.exception("guest addresses of %s not published", self.host.name)
             except libvirt.libvirtError as exc:
                 log.info("guest addresses on %s not read: %s", self.host.name, exc.get_error_message())
             await asyncio.sleep(self.ctx.settings.addresses_every)

@@ -32,7 +32,7 @@ from live.redis import sync_redis
 from vms.choices import VMState
 from vms.groups import FLEET, host_group
 from vms.hypervisor.events import ObservedDomain
-from vms.models import Host, VirtualMachine
+from vms.models import Host, MACAddress, VirtualMachine
 from vms.services import run_once
 from vms.services.state import broadcast_state, set_state
 from vms.watcher.store import (
@@ -229,23 +229,67 @@ def touch_host(host_id: int) -> None:
 
 
 # --- guest addresses ----------------------------------------------------------------------------
-def record_addresses(host_id: int, guests: list) -> None:
+def record_addresses(host_id: int, guests: list) -> list[tuple[str, dict]]:
     """What the host says its running guests' addresses are (vms.hypervisor.addresses.GuestAddresses),
-    for the domains the dashboard knows; a guest with none yet gets nothing recorded."""
+    for the domains the dashboard knows; a guest with none yet gets nothing recorded.
+
+    Returns the `vm.addresses` messages (docs/live.md) of the guests whose addresses changed since the
+    last read, for the caller to send to each VM's group: the Network tab updates without a reload.
+    Also registers the MACs of VMs seen running for the first time (vms.services.interfaces).
+    """
     known = {
-        str(u) for u in VirtualMachine.objects.filter(uuid__in=[g.uuid for g in guests]).values_list("uuid", flat=True)
+        str(u): pk
+        for u, pk in VirtualMachine.objects.filter(uuid__in=[g.uuid for g in guests]).values_list("uuid", "pk")
     }
-    pipe = sync_redis().pipeline(transaction=False)
+    _register_macs(guests, known)
+    redis = sync_redis()
+    found_now = [(g, g.all()) for g in guests if g.uuid in known]
+    found_now = [(g, found) for g, found in found_now if found]
+    try:
+        before = redis.mget([addresses_key(g.uuid) for g, _found in found_now]) if found_now else []
+    except Exception:
+        log.exception("guest addresses on host %s not read back", host_id)
+        before = [None] * len(found_now)
+    pipe = redis.pipeline(transaction=False)
     now = timezone.now().isoformat()
-    for guest in guests:
-        found = guest.all()
-        if guest.uuid in known and found:
-            record = {"addresses": found, "source": guest.source, "host": host_id, "at": now}
-            pipe.set(addresses_key(guest.uuid), json.dumps(record), ex=ADDRESSES_TTL_S)
+    messages = []
+    for (guest, found), old in zip(found_now, before, strict=True):
+        by_mac = {mac: list(guest.addresses.get(mac, [])) for mac in guest.macs}
+        record = {"addresses": found, "by_mac": by_mac, "source": guest.source, "host": host_id, "at": now}
+        pipe.set(addresses_key(guest.uuid), json.dumps(record), ex=ADDRESSES_TTL_S)
+        if _by_mac(old) != by_mac:
+            messages.append(
+                (guest.uuid, {"type": "vm.addresses", "vm": guest.uuid, "host": host_id, "addresses": by_mac})
+            )
     try:
         pipe.execute()
     except Exception:  # a convenience for the VM page: never stop watching for it
         log.exception("guest addresses on host %s not recorded", host_id)
+        return []
+    return messages
+
+
+def _by_mac(raw: bytes | str | None) -> dict | None:
+    try:
+        return json.loads(raw).get("by_mac") if raw else None
+    except ValueError:
+        return None
+
+
+def _register_macs(guests: list, known: dict[str, int]) -> None:
+    """The MACs of known VMs that the registry lacks (a VM made before it, or discovered): registered
+    to their VM, so no new NIC anywhere gets them. A clash is only logged (see sync_macs)."""
+    macs = {mac: known[g.uuid] for g in guests if g.uuid in known for mac in g.macs}
+    if not macs:
+        return
+    held = set(MACAddress.objects.filter(mac__in=list(macs)).values_list("mac", flat=True))
+    for mac, vm_pk in macs.items():
+        if mac not in held:
+            try:
+                with transaction.atomic():
+                    MACAddress.objects.create(mac=mac, vm_id=vm_pk)
+            except IntegrityError:
+                pass  # registered meanwhile
 
 
 # --- readers ------------------------------------------------------------------------------------
