@@ -158,6 +158,16 @@ def test_changes_without_a_saved_configuration_are_refused_with_the_reason(alice
     assert entry.result == AuditResult.REFUSED and words in entry.details["reason"]
 
 
+def test_the_snapshot_api_and_tab_refuse_a_run_once_vm_with_the_reason(alice, host):
+    vm = run_once_vm(alice, host, "once-snap")
+    response = api_for(alice).post(f"/api/v1/vms/{vm.pk}/snapshots/", {"name": "before"}, format="json")
+    assert response.status_code == 400, response.json()
+    assert "A run-once VM cannot take a snapshot" in str(response.json())
+    assert not Job.objects.filter(target=target_for(vm)).exists()
+    tab = client_for(alice).get(f"/vms/{vm.uuid}/snapshots/").content.decode()
+    assert "run-once VM has no saved configuration" in tab
+
+
 def test_a_plain_vm_is_not_refused_for_being_run_once(alice, host):
     # The snapshot runner lives in its own part; the checks before queueing are what is judged here.
     check_change(alice, make_vm(alice, host, "plain-snap"), VMChange.SNAPSHOT_CREATE)  # no refusal

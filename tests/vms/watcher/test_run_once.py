@@ -25,7 +25,7 @@ from tests.support.worker import wait_for
 from vms.choices import VMState
 from vms.hypervisor.connection import open_connection
 from vms.hypervisor.console import ConsoleSession
-from vms.models import Host, VirtualMachine
+from vms.models import Host, MACAddress, VirtualMachine
 from vms.runners.vm import remove_from_host
 from vms.services.run_once import CLEANUP_JOB
 from vms.watcher.observed import console_scrollback
@@ -94,6 +94,10 @@ def create_run_once(api, template, name: str, worker) -> VirtualMachine:
     assert job.state == JobState.SUCCEEDED, (job.error, job.log)
     vm = VirtualMachine.objects.select_related("host").get(pk=response.json()["id"])
     assert vm.run_once and vm.state == VMState.RUNNING
+    # The MACs libvirt gave its NICs when it created the domain are registered in the fleet.
+    listed = virsh(vm.host.uri, "domiflist", str(vm.uuid))
+    macs = {word for line in listed.splitlines() for word in line.split() if word.count(":") == 5}
+    assert macs and macs == set(MACAddress.objects.filter(vm=vm).values_list("mac", flat=True)), listed
     return vm
 
 
