@@ -226,6 +226,21 @@ def test_run_once_vm_reboots_then_force_off_and_shutdown_end_in_deleted(
     assert api.post(f"/api/v1/vms/{polite.pk}/actions/start/").status_code in (400, 404)
 
 
+def test_deleting_a_running_run_once_vm_removes_it_like_any_vm(
+    api, vm_worker, jobs_to_test_queue, checked_hosts, demo_template, cleanup_vms
+):
+    vm = create_run_once(api, demo_template, "once-deleted", vm_worker)
+    assert volumes_of(vm)
+    response = api.delete(f"/api/v1/vms/{vm.pk}/")
+    assert response.status_code == 202, response.json()
+    job = wait_for(Job.objects.get(pk=response.json()["id"]), vm_worker, timeout=120)
+    assert job.state == JobState.SUCCEEDED, (job.error, job.log)
+    vm.refresh_from_db()
+    assert vm.state == VMState.DELETED and not on_host(vm) and not volumes_of(vm)
+    # The delete job removed the disks itself: no cleanup job is queued on top of it.
+    assert not Job.objects.filter(kind=CLEANUP_JOB, target=target_for(vm)).exists()
+
+
 def act(api, vm, action, worker) -> Job:
     response = api.post(f"/api/v1/vms/{vm.pk}/actions/{action}/")
     assert response.status_code == 202, response.json()
