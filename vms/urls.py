@@ -2,7 +2,7 @@ from django.urls import path
 
 from vms.views import graphics as views_graphics
 from vms.views import hosts as views_hosts
-from vms.views import manage, storage, vm_disks, vm_network, vm_settings, vm_snapshots
+from vms.views import manage, settings_boot, storage, vm_disks, vm_network, vm_settings, vm_snapshots
 from vms.views import networks as views_networks
 from vms.views import vms as views
 
@@ -22,6 +22,10 @@ urlpatterns = [
     path("vms/<uuid:uuid>/network/<str:mac>/remove/", vm_network.vm_interface_remove, name="vm-interface-remove"),
     path("vms/<uuid:uuid>/network/<str:mac>/link/", vm_network.vm_interface_link, name="vm-interface-link"),
     path("vms/<uuid:uuid>/settings/", vm_settings.vm_settings, name="vm-settings"),
+    path("vms/<uuid:uuid>/settings/boot/", settings_boot.vm_boot_order, name="vm-boot-order"),
+    path("vms/<uuid:uuid>/settings/kernel/", settings_boot.vm_kernel, name="vm-kernel"),
+    path("vms/<uuid:uuid>/settings/xml/preview/", settings_boot.vm_xml_preview, name="vm-xml-preview"),
+    path("vms/<uuid:uuid>/settings/xml/apply/", settings_boot.vm_xml_apply, name="vm-xml-apply"),
     path("vms/<uuid:uuid>/share/", views.vm_share, name="vm-share"),
     path("vms/<uuid:uuid>/share/<int:share_id>/delete/", views.vm_unshare, name="vm-unshare"),
     path("manage/templates/", manage.template_list, name="manage-templates"),

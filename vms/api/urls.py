@@ -5,6 +5,7 @@ from jobs.api_urls import router as jobs_router
 from vms.api import networks as api_networks
 from vms.api import storage as api_storage
 from vms.api import templates as api_templates
+from vms.api import vm_boot as api_vm_boot
 from vms.api import vm_interfaces as api_interfaces
 from vms.api import vm_snapshots as api_snapshots
 from vms.api import vms as api
@@ -42,5 +43,7 @@ urlpatterns = [
         api_interfaces.VMInterfaceLinkView.as_view(),
         name="api-vm-interface-link",
     ),
+    path("vms/<int:pk>/boot/", api_vm_boot.VMBootView.as_view(), name="vm-boot"),
+    path("vms/<int:pk>/domain-xml/", api_vm_boot.VMDomainXMLView.as_view(), name="vm-domain-xml"),
     path("", include(router.urls)),
 ]

@@ -21,6 +21,7 @@ from jobs.api import ConflictSerializer, JobSerializer
 from jobs.api_pagination import StandardPagination
 from vms import extensions
 from vms.choices import GONE_STATES, VMAction
+from vms.domainxml.boot import boot_summary
 from vms.models import Host, VirtualMachine, VMTemplate
 from vms.selectors import visible_vms
 from vms.services import hosts as host_services
@@ -169,6 +170,10 @@ class VMSerializer(serializers.ModelSerializer):
     addresses = serializers.SerializerMethodField(
         help_text="IP addresses by interface (MAC), as the host last saw them"
     )
+    boot_order = serializers.SerializerMethodField(
+        help_text="BIOS boot: {mode: bios, order: [hd|cdrom|network], menu}; kernel boot: {mode: kernel, "
+        "kernel, initrd, cmdline}; null before the VM has a saved configuration"
+    )
 
     class Meta:
         model = VirtualMachine
@@ -190,6 +195,7 @@ class VMSerializer(serializers.ModelSerializer):
             "created_at",
             "interfaces",
             "addresses",
+            "boot_order",
         ]
 
     def _nics(self, vm: VirtualMachine) -> list[dict]:
@@ -205,6 +211,11 @@ class VMSerializer(serializers.ModelSerializer):
     @extend_schema_field({"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}})
     def get_addresses(self, vm: VirtualMachine) -> dict[str, list[str]]:
         return {nic["mac"]: nic["addresses"] for nic in self._nics(vm)}
+
+    @extend_schema_field(serializers.DictField(allow_null=True))
+    def get_boot_order(self, vm: VirtualMachine) -> dict | None:
+        summary = boot_summary(vm.domain_xml)
+        return None if summary is None else summary.as_dict()
 
 
 class VMCreateSerializer(serializers.Serializer):
