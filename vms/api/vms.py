@@ -193,6 +193,7 @@ class VMSerializer(serializers.ModelSerializer):
             "memory_mib",
             "disk_gib",
             "managed",
+            "run_once",
             "state_changed_at",
             "created_at",
             "interfaces",
@@ -261,6 +262,12 @@ class VMCreateSerializer(serializers.Serializer):
     disk_gib = serializers.IntegerField(required=False, help_text="default: the template's")
     ssh_keys = serializers.ListField(child=serializers.CharField(max_length=16384), required=False, default=list)
     host = serializers.PrimaryKeyRelatedField(queryset=Host.objects.all(), required=False, allow_null=True)
+    run_once = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="create the domain transient (virsh create): gone from its host, and deleted here, "
+        "when it powers off; no snapshots, rename, autostart, boot order or XML edits",
+    )
 
     def order(self) -> VMOrder:
         """The validated input as an order, the template's defaults filling what was not given."""
@@ -273,6 +280,7 @@ class VMCreateSerializer(serializers.Serializer):
             disk_gib=d.get("disk_gib"),
             ssh_keys=d["ssh_keys"],
             host=d.get("host"),
+            run_once=d["run_once"],
         )
 
 

@@ -8,6 +8,7 @@ from vms.runners import (
     disks,  # noqa: F401
     images,  # noqa: F401
     interfaces,  # noqa: F401
+    run_once,  # noqa: F401
     snapshots,  # noqa: F401
     vm,  # noqa: F401
 )

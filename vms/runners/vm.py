@@ -26,7 +26,7 @@ from vms.hypervisor.storage import upload_file
 from vms.hypervisor.volumes import delete_volumes_of, disk_volume_name, ensure_disk
 from vms.models import VirtualMachine, VMSnapshot
 from vms.runners.errors import host_errors
-from vms.services import actions
+from vms.services import actions, run_once
 from vms.services.host_slots import HostBusy, host_slot
 from vms.services.images import base_image_format
 from vms.services.interfaces import sync_macs
@@ -163,14 +163,22 @@ class ProvisionVM(VMRunner):
                     ) from exc
                 for sentence in adapted.adjustments:
                     ctx.log(sentence)
-                dom = domains.define(conn, adapted.xml, vm.name)
-                # What the host keeps (libvirt gave each NIC its MAC), and those MACs in the fleet's registry.
-                saved = without_display_passwords(domains.saved_xml(dom))
-                VirtualMachine.objects.filter(pk=vm.pk).update(domain_xml=saved)
-                sync_macs(vm, saved)
+                if vm.run_once:
+                    # Nothing is defined: the start step creates the domain and boots it in one call.
+                    ctx.log(_t("A run-once VM is never defined on its host: it is created running."))
+                    VirtualMachine.objects.filter(pk=vm.pk).update(domain_xml=without_display_passwords(adapted.xml))
+                else:
+                    dom = domains.define(conn, adapted.xml, vm.name)
+                    remember_saved_xml(vm, dom)
             with ctx.step("start"):
                 still_provisioning(vm)  # never start the domain of a VM deleted meanwhile
-                domains.start(dom)
+                if vm.run_once:
+                    dom = domains.create_transient(conn, adapted.xml, vm.name)
+                    remember_saved_xml(vm, dom)  # the live XML: libvirt gave each NIC its MAC only now
+                    host = vm.host.name
+                    ctx.log(_t("Created transient: the VM is gone from %(host)s when it powers off.") % {"host": host})
+                else:
+                    domains.start(dom)
             with ctx.step("wait"):
                 if not domains.wait_for_state(dom, "running", START_TIMEOUT):
                     raise JobFailed(
@@ -205,6 +213,13 @@ class ProvisionVM(VMRunner):
             # Failed even when the host could not be cleaned (the reaper removes leftovers of failed
             # VMs); never over a deleted VM.
             set_state(vm, VMState.FAILED, expected=[VMState.PENDING, VMState.PROVISIONING])
+
+
+def remember_saved_xml(vm: VirtualMachine, dom) -> None:  # noqa: ANN001
+    """What the host keeps (libvirt gave each NIC its MAC), and those MACs in the fleet's registry."""
+    saved = without_display_passwords(domains.saved_xml(dom))
+    VirtualMachine.objects.filter(pk=vm.pk).update(domain_xml=saved)
+    sync_macs(vm, saved)
 
 
 def delete_vm_volumes(conn, vm: VirtualMachine) -> list[str]:  # noqa: ANN001
@@ -292,6 +307,14 @@ class LifecycleRunner(VMRunner):
             with ctx.step("confirm"):
                 if not domains.wait_for_state(dom, wanted, self.timeout):
                     raise JobFailed(self.timeout_message(vm))
+                if vm.run_once and wanted == VMState.STOPPED and domains.wait_until_gone(conn, str(vm.uuid), 5.0):
+                    # Powered off, a run-once VM is gone from its host: it is deleted, not stopped.
+                    run_once.domain_gone(vm, ctx.job.requested_by)
+                    ctx.log(
+                        _t("VM '%(name)s' ran once and is gone from %(host)s; its disks are removed by a job.")
+                        % {"name": vm.name, "host": vm.host.name}
+                    )
+                    return
         if not set_state(vm, wanted, expected=ACTION_TARGET_STATES):
             vm.refresh_from_db(fields=["state"])
             raise JobFailed(
