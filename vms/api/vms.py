@@ -20,6 +20,7 @@ from vms.selectors import visible_vms
 from vms.services import hosts as host_services
 from vms.services import ssh_trust
 from vms.services.actions import act_on_vm
+from vms.services.vm_update import update_vm
 from vms.services.vms import VMOrder, create_vm
 
 
@@ -145,6 +146,7 @@ class VMSerializer(serializers.ModelSerializer):
     host = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     template = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     owner = serializers.CharField(source="owner.username", read_only=True, default=None, allow_null=True)
+    tags = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
 
     class Meta:
         model = VirtualMachine
@@ -163,7 +165,23 @@ class VMSerializer(serializers.ModelSerializer):
             "managed",
             "state_changed_at",
             "created_at",
+            "autostart",
+            "run_once",
+            "tags",
+            "notes",
         ]
+        read_only_fields = ["autostart", "run_once", "notes"]  # changed through PATCH (vms.services.vm_update)
+
+
+class VMUpdateSerializer(serializers.Serializer):
+    """PATCH /api/v1/vms/{id}/: any of these; vms.services.vm_update checks them (400 names each bad one)."""
+
+    vcpus = serializers.IntegerField(required=False, help_text="within the template's maximum and your quota")
+    memory_mib = serializers.IntegerField(required=False, help_text="within the template's maximum and your quota")
+    autostart = serializers.BooleanField(required=False, help_text="start with the host (not for run-once VMs)")
+    name = serializers.CharField(required=False, help_text="a new name; the VM must be stopped")
+    notes = serializers.CharField(required=False, allow_blank=True, help_text="free text, saved at once")
+    tags = serializers.ListField(child=serializers.CharField(), required=False, help_text="short words, saved at once")
 
 
 class VMCreateSerializer(serializers.Serializer):
@@ -233,6 +251,27 @@ class VMViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gener
         vm, job = create_vm(request.user, incoming.order())
         audit_log.record(request.user, "vm.create", vm, job=job.pk, host=vm.host.name, via="api")
         return Response({**VMSerializer(vm).data, "job": JobSerializer(job).data}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Change a VM: vCPUs, memory, name, autostart, notes, tags",
+        description=(
+            "Notes and tags are saved at once (200 with the VM). vCPUs, memory, name and autostart change "
+            "the VM on its host through one job (202 with the job; follow it at /api/v1/jobs/{id}/). A running "
+            "VM's size changes live up to its template's maximum for live resize, otherwise at its next boot "
+            "(the job's log says which). Bad input, a size above the template's maximum or your quota: 400, "
+            "nothing changed. A VM with a job still running: 409."
+        ),
+        request=VMUpdateSerializer,
+        responses={200: VMSerializer, 202: JobSerializer, 409: BUSY},
+    )
+    def partial_update(self, request, pk=None):
+        vm = self.get_object()
+        if not isinstance(request.data, dict):
+            raise APIValidationError({"non_field_errors": [_("Send a JSON object.")]})
+        job = update_vm(request.user, vm, dict(request.data.items()))  # refusals: dashboard.api's handler
+        if job is not None:
+            return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        return Response(VMSerializer(vm, context=self.get_serializer_context()).data)
 
     @extend_schema(
         parameters=[

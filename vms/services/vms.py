@@ -106,6 +106,7 @@ def create_vm(user, req: VMOrder) -> tuple[VirtualMachine, Job]:
                 disk_gib=req.disk_gib,
                 state=VMState.PROVISIONING,
                 managed=True,
+                autostart=req.template.autostart,  # started with its host, when the template says so
             )
             job = enqueue("vm.provision", target_for(vm), user, {"ssh_keys": list(req.ssh_keys)}, queue=job_queue(host))
     except NoHostAvailable as exc:
