@@ -235,7 +235,7 @@ class VMViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gener
     pagination_class = StandardPagination  # a fleet has thousands of VMs: never all of them at once
 
     def get_queryset(self):
-        return visible_vms(self.request.user).order_by("name")
+        return visible_vms(self.request.user).order_by("name").prefetch_related("tags")
 
     @extend_schema(request=VMCreateSerializer, responses={202: VM_CREATED})
     def create(self, request):

@@ -83,6 +83,12 @@ class UpdateVM(ChangeRunner):
                 live_max_vcpus=template.max_live_vcpus if template else 0,
                 live_max_memory_mib=template.max_live_memory_mib if template else 0,
             )
+            if result.waiting_for_boot and not dom.isPersistent():
+                # A run-once VM has no next boot: what did not change live did not change at all.
+                why = "; ".join(o.why for o in result.outcomes)
+                raise JobFailed(
+                    _t("A run-once VM changes only live, and the live change was refused: %(why)s") % {"why": why}
+                )
             self.kept.add(field)
             for outcome in result.outcomes:
                 ctx.log(_sentence(vm, outcome, running))

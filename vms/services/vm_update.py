@@ -65,12 +65,17 @@ def parse_tags(value: Any) -> list[str] | None:
     return list(dict.fromkeys(t.strip() for t in value if t.strip()))
 
 
-def _size(errors: dict, data: dict, field: str, maximum: int, unit: str) -> int | None:
+def _size(errors: dict, data: dict, field: str, maximum: int, unit: str, live_only: bool = False) -> int | None:
     value = _whole_number(data[field])
     if value is None:
         errors[field] = _("Give a whole number.")
     elif value < 1:
         errors[field] = _("Must be at least 1.")
+    elif value > maximum and live_only:
+        errors[field] = _("A run-once VM changes only live: at most %(max)s %(unit)s.") % {
+            "max": maximum,
+            "unit": unit,
+        }
     elif value > maximum:
         errors[field] = _("The template allows at most %(max)s %(unit)s.") % {"max": maximum, "unit": unit}
     else:
@@ -92,12 +97,16 @@ def clean(vm: VirtualMachine, data: dict) -> dict[str, Any]:
     # A VM whose template was deleted keeps its size as its limit: it may shrink, not grow.
     max_vcpus = template.max_vcpus if template else vm.vcpus
     max_memory = template.max_memory_mib if template else vm.memory_mib
+    if vm.run_once:
+        # Never defined, so there is no next boot: a run-once VM changes live or not at all.
+        max_vcpus = min(max_vcpus, max(template.max_live_vcpus if template else 0, vm.vcpus))
+        max_memory = min(max_memory, max(template.max_live_memory_mib if template else 0, vm.memory_mib))
     if "vcpus" in data:
-        value = _size(errors, data, "vcpus", max_vcpus, _("vCPUs"))
+        value = _size(errors, data, "vcpus", max_vcpus, _("vCPUs"), vm.run_once)
         if value is not None and value != vm.vcpus:
             out["vcpus"] = value
     if "memory_mib" in data:
-        value = _size(errors, data, "memory_mib", max_memory, "MiB")
+        value = _size(errors, data, "memory_mib", max_memory, "MiB", vm.run_once)
         if value is not None and value != vm.memory_mib:
             out["memory_mib"] = value
     if "name" in data:
