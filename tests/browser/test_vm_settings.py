@@ -73,9 +73,17 @@ def test_resize_live_notes_tags_and_list_filter(
     page.fill("#id_size-vcpus", "2")
     page.click("#settings-size button[type=submit]")
     page.wait_for_url(f"**/vms/{vm.uuid}/settings/")
-    job = wait_for(Job.objects.get(kind="vm.update"), vm_worker, timeout=90)
+    job = wait_for(Job.objects.get(kind="vm.update"), vm_worker, timeout=90)  # the only one yet
     assert job.state == JobState.SUCCEEDED, (job.error, job.log)
     assert virsh(vm.host.uri, "vcpucount", str(vm.uuid), "--live", "--current").strip() == "2"
+
+    # Beyond the live maximum: saved, and the page says "pending for next boot" when the job ends.
+    page.fill("#id_size-memory_mib", "384")
+    page.click("#settings-size button[type=submit]")
+    page.wait_for_url(f"**/vms/{vm.uuid}/settings/")
+    page.wait_for_selector("#pending-next-boot", timeout=60_000)
+    assert "memory" in page.inner_text("#pending-next-boot")
+    page.screenshot(path=str(shots / "pending-next-boot.png"), full_page=True)
 
     # Notes and tags, then the list by that tag, sorted.
     page.fill("#id_notes-notes", "front end")
