@@ -167,3 +167,45 @@ def test_bad_input_and_view_share_change_nothing(api, vm_worker, jobs_to_test_qu
     assert response.status_code == 403, response.json()
     vm.refresh_from_db()
     assert (vm.vcpus, vm.notes, vm.state) == (1, "web tier", VMState.RUNNING)
+
+
+def test_host_refusal_is_said_and_changes_nothing(api, vm_worker, jobs_to_test_queue, fleet_hosts, demo_template):
+    """A rename the host refuses (a domain there already has the name, one the dashboard does not know):
+    the job fails naming what and where, with the host's words; the VM keeps its name and sizes."""
+    demo_template.autostart = True
+    demo_template.save()
+    vm = make_vm(api, demo_template, "refused", vm_worker)
+    assert dominfo(vm)["Autostart"] == "enable"  # new VMs from a template with autostart
+    act(api, vm, "force-off", vm_worker)
+    foreign = inactive_xml(vm)
+    foreign = re.sub(r"<uuid>[^<]+</uuid>", "", foreign).replace("<name>refused</name>", "<name>squatter</name>")
+    path = f"/tmp/squatter-{vm.uuid}.xml"
+    with open(path, "w") as fh:
+        fh.write(foreign)
+    virsh(vm.host.uri, "define", path)
+    try:
+        response = api.patch(f"/api/v1/vms/{vm.pk}/", {"name": "squatter", "vcpus": 2}, format="json")
+        assert response.status_code == 202, response.json()
+        job = wait_for(Job.objects.get(pk=response.json()["id"]), vm_worker, timeout=90)
+        assert job.state == JobState.FAILED
+        assert (
+            "rename to 'squatter'" in job.error["message"]
+            and vm.host.name in job.error["message"]
+            or ("squatter" in job.error["message"])
+        ), job.error
+        assert job.error["host_message"], job.error
+        vm.refresh_from_db()
+        # The size step ran before the rename and the host has it: the row keeps it; the name is back.
+        assert vm.name == "refused" and vm.vcpus == 2
+        assert vcpucount(vm, "--current", "--config") == 2
+        assert "refused" in virsh(vm.host.uri, "list", "--all", "--name").split()
+    finally:
+        virsh(vm.host.uri, "undefine", "squatter")
+    # The name is free now: the retry renames.
+    response = api.post(f"/api/v1/jobs/{job.pk}/retry/")
+    assert response.status_code in (200, 202), response.json()
+    job = wait_for(Job.objects.get(pk=job.pk), vm_worker, timeout=90)
+    assert job.state == JobState.SUCCEEDED, (job.error, job.log)
+    assert "squatter" in virsh(vm.host.uri, "list", "--all", "--name").split()
+    vm.refresh_from_db()
+    assert (vm.name, vm.vcpus) == ("squatter", 2)

@@ -50,10 +50,12 @@ def _where(dom: libvirt.virDomain) -> str:
 
 
 def _call(dom: libvirt.virDomain, action: str, fn, *args):  # noqa: ANN001, ANN202
+    """`action` names what of the VM, e.g. "set the vCPUs" -> "Could not set the vCPUs of VM 'web-1' on host ..."."""
     try:
         return fn(*args)
     except libvirt.libvirtError as exc:
-        raise wrap(exc, f"{action} of VM '{dom.name()}'", _where(dom)) from exc
+        what = action.format(vm=f"VM '{dom.name()}'") if "{vm}" in action else f"{action} of VM '{dom.name()}'"
+        raise wrap(exc, what, _where(dom)) from exc
 
 
 def _config(dom: libvirt.virDomain) -> Domain:
@@ -141,7 +143,7 @@ def rename(dom: libvirt.virDomain, new_name: str) -> None:
     """Rename a stopped, persistent domain (libvirt refuses a running one)."""
     if dom.name() == new_name:
         return  # a retried job already did it
-    _call(dom, f"rename to '{new_name}'", dom.rename, new_name, 0)
+    _call(dom, "rename {vm} to " + repr(new_name), dom.rename, new_name, 0)
 
 
 def set_autostart(dom: libvirt.virDomain, on: bool) -> None:

@@ -109,5 +109,8 @@ class UpdateVM(ChangeRunner):
             raise
         ctx.log(_t("Renamed to '%(name)s'.") % {"name": name})
 
+    def check_retry(self, job, user) -> None:
+        vm_update.check_retry(user, job)
+
     def on_failure(self, ctx) -> None:
         vm_update.give_back(load_vm(ctx.job), ctx.params, getattr(self, "kept", set()))

@@ -19,12 +19,14 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from audit import log as audit_log
+from jobs.errors import JobNotAllowed, RetryRefused
 from jobs.models import Job
 from vms import extensions
 from vms.choices import GONE_STATES, VMChange, VMState
 from vms.models import VirtualMachine, VMTag
 from vms.permissions import can_operate_vm
-from vms.services.changes import request_change
+from vms.services.actions import job_vm
+from vms.services.changes import check_change, request_change
 from vms.services.vms import VM_NAME_RE
 
 FIELDS = ("vcpus", "memory_mib", "autostart", "name", "notes", "tags")
@@ -252,3 +254,21 @@ def give_back(vm: VirtualMachine, params: dict, kept: set[str]) -> None:
 def record_done(vm: VirtualMachine, **fields: Any) -> None:
     """What the host now has (a new name, autostart) goes on the VM row."""
     VirtualMachine.objects.filter(pk=vm.pk).update(**fields)
+
+
+def check_retry(actor, job) -> None:
+    """The retry of a failed `vm.update`: the checks of a new one (permission, state, a stopped VM to rename).
+
+    The sizes are booked again, with the quota, when the retried job runs (`reserve_again`).
+    """
+    vm = job_vm(job, lock=True)
+    if vm is None:
+        raise RetryRefused(_("The VM of this job no longer exists."))
+    try:
+        check_change(actor, vm, VMChange.UPDATE)
+        if "name" in job.params and vm.state not in _STOPPED:
+            raise ValidationError({"name": _("Stop the VM first: a running VM cannot be renamed.")})
+    except PermissionDenied as exc:
+        raise JobNotAllowed(str(exc)) from None
+    except ValidationError as exc:
+        raise RetryRefused("; ".join(exc.messages)) from None
