@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from jobs.errors import JobFailed
 from jobs.models import Job
@@ -25,7 +26,7 @@ NOT_ASKED = _("Not asked for.")
 
 def _sentence(vm: VirtualMachine, outcome: resize.Outcome, running: bool) -> str:
     what = (
-        _t("%(n)s vCPUs") % {"n": outcome.value}
+        ngettext("%(n)s vCPU", "%(n)s vCPUs", outcome.value) % {"n": outcome.value}
         if outcome.what == "vcpus"
         else _t("%(n)s MiB of memory") % {"n": outcome.value}
     )
