@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-BENCHMARKS = ["bench.provision", "bench.events", "bench.image_copy", "bench.fanout", "bench.fleet_size"]
+BENCHMARKS = ["bench.provision", "bench.events", "bench.image_copy", "bench.fanout", "bench.fleet_size", "bench.resize"]
 
 if __name__ == "__main__":
     failed = [name for name in BENCHMARKS if subprocess.run([sys.executable, "-m", name]).returncode != 0]

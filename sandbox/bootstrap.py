@@ -127,6 +127,9 @@ def _ensure_demo_template(name: str, description: str, xml: str) -> VMTemplate:
             "max_vcpus": 2,
             "default_memory_mib": 128,
             "max_memory_mib": 512,
+            # Room to grow live (<vcpu current>, balloon under <memory>): the live resize is testable.
+            "max_live_vcpus": 2,
+            "max_live_memory_mib": 256,
             "default_disk_gib": 1,
             "max_disk_gib": 4,
             "disk_source": DiskSource.EMPTY,

@@ -68,5 +68,6 @@ def demo_domain_xml(
         etree.SubElement(devices, "graphics", type="vnc", autoport="yes")
         video = etree.SubElement(devices, "video")
         etree.SubElement(video, "model", type="vga", vram="16384", heads="1")
-    etree.SubElement(devices, "memballoon", model="none")
+    # A balloon, so that a running VM's memory can change live (docs/resize.md).
+    etree.SubElement(devices, "memballoon", model="virtio")
     return etree.tostring(domain, encoding="unicode", pretty_print=True)

@@ -29,6 +29,7 @@ from vms.services import hosts as host_services
 from vms.services import ssh_trust
 from vms.services.actions import act_on_vm
 from vms.services.interfaces import interfaces_of
+from vms.services.vm_update import update_vm
 from vms.services.vms import VMOrder, create_vm
 
 
@@ -177,6 +178,7 @@ class VMSerializer(serializers.ModelSerializer):
     )
     disks = serializers.SerializerMethodField(help_text="{target, bus, device, size_gib, format, volume} per disk")
     cdrom = serializers.SerializerMethodField(help_text="{target, image (an image id or null)}; null without a drive")
+    tags = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
 
     class Meta:
         model = VirtualMachine
@@ -196,12 +198,16 @@ class VMSerializer(serializers.ModelSerializer):
             "run_once",
             "state_changed_at",
             "created_at",
+            "autostart",
+            "tags",
+            "notes",
             "interfaces",
             "addresses",
             "boot_order",
             "disks",
             "cdrom",
         ]
+        read_only_fields = ["autostart", "run_once", "notes"]  # changed through PATCH (vms.services.vm_update)
 
     def _nics(self, vm: VirtualMachine) -> list[dict]:
         cache = self.__dict__.setdefault("_nics_cache", {})
@@ -250,6 +256,17 @@ class VMSerializer(serializers.ModelSerializer):
     )
     def get_cdrom(self, vm):
         return disk_services.api_cdrom(vm)
+
+
+class VMUpdateSerializer(serializers.Serializer):
+    """PATCH /api/v1/vms/{id}/: any of these; vms.services.vm_update checks them (400 names each bad one)."""
+
+    vcpus = serializers.IntegerField(required=False, help_text="within the template's maximum and your quota")
+    memory_mib = serializers.IntegerField(required=False, help_text="within the template's maximum and your quota")
+    autostart = serializers.BooleanField(required=False, help_text="start with the host (not for run-once VMs)")
+    name = serializers.CharField(required=False, help_text="a new name; the VM must be stopped")
+    notes = serializers.CharField(required=False, allow_blank=True, help_text="free text, saved at once")
+    tags = serializers.ListField(child=serializers.CharField(), required=False, help_text="short words, saved at once")
 
 
 class VMCreateSerializer(serializers.Serializer):
@@ -310,7 +327,7 @@ class VMViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gener
     pagination_class = StandardPagination  # a fleet has thousands of VMs: never all of them at once
 
     def get_queryset(self):
-        return visible_vms(self.request.user).order_by("name")
+        return visible_vms(self.request.user).order_by("name").prefetch_related("tags")
 
     @extend_schema(request=VMCreateSerializer, responses={202: VM_CREATED})
     def create(self, request):
@@ -326,6 +343,27 @@ class VMViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gener
         vm, job = create_vm(request.user, incoming.order())
         audit_log.record(request.user, "vm.create", vm, job=job.pk, host=vm.host.name, via="api")
         return Response({**VMSerializer(vm).data, "job": JobSerializer(job).data}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Change a VM: vCPUs, memory, name, autostart, notes, tags",
+        description=(
+            "Notes and tags are saved at once (200 with the VM). vCPUs, memory, name and autostart change "
+            "the VM on its host through one job (202 with the job; follow it at /api/v1/jobs/{id}/). A running "
+            "VM's size changes live up to its template's maximum for live resize, otherwise at its next boot "
+            "(the job's log says which). Bad input, a size above the template's maximum or your quota: 400, "
+            "nothing changed. A VM with a job still running: 409."
+        ),
+        request=VMUpdateSerializer,
+        responses={200: VMSerializer, 202: JobSerializer, 409: BUSY},
+    )
+    def partial_update(self, request, pk=None):
+        vm = self.get_object()
+        if not isinstance(request.data, dict):
+            raise APIValidationError({"non_field_errors": [_("Send a JSON object.")]})
+        job = update_vm(request.user, vm, dict(request.data.items()))  # refusals: dashboard.api's handler
+        if job is not None:
+            return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        return Response(VMSerializer(vm, context=self.get_serializer_context()).data)
 
     @extend_schema(
         parameters=[

@@ -36,6 +36,9 @@ class VMSpec:
     seed_iso_path: str | None = None
     # Where the VM's VNC/SPICE displays listen on its host; None leaves the template's listen as it is.
     display_listen: str | None = None
+    # Room for live growth (the template's "maximum for live resize"); 0: none beyond the size.
+    max_live_vcpus: int = 0
+    max_live_memory_mib: int = 0
 
 
 DISPLAY_TYPES = ("vnc", "spice")
@@ -86,10 +89,12 @@ def build_vm_domain(template_xml: str, spec: VMSpec) -> Domain:
     dom = Domain.from_xml(template_xml)
     dom.name = spec.name
     dom.uuid = spec.uuid
-    set_field(dom, "memory", f"{spec.memory_mib}MiB")
+    # <memory> is what the balloon may reach while running, <currentMemory> what the VM has.
+    set_field(dom, "memory", f"{max(spec.memory_mib, spec.max_live_memory_mib)}MiB")
     set_field(dom, "current_memory", f"{spec.memory_mib}MiB")
-    dom.vcpu = spec.vcpus
-    if dom.vcpu_current is not None and dom.vcpu_current > spec.vcpus:
+    # <vcpu> is how many vCPUs may be online while running, `current` how many are at boot.
+    dom.vcpu = max(spec.vcpus, spec.max_live_vcpus)
+    if dom.vcpu > spec.vcpus or (dom.vcpu_current is not None and dom.vcpu_current > spec.vcpus):
         dom.vcpu_current = spec.vcpus
     mark = dom.metadata.set(METADATA_NS, METADATA_PREFIX, "vm")
     mark.set("owner", spec.owner)

@@ -10,5 +10,6 @@ from vms.runners import (
     interfaces,  # noqa: F401
     run_once,  # noqa: F401
     snapshots,  # noqa: F401
+    update,  # noqa: F401
     vm,  # noqa: F401
 )

@@ -22,6 +22,7 @@ from vms.domainxml.vm import VMSpec, build_vm_domain, without_display_passwords
 from vms.hypervisor import domains
 from vms.hypervisor.connection import connection
 from vms.hypervisor.graphics import listen_address_for
+from vms.hypervisor.resize import set_autostart
 from vms.hypervisor.storage import upload_file
 from vms.hypervisor.volumes import delete_volumes_of, disk_volume_name, ensure_disk
 from vms.models import VirtualMachine, VMSnapshot
@@ -151,6 +152,8 @@ class ProvisionVM(VMRunner):
                     vm.owner.get_username() if vm.owner else "",
                     seed_path,
                     display_listen=listen_address_for(vm.host.uri),  # where the console relay may connect
+                    max_live_vcpus=template.max_live_vcpus,
+                    max_live_memory_mib=template.max_live_memory_mib,
                 )
                 try:
                     dom = build_vm_domain(template.domain_xml, spec)
@@ -169,6 +172,8 @@ class ProvisionVM(VMRunner):
                     VirtualMachine.objects.filter(pk=vm.pk).update(domain_xml=without_display_passwords(adapted.xml))
                 else:
                     dom = domains.define(conn, adapted.xml, vm.name)
+                    if vm.autostart:
+                        set_autostart(dom, True)  # the template says its VMs start with their host
                     remember_saved_xml(vm, dom)
             with ctx.step("start"):
                 still_provisioning(vm)  # never start the domain of a VM deleted meanwhile

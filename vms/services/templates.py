@@ -99,6 +99,24 @@ COLUMNS: tuple[Column, ...] = (
     ),
     Column("cloud_init", BOOL, gettext_noop("Configure the guest with cloud-init (SSH keys, host name)")),
     Column("requires_kvm", BOOL, gettext_noop("Only place on hosts with KVM")),
+    Column(
+        "max_live_vcpus",
+        INT,
+        gettext_noop("Maximum vCPUs for live resize"),
+        help=gettext_noop("A running VM may get up to this many vCPUs without a reboot. 0: only at next boot."),
+        form_min=0,
+        form_max=512,
+    ),
+    Column(
+        "max_live_memory_mib",
+        INT,
+        gettext_noop("Maximum memory for live resize (MiB)"),
+        help=gettext_noop(
+            "A running VM's memory may grow up to this without a reboot (balloon). 0: only at next boot."
+        ),
+        form_min=0,
+    ),
+    Column("autostart", BOOL, gettext_noop("New VMs start when their host boots")),
 )
 # Every column a create or an update may set.
 EDITABLE_FIELDS = tuple(c.name for c in COLUMNS)
@@ -330,6 +348,9 @@ def _check_limits(data: dict[str, Any]) -> None:
             errors[default] = _("Must be at least 1.")
         elif data[default] > data[maximum]:
             errors[maximum] = _("The maximum cannot be below the default (%(value)s).") % {"value": data[default]}
+    for live, maximum in (("max_live_vcpus", "max_vcpus"), ("max_live_memory_mib", "max_memory_mib")):
+        if data.get(live) and data[live] > data[maximum]:
+            errors[live] = _("The live maximum cannot be above the maximum (%(value)s).") % {"value": data[maximum]}
     if data["disk_source"] in (DiskSource.OVERLAY, DiskSource.COPY):
         if not data["base_image"]:
             errors["base_image"] = _("Choose the base image that each VM's disk starts from.")

@@ -110,6 +110,8 @@ def create_vm(user, req: VMOrder) -> tuple[VirtualMachine, Job]:
                 state=VMState.PROVISIONING,
                 managed=True,
                 run_once=req.run_once,
+                # Started with its host when the template says so; a run-once VM has nothing to start.
+                autostart=req.template.autostart and not req.run_once,
             )
             job = enqueue("vm.provision", target_for(vm), user, {"ssh_keys": list(req.ssh_keys)}, queue=job_queue(host))
     except NoHostAvailable as exc:

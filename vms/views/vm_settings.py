@@ -1,18 +1,133 @@
-"""The Settings tab: autostart, name, notes and tags; for admins the domain XML and its history."""
+"""The Settings tab: autostart, name, notes and tags; for admins the domain XML and its history.
+
+The general part (vCPUs and memory, name, autostart, notes and tags) posts each form to its own URL;
+every one calls vms.services.vm_update.update_vm, which checks everything, so a refusal shows on the
+form's fields and nothing changes.
+"""
 
 from __future__ import annotations
 
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
 
+from jobs.choices import JobState
+from jobs.errors import TargetBusy
+from jobs.models import Job
+from jobs.targets import target_for
+from vms.choices import VMState
+from vms.models import VirtualMachine
 from vms.selectors import visible_vm_or_404
+from vms.services.vm_update import NOTES_MAX, tag_names, update_vm
 from vms.views.settings_boot import boot_and_xml_context
 from vms.views.vm_tabs import render_tab
+
+NEXT_BOOT_LABELS = {"vcpus": gettext_lazy("vCPUs"), "memory_mib": gettext_lazy("memory")}
+
+
+class SizeForm(forms.Form):
+    # Text, not numbers: the service says what is wrong ("Give a whole number", "at most 4 vCPUs").
+    vcpus = forms.CharField(label=gettext_lazy("vCPUs"), max_length=12)
+    memory_mib = forms.CharField(label=gettext_lazy("Memory (MiB)"), max_length=12)
+
+
+class RenameForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=200)
+
+
+class AutostartForm(forms.Form):
+    autostart = forms.BooleanField(label=gettext_lazy("Start when its host boots"), required=False)
+
+
+class NotesForm(forms.Form):
+    notes = forms.CharField(
+        label=gettext_lazy("Notes"), widget=forms.Textarea(attrs={"rows": 4}), required=False, max_length=NOTES_MAX
+    )
+    tags = forms.CharField(
+        label=gettext_lazy("Tags"),
+        required=False,
+        max_length=400,
+        help_text=gettext_lazy("Words separated by spaces or commas: letters, digits, dots, hyphens, underscores."),
+    )
+
+
+FORMS = {"size": SizeForm, "rename": RenameForm, "autostart": AutostartForm, "notes": NotesForm}
+
+
+def pending_for_next_boot(vm: VirtualMachine) -> list[str]:
+    """What a change saved while the VM ran and could not apply live (vm.update jobs since it started)."""
+    if vm.state != VMState.RUNNING:
+        return []
+    jobs = Job.objects.filter(
+        target=target_for(vm), kind="vm.update", state=JobState.SUCCEEDED, finished_at__gt=vm.state_changed_at
+    ).values_list("params", flat=True)
+    waiting = {field for params in jobs for field in (params or {}).get("next_boot", [])}
+    return [str(NEXT_BOOT_LABELS[f]) for f in ("vcpus", "memory_mib") if f in waiting]
+
+
+def _initial_forms(vm: VirtualMachine) -> dict:
+    return {
+        "size": SizeForm(initial={"vcpus": vm.vcpus, "memory_mib": vm.memory_mib}, prefix="size"),
+        "rename": RenameForm(initial={"name": vm.name}, prefix="rename"),
+        "autostart": AutostartForm(initial={"autostart": vm.autostart}, prefix="autostart"),
+        "notes": NotesForm(initial={"notes": vm.notes, "tags": " ".join(tag_names(vm))}, prefix="notes"),
+    }
+
+
+def _render(request: HttpRequest, vm: VirtualMachine, bound: dict | None = None, status: int = 200) -> HttpResponse:
+    forms_ = {**_initial_forms(vm), **(bound or {})}
+    template = vm.template
+    extra = {
+        **boot_and_xml_context(request, vm),
+        "settings_forms": forms_,
+        "next_boot": pending_for_next_boot(vm),
+        "vm_tags": tag_names(vm),
+        "live_max_vcpus": template.max_live_vcpus if template else 0,
+        "live_max_memory_mib": template.max_live_memory_mib if template else 0,
+        "max_vcpus": template.max_vcpus if template else vm.vcpus,
+        "max_memory_mib": template.max_memory_mib if template else vm.memory_mib,
+    }
+    response = render_tab(request, vm, "settings", extra)
+    response.status_code = status
+    return response
 
 
 @login_required
 @require_GET
 def vm_settings(request: HttpRequest, uuid) -> HttpResponse:
     vm = visible_vm_or_404(request.user, uuid)
-    return render_tab(request, vm, "settings", {**boot_and_xml_context(request, vm)})
+    return _render(request, vm)
+
+
+@login_required
+@require_POST
+def vm_settings_general(request: HttpRequest, uuid, part: str) -> HttpResponse:
+    """One of the general forms (`part`: size, rename, autostart, notes), posted to update_vm."""
+    vm = visible_vm_or_404(request.user, uuid)
+    form = FORMS[part](request.POST, prefix=part)
+    if not form.is_valid():
+        return _render(request, vm, {part: form}, status=400)
+    try:
+        job = update_vm(request.user, vm, dict(form.cleaned_data))
+    except PermissionDenied as exc:
+        messages.error(request, str(exc) or _("You may not change this VM."))
+        return redirect("vm-settings", uuid=vm.uuid)
+    except TargetBusy as exc:
+        messages.error(request, str(exc))
+        return redirect("vm-settings", uuid=vm.uuid)
+    except ValidationError as exc:
+        for field, errors in exc.message_dict.items():
+            for error in errors:
+                form.add_error(field if field in form.fields else None, error)
+        return _render(request, vm, {part: form}, status=400)
+    if job is not None:
+        messages.success(request, _("Change requested (job #%(job)s).") % {"job": job.pk})
+    else:
+        messages.success(request, _("Saved."))
+    return redirect("vm-settings", uuid=vm.uuid)

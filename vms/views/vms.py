@@ -18,7 +18,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from vms import extensions
+from vms import extensions, list_filters
 from vms.choices import ShareLevel, VMAction, VMState
 from vms.forms import ShareForm
 from vms.models import VirtualMachine, VMShare
@@ -45,6 +45,8 @@ def vm_list(request: HttpRequest) -> HttpResponse:
     query = "".join(ch for ch in request.GET.get("q", "") if ch >= " ").strip()
     if query:
         vms = vms.filter(Q(name__icontains=query) | Q(host__name__icontains=query))
+    chosen = list_filters.choice_from(request.GET)
+    vms = list_filters.apply(vms, chosen).prefetch_related("tags")
     page = Paginator(vms, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -55,6 +57,9 @@ def vm_list(request: HttpRequest) -> HttpResponse:
             "vms": page.object_list,
             "scope": scope,
             "q": query,
+            "chosen": chosen,
+            "sorts": [(key, label) for key, (label, _order) in list_filters.SORTS.items()],
+            "states": VMState.choices,
             "sees_all": sees_all_vms(request.user),
             "query": _query_without_page(request),
             # What apps built on vms add to the list (the portal: the user's open requests).
