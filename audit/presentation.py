@@ -30,6 +30,8 @@ SENTENCES = {
     "vm.suspend": gettext_lazy("%(actor)s suspended %(object)s"),
     "vm.resume": gettext_lazy("%(actor)s resumed %(object)s"),
     "vm.delete": gettext_lazy("%(actor)s deleted %(object)s"),
+    # A run-once VM powered off (the actor: who forced or shut it off; "the system" when the guest did).
+    "vm.run-once-gone": gettext_lazy("%(object)s ran once and powered off (seen by %(actor)s): deleted, its disks go"),
     "vm.adopt": gettext_lazy("%(actor)s adopted %(object)s"),
     "vm.forget": gettext_lazy("%(actor)s forgot %(object)s"),
     "vm.share": gettext_lazy("%(actor)s shared %(object)s"),

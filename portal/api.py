@@ -46,6 +46,7 @@ class VMRequestSerializer(serializers.ModelSerializer):
             "memory_mib",
             "disk_gib",
             "ssh_keys",
+            "run_once",
             "note",
             "host",
             "state",
@@ -87,7 +88,16 @@ def submit_from_api(user, data: dict) -> VMRequest:
     note = incoming.validated_data["note"]
     try:
         return services.submit_request(
-            user, o.template, o.name, o.vcpus, o.memory_mib, o.disk_gib, o.ssh_keys, note, host=o.host
+            user,
+            o.template,
+            o.name,
+            o.vcpus,
+            o.memory_mib,
+            o.disk_gib,
+            o.ssh_keys,
+            note,
+            host=o.host,
+            run_once=o.run_once,
         )
     except services.SubmissionThrottled as refused:
         raise TooManyRefusals(refused) from None

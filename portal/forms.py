@@ -27,6 +27,14 @@ class RequestForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
         help_text=_("One OpenSSH public key per line (ssh-ed25519 AAAA… you@laptop)."),
     )
+    run_once = forms.BooleanField(
+        label=_("Run once"),
+        required=False,
+        help_text=_(
+            "The VM is gone when it powers off (from inside or forced): its disks are removed and it is "
+            "marked deleted. It cannot be started again, snapshotted, renamed or set to autostart."
+        ),
+    )
     note = forms.CharField(
         label=_("Note for the admins"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
     )

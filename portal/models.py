@@ -28,6 +28,8 @@ class VMRequest(models.Model):
     memory_mib = models.PositiveIntegerField(_("memory (MiB)"))
     disk_gib = models.PositiveIntegerField(_("disk (GiB)"))
     ssh_keys = models.JSONField(_("SSH keys"), default=list, blank=True)
+    # The VM is created transient (the seed's `virsh create`): gone from its host when it powers off.
+    run_once = models.BooleanField(_("run once"), default=False)
     note = models.TextField(_("note"), blank=True)
     host = models.ForeignKey(
         Host,

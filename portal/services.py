@@ -101,6 +101,7 @@ def _spec(req: VMRequest, host: Host | None) -> VMOrder:
         disk_gib=req.disk_gib,
         ssh_keys=tuple(req.ssh_keys),
         host=host or req.host,
+        run_once=req.run_once,
     )
 
 
@@ -124,6 +125,7 @@ def submit_request(
     ssh_keys: str | Iterable[str] = (),
     note: str = "",
     host: Host | None = None,
+    run_once: bool = False,
 ) -> VMRequest:
     """Record a request if it is valid and fits the quota; approve it at once when the policy says so.
 
@@ -151,6 +153,7 @@ def submit_request(
         disk_gib=disk_gib,
         ssh_keys=tuple(keys),
         host=host,
+        run_once=bool(run_once),
     )
     try:
         validate_request(spec)
@@ -184,6 +187,7 @@ def submit_request(
                 ssh_keys=keys,
                 note=note,
                 host=host,
+                run_once=bool(run_once),
             )
             audit_log.record(
                 user,
@@ -194,6 +198,7 @@ def submit_request(
                 memory_mib=memory_mib,
                 disk_gib=disk_gib,
                 approval=mode,
+                **({"run_once": True} if run_once else {}),
             )
             if mode == ApprovalMode.AUTO:
                 _auto_approve(req, host)

@@ -67,6 +67,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
                     data["ssh_keys"],
                     data["note"],
                     host=data.get("host"),
+                    run_once=data["run_once"],
                 )
             except ValidationError as exc:
                 form.apply_errors(exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages})

@@ -8,23 +8,30 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from sandbox.demo_domain import demo_domain_xml
 from sandbox.demo_guest import KERNEL_CMDLINE, SCREEN_KERNEL_CMDLINE
 from sandbox.fleet import SandboxHost
-from vms.choices import BootMode, DiskFormat, DiskSource, Emulation
-from vms.models import Host, VMTemplate
+from sandbox.install import DEMO_INSTALLER_VOLUME
+from sandbox.installer_domain import installer_domain_xml
+from sandbox.installer_iso import build_installer_iso
+from vms.choices import BootMode, CopyState, DiskFormat, DiskSource, Emulation, ImageFormat, ImageKind
+from vms.models import Host, Image, ImageCopy, VMTemplate
 
 ADMIN_USERNAME = "admin"
 DEMO_TEMPLATE_NAME = "Demo guest"
 SCREEN_TEMPLATE_NAME = "Demo guest with screen"
 LAB_TEMPLATE_NAME = "Demo guest on the lab network"
+INSTALL_TEMPLATE_NAME = "Install from ISO (demo)"
+INSTALLER_IMAGE_NAME = "Demo installer"
 
 
 @dataclass
@@ -136,3 +143,71 @@ def ensure_screen_template() -> VMTemplate:
         "The demo guest with a screen: open its graphical console (VNC) in the browser.",
         demo_domain_xml("demo-screen", None, SCREEN_KERNEL_CMDLINE, screen=True),
     )
+
+
+def installer_iso_dir() -> Path:
+    return Path(settings.VAR_DIR) / "demo-installer"
+
+
+def ensure_installer_image(hosts: list[Host]) -> Image:
+    """The demo installer ISO in the image library, published to users, with a ready copy on each of
+    `hosts`: `manage.py sandbox up` put it into every sandbox host's default pool under the same volume
+    name, as the image.copy job would have. Kept up to date when the ISO is rebuilt."""
+    from vms.services.images import images_dir, inspect_file
+
+    iso = build_installer_iso(installer_iso_dir(), settings.DEMO_GUEST_DIR)  # cached: built by sandbox up
+    dest = images_dir() / DEMO_INSTALLER_VOLUME
+    image = Image.objects.filter(name=INSTALLER_IMAGE_NAME).first()
+    if image is None or image.sha256 != iso.sha256 or not dest.exists():
+        # The library's own checks (ISO 9660 signature, what qemu-img reads it as), as for an upload.
+        inspect_file(iso.path, ImageFormat.ISO)
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        shutil.copyfile(iso.path, tmp)
+        os.chmod(tmp, 0o640)
+        os.replace(tmp, dest)
+    with transaction.atomic():
+        image, _created = Image.objects.update_or_create(
+            name=INSTALLER_IMAGE_NAME,
+            defaults={
+                "kind": ImageKind.ISO,
+                "format": ImageFormat.ISO,
+                "size": iso.size,
+                "virtual_size": iso.size,
+                "sha256": iso.sha256,
+                "file": dest.name,
+                "volume": DEMO_INSTALLER_VOLUME,
+                "published": True,
+            },
+        )
+        for host in hosts:
+            ImageCopy.objects.update_or_create(
+                image=image,
+                host=host,
+                defaults={"volume": DEMO_INSTALLER_VOLUME, "state": CopyState.READY, "progress": 100, "error": ""},
+            )
+    return image
+
+
+def ensure_install_template() -> VMTemplate:
+    """The seed's section III: a blank raw disk, the installer ISO in the CD-ROM, boot disk then CD-ROM."""
+    template, _created = VMTemplate.objects.get_or_create(
+        name=INSTALL_TEMPLATE_NAME,
+        defaults={
+            "description": (
+                "A blank disk and the demo installer ISO in the CD-ROM: on the console, type install; the VM "
+                "writes a tiny system to its disk and powers off. Eject the ISO (Disks and media) and start "
+                "the VM: it boots from its disk and prints 'demo system installed'."
+            ),
+            "domain_xml": installer_domain_xml(),
+            "boot_mode": BootMode.BIOS,
+            "default_vcpus": 1,
+            "max_vcpus": 2,
+            "default_memory_mib": 256,
+            "max_memory_mib": 512,
+            "default_disk_gib": 1,
+            "max_disk_gib": 4,
+            "disk_source": DiskSource.EMPTY,
+            "disk_format": DiskFormat.RAW,
+        },
+    )
+    return template

@@ -346,16 +346,8 @@ exec /sbin/poweroff
 """
 
 
-def build_initramfs(
-    busybox: bytes, applets: list[str], modules: dict[str, bytes] | None = None, hostname: str = "demo-guest"
-) -> NewcArchive:
-    """The demo guest's root filesystem as a :class:`NewcArchive`.
-
-    *applets* are busybox applet paths relative to ``/`` (``busybox --list-full``);
-    *modules* maps module names (in load order) to ``.ko`` contents.
-    """
-    modules = modules or {}
-    arc = NewcArchive()
+def add_base_system(arc: NewcArchive, busybox: bytes, applets: list[str]) -> None:
+    """The directories, device nodes and busybox (with its applet links) every initramfs here starts from."""
     for d in (
         "bin",
         "sbin",
@@ -385,9 +377,27 @@ def build_initramfs(
         arc.add_symlink(applet, "/bin/busybox")
     if "bin/sh" not in arc:
         arc.add_symlink("bin/sh", "/bin/busybox")
+
+
+def build_initramfs(
+    busybox: bytes,
+    applets: list[str],
+    modules: dict[str, bytes] | None = None,
+    hostname: str = "demo-guest",
+    banner: str = BANNER,
+) -> NewcArchive:
+    """The demo guest's root filesystem as a :class:`NewcArchive`.
+
+    *applets* are busybox applet paths relative to ``/`` (``busybox --list-full``);
+    *modules* maps module names (in load order) to ``.ko`` contents; *banner* is the first line
+    ``/init`` prints (the installed system of the demo installer ISO prints its own).
+    """
+    modules = modules or {}
+    arc = NewcArchive()
+    add_base_system(arc, busybox, applets)
     for name, data in modules.items():
         arc.add_file(f"lib/modules/{name}.ko", data, 0o644)
-    arc.add_file("init", _INIT_SCRIPT.format(banner=BANNER, modules=" ".join(modules)), 0o755)
+    arc.add_file("init", _INIT_SCRIPT.format(banner=banner, modules=" ".join(modules)), 0o755)
     arc.add_file("etc/inittab", _INITTAB)
     arc.add_file("etc/profile", _PROFILE)
     arc.add_file("etc/hostname", hostname + "\n")
@@ -760,9 +770,10 @@ def _kernel_package_from_metapackage(meta_deb: Path) -> str:
     )
 
 
-def _kernel_parts(kernel_deb: Path) -> tuple[bytes, str, dict[str, bytes]]:
-    """(vmlinuz, kernel version, {module name: .ko}) from the kernel package."""
-    wanted = set(INITRAMFS_MODULES)
+def _kernel_parts(kernel_deb: Path, names: tuple[str, ...] = INITRAMFS_MODULES) -> tuple[bytes, str, dict[str, bytes]]:
+    """(vmlinuz, kernel version, {module name: .ko}) from the kernel package: the modules *names*
+    and what they depend on, in load order."""
+    wanted = set(names)
     modules: dict[str, bytes] = {}
     vmlinuz: bytes | None = None
     version = ""
@@ -798,7 +809,7 @@ def _kernel_parts(kernel_deb: Path) -> tuple[bytes, str, dict[str, bytes]]:
             visit(dep)
         ordered[name] = modules[name]
 
-    for name in INITRAMFS_MODULES:
+    for name in names:
         visit(name)
     return vmlinuz, version, ordered
 

@@ -8,6 +8,8 @@ from sandbox.demo_guest import DemoGuest
 
 DEMO_KERNEL_VOLUME = "demo-vmlinuz"
 DEMO_INITRD_VOLUME = "demo-initrd.img"
+# The demo installer ISO (sandbox/installer_iso.py), also registered in the image library under this volume.
+DEMO_INSTALLER_VOLUME = "demo-installer.iso"
 
 
 def demo_guest_volumes(guest: DemoGuest) -> dict[str, Path]:

@@ -68,6 +68,11 @@ ACTION_FROM_STATES: dict[str, set[str]] = {
     VMAction.DELETE: {s for s in VMState.values if s not in (VMState.DELETED, VMState.DELETING)},
 }
 
+# A run-once VM (created transient) has nothing on its host to start once it is off: powering off
+# removes it (the dashboard then marks it deleted). Start is refused for it whatever its state.
+# Shut down and force off leave it deleted rather than stopped (vms/services/run_once.py).
+RUN_ONCE_REFUSED_ACTIONS = {VMAction.START}
+
 # The state each action leaves a VM in when it succeeds.
 ACTION_RESULT: dict[str, str] = {
     VMAction.START: VMState.RUNNING,

@@ -2,7 +2,7 @@ from django.urls import path
 
 from vms.views import graphics as views_graphics
 from vms.views import hosts as views_hosts
-from vms.views import manage, storage, vm_disks, vm_network, vm_settings, vm_snapshots
+from vms.views import manage, settings_boot, storage, vm_disks, vm_network, vm_settings, vm_snapshots
 from vms.views import networks as views_networks
 from vms.views import vms as views
 
@@ -13,12 +13,20 @@ urlpatterns = [
     # the tabs of a VM's page (vms/views/vm_tabs.py)
     path("vms/<uuid:uuid>/console/", views.vm_console, name="vm-console"),
     path("vms/<uuid:uuid>/snapshots/", vm_snapshots.vm_snapshots, name="vm-snapshots"),
+    path("vms/<uuid:uuid>/snapshots/new/", vm_snapshots.snapshot_create, name="vm-snapshot-create"),
+    path("vms/<uuid:uuid>/snapshots/<str:name>/revert/", vm_snapshots.snapshot_revert, name="vm-snapshot-revert"),
+    path("vms/<uuid:uuid>/snapshots/<str:name>/delete/", vm_snapshots.snapshot_delete, name="vm-snapshot-delete"),
     path("vms/<uuid:uuid>/disks/", vm_disks.vm_disks, name="vm-disks"),
+    path("vms/<uuid:uuid>/disks/change/", vm_disks.vm_disks_change, name="vm-disks-change"),
     path("vms/<uuid:uuid>/network/", vm_network.vm_network, name="vm-network"),
     path("vms/<uuid:uuid>/network/add/", vm_network.vm_interface_add, name="vm-interface-add"),
     path("vms/<uuid:uuid>/network/<str:mac>/remove/", vm_network.vm_interface_remove, name="vm-interface-remove"),
     path("vms/<uuid:uuid>/network/<str:mac>/link/", vm_network.vm_interface_link, name="vm-interface-link"),
     path("vms/<uuid:uuid>/settings/", vm_settings.vm_settings, name="vm-settings"),
+    path("vms/<uuid:uuid>/settings/boot/", settings_boot.vm_boot_order, name="vm-boot-order"),
+    path("vms/<uuid:uuid>/settings/kernel/", settings_boot.vm_kernel, name="vm-kernel"),
+    path("vms/<uuid:uuid>/settings/xml/preview/", settings_boot.vm_xml_preview, name="vm-xml-preview"),
+    path("vms/<uuid:uuid>/settings/xml/apply/", settings_boot.vm_xml_apply, name="vm-xml-apply"),
     path("vms/<uuid:uuid>/share/", views.vm_share, name="vm-share"),
     path("vms/<uuid:uuid>/share/<int:share_id>/delete/", views.vm_unshare, name="vm-unshare"),
     path("manage/templates/", manage.template_list, name="manage-templates"),
@@ -36,6 +44,7 @@ urlpatterns = [
     path("manage/images/", manage.image_list, name="manage-images"),
     path("manage/images/<int:pk>/copy/", manage.image_copy, name="manage-image-copy"),
     path("manage/images/<int:pk>/delete/", manage.image_delete, name="manage-image-delete"),
+    path("manage/images/<int:pk>/publish/", manage.image_publish, name="manage-image-publish"),
     path("manage/storage/", storage.storage_list, name="manage-storage"),
     path("manage/storage/<int:pk>/", storage.storage_host, name="manage-storage-host"),
     path("manage/storage/<int:pk>/refresh/", storage.storage_refresh, name="manage-storage-refresh"),

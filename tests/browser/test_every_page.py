@@ -131,15 +131,24 @@ NOT_PAGES = {
     "portal:request-approve": "post",
     "portal:request-reject": "post",
     "vm-action": "post",
+    "vm-disks-change": "post",
     "vm-share": "post",
     "vm-unshare": "post",
+    "vm-snapshot-create": "post",
+    "vm-snapshot-revert": "post",
+    "vm-snapshot-delete": "post",
     "vm-interface-add": "post",
     "vm-interface-remove": "post",
     "vm-interface-link": "post",
     "vm-console-token": "post",
     "vm-console-vv": "download: a virt-viewer file, read from the VM's host",
+    "vm-boot-order": "post",
+    "vm-kernel": "post",
+    "vm-xml-preview": "post: answers the Settings tab with the diff",
+    "vm-xml-apply": "post",
     "manage-image-copy": "post",
     "manage-image-delete": "post",
+    "manage-image-publish": "post",
     "manage-storage-refresh": "post",
     "manage-storage-volume-delete": "post",
     "manage-network-action": "post",
@@ -575,7 +584,13 @@ def test_the_routes_left_out_are_not_pages(admin):
     otherwise it renders a page, and belongs in PAGES."""
     client = Client()
     client.force_login(admin)
-    samples = {"pk": 1, "share_id": 1, "uuid": "00000000-0000-0000-0000-000000000001", "mac": "52:54:00:00:00:01"}
+    samples = {
+        "pk": 1,
+        "share_id": 1,
+        "uuid": "00000000-0000-0000-0000-000000000001",
+        "name": "sample",
+        "mac": "52:54:00:00:00:01",
+    }
     wrong = []
     for name, why in NOT_PAGES.items():
         if why not in ("post", "data"):

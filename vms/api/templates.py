@@ -252,7 +252,15 @@ class ImageSerializer(serializers.ModelSerializer):
             "uploaded_by",
             "created_at",
             "copies",
+            "published",
         ]
+        # Only `published` is changed through the API (PATCH); the rest comes from the upload.
+        read_only_fields = ["name", "kind", "format", "size", "virtual_size", "sha256", "volume", "created_at"]
+
+    def update(self, image, data):
+        if "published" in data:
+            image_services.set_published(image, data["published"], self.context["request"].user)
+        return image
 
 
 class ImageUploadSerializer(serializers.Serializer):
@@ -267,7 +275,7 @@ class HostListSerializer(serializers.Serializer):
     hosts = serializers.PrimaryKeyRelatedField(queryset=Host.objects.all(), many=True, allow_empty=False)
 
 
-class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
     queryset = Image.objects.prefetch_related("copies__host")
     serializer_class = ImageSerializer
     permission_classes = [permissions.IsAdminUser]
@@ -291,6 +299,14 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return Response(
             {**ImageSerializer(image).data, "jobs": JobSerializer(jobs, many=True).data}, status=status.HTTP_201_CREATED
         )
+
+    @extend_schema(summary="Publish or withdraw an ISO (only `published` changes)")
+    def update(self, request, *args, **kwargs):
+        return super().update(request, *args, **kwargs)
+
+    @extend_schema(summary="Publish or withdraw an ISO (only `published` changes)")
+    def partial_update(self, request, *args, **kwargs):
+        return super().partial_update(request, *args, **kwargs)
 
     def destroy(self, request, pk=None):
         image_services.delete_image(self.get_object(), request.user)

@@ -5,7 +5,10 @@ from jobs.api_urls import router as jobs_router
 from vms.api import networks as api_networks
 from vms.api import storage as api_storage
 from vms.api import templates as api_templates
+from vms.api import vm_boot as api_vm_boot
+from vms.api import vm_disks as api_vm_disks
 from vms.api import vm_interfaces as api_interfaces
+from vms.api import vm_snapshots as api_snapshots
 from vms.api import vms as api
 
 router = DefaultRouter()
@@ -27,12 +30,25 @@ urlpatterns = [
         name="pool-volume",
     ),
     path("hosts/<int:pk>/networks/", api_networks.HostNetworksView.as_view(), name="host-networks"),
-    path("vms/<int:pk>/interfaces/", api_interfaces.VMInterfacesView.as_view(), name="vm-interfaces"),
-    path("vms/<int:pk>/interfaces/<str:mac>/", api_interfaces.VMInterfaceView.as_view(), name="vm-interface"),
+    path("vms/<int:pk>/snapshots/", api_snapshots.VMSnapshotsView.as_view(), name="api-vm-snapshots"),
+    path("vms/<int:pk>/snapshots/<str:name>/", api_snapshots.VMSnapshotView.as_view(), name="api-vm-snapshot"),
+    path(
+        "vms/<int:pk>/snapshots/<str:name>/revert/",
+        api_snapshots.VMSnapshotRevertView.as_view(),
+        name="api-vm-snapshot-revert",
+    ),
+    path("vms/<int:pk>/interfaces/", api_interfaces.VMInterfacesView.as_view(), name="api-vm-interfaces"),
+    path("vms/<int:pk>/interfaces/<str:mac>/", api_interfaces.VMInterfaceView.as_view(), name="api-vm-interface"),
     path(
         "vms/<int:pk>/interfaces/<str:mac>/link/",
         api_interfaces.VMInterfaceLinkView.as_view(),
-        name="vm-interface-link",
+        name="api-vm-interface-link",
     ),
+    path("vms/<int:pk>/boot/", api_vm_boot.VMBootView.as_view(), name="vm-boot"),
+    path("vms/<int:pk>/domain-xml/", api_vm_boot.VMDomainXMLView.as_view(), name="vm-domain-xml"),
+    path("vms/<int:pk>/disks/", api_vm_disks.VMDisksView.as_view(), name="api-vm-disks"),
+    path("vms/<int:pk>/disks/<str:target>/", api_vm_disks.VMDiskView.as_view(), name="api-vm-disk"),
+    path("vms/<int:pk>/disks/<str:target>/resize/", api_vm_disks.VMDiskResizeView.as_view(), name="api-vm-disk-resize"),
+    path("vms/<int:pk>/cdrom/", api_vm_disks.VMCDROMView.as_view(), name="api-vm-cdrom"),
     path("", include(router.urls)),
 ]

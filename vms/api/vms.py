@@ -21,8 +21,10 @@ from jobs.api import ConflictSerializer, JobSerializer
 from jobs.api_pagination import StandardPagination
 from vms import extensions
 from vms.choices import GONE_STATES, VMAction
+from vms.domainxml.boot import boot_summary
 from vms.models import Host, VirtualMachine, VMTemplate
 from vms.selectors import visible_vms
+from vms.services import disks as disk_services
 from vms.services import hosts as host_services
 from vms.services import ssh_trust
 from vms.services.actions import act_on_vm
@@ -169,6 +171,12 @@ class VMSerializer(serializers.ModelSerializer):
     addresses = serializers.SerializerMethodField(
         help_text="IP addresses by interface (MAC), as the host last saw them"
     )
+    boot_order = serializers.SerializerMethodField(
+        help_text="BIOS boot: {mode: bios, order: [hd|cdrom|network], menu}; kernel boot: {mode: kernel, "
+        "kernel, initrd, cmdline}; null before the VM has a saved configuration"
+    )
+    disks = serializers.SerializerMethodField(help_text="{target, bus, device, size_gib, format, volume} per disk")
+    cdrom = serializers.SerializerMethodField(help_text="{target, image (an image id or null)}; null without a drive")
 
     class Meta:
         model = VirtualMachine
@@ -185,10 +193,14 @@ class VMSerializer(serializers.ModelSerializer):
             "memory_mib",
             "disk_gib",
             "managed",
+            "run_once",
             "state_changed_at",
             "created_at",
             "interfaces",
             "addresses",
+            "boot_order",
+            "disks",
+            "cdrom",
         ]
 
     def _nics(self, vm: VirtualMachine) -> list[dict]:
@@ -205,6 +217,40 @@ class VMSerializer(serializers.ModelSerializer):
     def get_addresses(self, vm: VirtualMachine) -> dict[str, list[str]]:
         return {nic["mac"]: nic["addresses"] for nic in self._nics(vm)}
 
+    @extend_schema_field(serializers.DictField(allow_null=True))
+    def get_boot_order(self, vm: VirtualMachine) -> dict | None:
+        summary = boot_summary(vm.domain_xml)
+        return None if summary is None else summary.as_dict()
+
+    @extend_schema_field(
+        {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "target": {"type": "string"},
+                    "bus": {"type": "string"},
+                    "device": {"type": "string"},
+                    "size_gib": {"type": "integer", "nullable": True},
+                    "format": {"type": "string"},
+                    "volume": {"type": "string"},
+                },
+            },
+        }
+    )
+    def get_disks(self, vm) -> list:
+        return disk_services.disk_rows(vm)
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "properties": {"target": {"type": "string"}, "image": {"type": "integer", "nullable": True}},
+        }
+    )
+    def get_cdrom(self, vm):
+        return disk_services.api_cdrom(vm)
+
 
 class VMCreateSerializer(serializers.Serializer):
     """The input of a new VM, for both doors: POST /api/v1/vms/ and the portal's POST /api/v1/requests/."""
@@ -216,6 +262,12 @@ class VMCreateSerializer(serializers.Serializer):
     disk_gib = serializers.IntegerField(required=False, help_text="default: the template's")
     ssh_keys = serializers.ListField(child=serializers.CharField(max_length=16384), required=False, default=list)
     host = serializers.PrimaryKeyRelatedField(queryset=Host.objects.all(), required=False, allow_null=True)
+    run_once = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="create the domain transient (virsh create): gone from its host, and deleted here, "
+        "when it powers off; no snapshots, rename, autostart, boot order or XML edits",
+    )
 
     def order(self) -> VMOrder:
         """The validated input as an order, the template's defaults filling what was not given."""
@@ -228,6 +280,7 @@ class VMCreateSerializer(serializers.Serializer):
             disk_gib=d.get("disk_gib"),
             ssh_keys=d["ssh_keys"],
             host=d.get("host"),
+            run_once=d["run_once"],
         )
 
 

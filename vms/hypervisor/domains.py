@@ -56,6 +56,22 @@ def define(conn: libvirt.virConnect, xml: str, name: str) -> libvirt.virDomain:
         raise wrap(exc, f"define VM '{name}'", _where(conn)) from exc
 
 
+def create_transient(conn: libvirt.virConnect, xml: str, name: str) -> libvirt.virDomain:
+    """Create and boot a transient domain (the seed's `virsh create`): never defined, so it is gone
+    from the host when it powers off. With libvirt's own schema validation, as `define` does.
+
+    Converges: a domain with this UUID already running (an earlier attempt got this far) is returned.
+    """
+    uuid = etree.fromstring(xml.encode()).findtext("uuid")
+    existing = find_by_uuid(conn, uuid) if uuid else None
+    if existing is not None and existing.isActive():
+        return existing
+    try:
+        return conn.createXML(xml, libvirt.VIR_DOMAIN_START_VALIDATE)
+    except libvirt.libvirtError as exc:
+        raise wrap(exc, f"create VM '{name}'", _where(conn)) from exc
+
+
 def _call(dom: libvirt.virDomain, action: str, fn, *args) -> None:
     try:
         fn(*args)
@@ -118,6 +134,16 @@ def wait_for_state(dom: libvirt.virDomain, wanted: str, timeout: float) -> bool:
             raise wrap(exc, f"read the state of VM '{dom.name()}'", _where(dom.connect())) from exc
         time.sleep(0.05)
     return False
+
+
+def wait_until_gone(conn: libvirt.virConnect, uuid: str, timeout: float) -> bool:
+    """True once the host no longer has a domain with this UUID (a transient domain that powered off)."""
+    deadline = time.monotonic() + timeout
+    while find_by_uuid(conn, uuid) is not None:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def disk_sources(dom: libvirt.virDomain) -> list[str]:

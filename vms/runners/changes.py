@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as _t
 
-from jobs.errors import JobFailed
+from jobs.errors import JobFailed, RetryRefused
 from vms.domainxml.vm import without_display_passwords
 from vms.hypervisor import domains
 from vms.hypervisor.errors import HypervisorError
@@ -28,6 +28,11 @@ class ChangeRunner(VMRunner):
 
     def change(self, ctx, conn, dom, vm: VirtualMachine) -> None:  # noqa: ANN001
         raise NotImplementedError
+
+    def check_retry(self, job, user) -> None:
+        """A failed change is asked for again rather than retried: sizes, quota, the VM's devices and
+        state are checked anew then. A runner whose change can be re-checked from its params overrides this."""
+        raise RetryRefused(_t("Ask for this change again from the VM's page: it is checked anew there."))
 
     def run(self, ctx) -> None:
         vm = load_vm(ctx.job)

@@ -24,9 +24,9 @@ from vms.hypervisor.connection import connection
 from vms.hypervisor.graphics import listen_address_for
 from vms.hypervisor.storage import upload_file
 from vms.hypervisor.volumes import delete_volumes_of, disk_volume_name, ensure_disk
-from vms.models import VirtualMachine
+from vms.models import VirtualMachine, VMSnapshot
 from vms.runners.errors import host_errors
-from vms.services import actions
+from vms.services import actions, run_once
 from vms.services.host_slots import HostBusy, host_slot
 from vms.services.images import base_image_format
 from vms.services.interfaces import sync_macs
@@ -163,14 +163,22 @@ class ProvisionVM(VMRunner):
                     ) from exc
                 for sentence in adapted.adjustments:
                     ctx.log(sentence)
-                dom = domains.define(conn, adapted.xml, vm.name)
-                # What the host keeps (libvirt gave each NIC its MAC), and those MACs in the fleet's registry.
-                saved = without_display_passwords(domains.saved_xml(dom))
-                VirtualMachine.objects.filter(pk=vm.pk).update(domain_xml=saved)
-                sync_macs(vm, saved)
+                if vm.run_once:
+                    # Nothing is defined: the start step creates the domain and boots it in one call.
+                    ctx.log(_t("A run-once VM is never defined on its host: it is created running."))
+                    VirtualMachine.objects.filter(pk=vm.pk).update(domain_xml=without_display_passwords(adapted.xml))
+                else:
+                    dom = domains.define(conn, adapted.xml, vm.name)
+                    remember_saved_xml(vm, dom)
             with ctx.step("start"):
                 still_provisioning(vm)  # never start the domain of a VM deleted meanwhile
-                domains.start(dom)
+                if vm.run_once:
+                    dom = domains.create_transient(conn, adapted.xml, vm.name)
+                    remember_saved_xml(vm, dom)  # the live XML: libvirt gave each NIC its MAC only now
+                    host = vm.host.name
+                    ctx.log(_t("Created transient: the VM is gone from %(host)s when it powers off.") % {"host": host})
+                else:
+                    domains.start(dom)
             with ctx.step("wait"):
                 if not domains.wait_for_state(dom, "running", START_TIMEOUT):
                     raise JobFailed(
@@ -207,6 +215,13 @@ class ProvisionVM(VMRunner):
             set_state(vm, VMState.FAILED, expected=[VMState.PENDING, VMState.PROVISIONING])
 
 
+def remember_saved_xml(vm: VirtualMachine, dom) -> None:  # noqa: ANN001
+    """What the host keeps (libvirt gave each NIC its MAC), and those MACs in the fleet's registry."""
+    saved = without_display_passwords(domains.saved_xml(dom))
+    VirtualMachine.objects.filter(pk=vm.pk).update(domain_xml=saved)
+    sync_macs(vm, saved)
+
+
 def delete_vm_volumes(conn, vm: VirtualMachine) -> list[str]:  # noqa: ANN001
     """The VM's volumes (named from its UUID) in the default pool (its seed) and its template's pool (its disk).
 
@@ -214,7 +229,10 @@ def delete_vm_volumes(conn, vm: VirtualMachine) -> list[str]:  # noqa: ANN001
     which looks in every pool.
     """
     removed = []
-    for pool_name in dict.fromkeys([POOL, pool_of(vm.template)]):
+    # Detached volumes the owner kept are named from the UUID too, but may sit in a pool the
+    # template no longer names: their pools are searched as well.
+    kept_pools = [v.get("pool") for v in vm.detached_volumes or [] if v.get("pool")]
+    for pool_name in dict.fromkeys([POOL, pool_of(vm.template), *kept_pools]):
         removed += delete_volumes_of(conn, pool_name, str(vm.uuid))
     return removed
 
@@ -253,6 +271,9 @@ class DeleteVM(VMRunner):
             with ctx.step("volumes"):
                 for name in delete_vm_volumes(conn, vm):
                     ctx.log(_t("Removed disk %(name)s.") % {"name": name})
+        # Internal snapshots lived in the volumes just removed (their metadata went with the domain:
+        # UNDEFINE_SNAPSHOTS_METADATA); the VM row stays (deleted), so its snapshot rows go here.
+        VMSnapshot.objects.filter(vm=vm).delete()
         set_state(vm, VMState.DELETED)
 
     def on_failure(self, ctx) -> None:
@@ -286,6 +307,14 @@ class LifecycleRunner(VMRunner):
             with ctx.step("confirm"):
                 if not domains.wait_for_state(dom, wanted, self.timeout):
                     raise JobFailed(self.timeout_message(vm))
+                if vm.run_once and wanted == VMState.STOPPED and domains.wait_until_gone(conn, str(vm.uuid), 5.0):
+                    # Powered off, a run-once VM is gone from its host: it is deleted, not stopped.
+                    run_once.domain_gone(vm, ctx.job.requested_by)
+                    ctx.log(
+                        _t("VM '%(name)s' ran once and is gone from %(host)s; its disks are removed by a job.")
+                        % {"name": vm.name, "host": vm.host.name}
+                    )
+                    return
         if not set_state(vm, wanted, expected=ACTION_TARGET_STATES):
             vm.refresh_from_db(fields=["state"])
             raise JobFailed(

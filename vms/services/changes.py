@@ -40,7 +40,13 @@ def check_change(user, vm: VirtualMachine, change: str) -> None:
         raise ValidationError({"vm": _("A discovered VM is not changed here; adopt it first.")})
     if vm.run_once and change in RUN_ONCE_REFUSED:
         raise ValidationError(
-            {"vm": _("A run-once VM has no saved configuration: %(what)s is not possible.") % {"what": _label(change)}}
+            {
+                "vm": _(
+                    "A run-once VM cannot %(what)s: it has no saved configuration, and it is gone from its "
+                    "host when it powers off."
+                )
+                % {"what": _label(change)}
+            }
         )
     allowed = CHANGE_FROM_STATES[change]
     if vm.state not in allowed:
@@ -48,7 +54,9 @@ def check_change(user, vm: VirtualMachine, change: str) -> None:
 
 
 def _label(change: str) -> str:
-    return str(VMChange(change).label).lower()
+    # Only the first letter: "change the domain XML", not "change the domain xml".
+    label = str(VMChange(change).label)
+    return label[:1].lower() + label[1:]
 
 
 def _state_refusal(vm: VirtualMachine, change: str, allowed: set[str]) -> str:

@@ -317,6 +317,16 @@ def delete_image(image: Image, user=None) -> None:
         path.unlink()
 
 
+def set_published(image: Image, published: bool, user) -> Image:
+    """Publish an ISO to users (they may insert it into their VMs' CD-ROM drives), or withdraw it. Audited."""
+    if published and image.kind != ImageKind.ISO:
+        raise ValidationError({"published": _("Only ISOs are published to users; this is a base disk image.")})
+    Image.objects.filter(pk=image.pk).update(published=bool(published))
+    image.published = bool(published)
+    audit_log.record(user, "image.publish" if published else "image.unpublish", image)
+    return image
+
+
 def hosts_with_image(volume: str):
     """Hosts that have a ready copy of the image with this volume name (placement can require one)."""
     return Host.objects.filter(image_copies__volume=volume, image_copies__state=CopyState.READY)

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Q, Sum
 from django.utils.translation import gettext as _
+from lxml import etree
 
-from vms.choices import CopyState, VMState
+from vms.choices import CopyState, ImageKind, VMState
 from vms.domainxml.interfaces import wiring_of
 from vms.hypervisor.hostinfo import active_pools
-from vms.models import Host, VirtualMachine, VMTemplate
+from vms.models import Host, Image, VirtualMachine, VMTemplate
 
 # VMs in these states hold no resources on their host.
 NOT_RESERVING = [VMState.DELETED, VMState.FAILED]
@@ -89,6 +90,28 @@ def _missing_wiring(host: Host, template: VMTemplate) -> str | None:
     return None
 
 
+def _cdrom_images(template: VMTemplate) -> list[Image]:
+    """The library ISOs in the template's CD-ROM drives (volumes of the default pool, as templates name them)."""
+    try:
+        root = etree.fromstring(template.domain_xml.encode())
+    except etree.XMLSyntaxError:
+        return []
+    volumes = root.xpath(f"devices/disk[@device='cdrom']/source[@pool='{DEFAULT_POOL}']/@volume")
+    return list(Image.objects.filter(kind=ImageKind.ISO, volume__in=volumes)) if volumes else []
+
+
+def _missing_cdrom_image(host: Host, template: VMTemplate) -> str | None:
+    """A template that boots an ISO of the library (e.g. "Install from ISO") needs its copy on the host:
+    without it the domain would not start there."""
+    for image in _cdrom_images(template):
+        if not host.image_copies.filter(image=image, state=CopyState.READY).exists():
+            return _("%(host)s does not have the ISO %(image)s yet (copy it from the Images page).") % {
+                "host": host.name,
+                "image": image.name,
+            }
+    return None
+
+
 def why_not(host: Host, template: VMTemplate, need: Need) -> str | None:
     """None when the host fits, else a sentence saying why not."""
     if not host.enabled:
@@ -103,6 +126,9 @@ def why_not(host: Host, template: VMTemplate, need: Need) -> str | None:
         return missing
     if template.base_image and not host.image_copies.filter(volume=template.base_image, state=CopyState.READY).exists():
         return _("%(host)s does not have the base image yet (copy it from the Images page).") % {"host": host.name}
+    missing_iso = _missing_cdrom_image(host, template)
+    if missing_iso:
+        return missing_iso
     free_memory = caps.get("memory_mib", 0) - (host.reserved_memory or 0)
     if free_memory < need.memory_mib:
         return _("%(host)s has %(free)s MiB of memory left, %(need)s MiB needed.") % {

@@ -73,6 +73,18 @@ COLUMNS: tuple[Column, ...] = (
     Column("max_disk_gib", INT, gettext_noop("Largest disk a user may ask for (GiB)"), form_min=1),
     Column("disk_source", CHOICE, gettext_noop("Disk"), choices=tuple(DiskSource.choices)),
     Column("disk_format", CHOICE, gettext_noop("Disk format"), choices=tuple(DiskFormat.choices)),
+    Column(
+        "snapshot_limit",
+        INT,
+        gettext_noop("Snapshots per VM"),
+        help=gettext_noop(
+            "How many snapshots each VM made from this template may keep. Empty: the deployment's default "
+            "(VM_SNAPSHOT_LIMIT); 0: none. Snapshots need qcow2 disks."
+        ),
+        required=False,
+        min=0,
+        max=1000,
+    ),
     Column("base_image", VOLUME, gettext_noop("Base image"), max_length=255),  # an Image's volume name
     Column(
         "storage_pool",

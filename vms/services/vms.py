@@ -14,7 +14,7 @@ from jobs.errors import JobConflict, TargetBusy
 from jobs.models import Job
 from jobs.services import enqueue
 from jobs.targets import target_for
-from vms.choices import ACTION_FROM_STATES, GONE_STATES, VMAction, VMState
+from vms.choices import ACTION_FROM_STATES, GONE_STATES, RUN_ONCE_REFUSED_ACTIONS, VMAction, VMState
 from vms.models import Host, VirtualMachine, VMTemplate
 from vms.permissions import can_delete_vm, can_operate_vm
 from vms.services.placement import NOT_RESERVING, Need, NoHostAvailable, choose_host
@@ -38,6 +38,8 @@ class VMOrder:
     disk_gib: int
     ssh_keys: tuple[str, ...] = ()
     host: Host | None = None
+    # Created transient (the seed's `virsh create`): gone from its host when it powers off.
+    run_once: bool = False
 
     @classmethod
     def with_defaults(cls, template: VMTemplate, name: str, **sizes) -> VMOrder:
@@ -51,6 +53,7 @@ class VMOrder:
             disk_gib=given.pop("disk_gib", template.default_disk_gib),
             ssh_keys=tuple(given.pop("ssh_keys", ())),
             host=given.pop("host", None),
+            run_once=bool(given.pop("run_once", False)),
         )
 
 
@@ -106,6 +109,7 @@ def create_vm(user, req: VMOrder) -> tuple[VirtualMachine, Job]:
                 disk_gib=req.disk_gib,
                 state=VMState.PROVISIONING,
                 managed=True,
+                run_once=req.run_once,
             )
             job = enqueue("vm.provision", target_for(vm), user, {"ssh_keys": list(req.ssh_keys)}, queue=job_queue(host))
     except NoHostAvailable as exc:
@@ -131,6 +135,15 @@ def check_action(
         raise PermissionDenied(_("You may not delete this VM; ask its owner."))
     if action not in ACTION_FROM_STATES:
         raise ValidationError({"action": _("Unknown action '%(a)s'.") % {"a": action}})
+    if vm.run_once and action in RUN_ONCE_REFUSED_ACTIONS:
+        raise ValidationError(
+            {
+                "action": _(
+                    "A run-once VM cannot be started: once it powers off it is gone from its host. "
+                    "Request a new VM instead."
+                )
+            }
+        )
     if vm.state not in (ACTION_FROM_STATES[action] if from_states is None else from_states):
         raise ValidationError(
             {

@@ -184,3 +184,19 @@ def image_delete(request, pk: int):
             request, _("Image '%(name)s' deleted here; copies on hosts were left in place.") % {"name": image.name}
         )
     return redirect("manage-images")
+
+
+@staff_required
+@require_POST
+def image_publish(request, pk: int):
+    image = get_object_or_404(Image, pk=pk)
+    published = request.POST.get("published") == "1"
+    try:
+        image_services.set_published(image, published, request.user)
+    except ValidationError as exc:
+        for message in _first_messages(exc):
+            messages.error(request, message)
+    else:
+        text = _("ISO '%(name)s' is published to users.") if published else _("ISO '%(name)s' is no longer published.")
+        messages.success(request, text % {"name": image.name})
+    return redirect("manage-images")

@@ -13,7 +13,9 @@ Ownership rule (why the watcher does not simply copy libvirt's state):
 - A host that drops puts its VMs in `unknown` (not stopped: they usually keep running); the resync on
   reconnect writes the true state again.
 - A domain that vanished from its host: a discovered VM (managed=False) becomes `deleted`; a managed VM
-  becomes `unknown` and its observation says "missing" (something outside the dashboard removed it).
+  becomes `unknown` and its observation says "missing" (something outside the dashboard removed it),
+  except a run-once VM: its domain was transient, so vanishing is how it powers off; it becomes
+  `deleted` and a job removes its disks (vms/services/run_once.py).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from vms.choices import VMState
 from vms.groups import FLEET, host_group
 from vms.hypervisor.events import ObservedDomain
 from vms.models import Host, MACAddress, VirtualMachine
+from vms.services import run_once
 from vms.services.state import broadcast_state, set_state
 from vms.watcher.store import (
     addresses_key,
@@ -151,6 +154,11 @@ def _apply_to_row(vm: VirtualMachine, host_id: int, domain: ObservedDomain) -> V
 
 def _vanished(vm: VirtualMachine) -> VMObservation:
     _record(str(vm.uuid), vm.host_id, MISSING)
+    if vm.run_once and vm.managed:
+        # Created transient: gone is how it powers off. Deleted, and a job removes its disks.
+        run_once.domain_gone(vm)
+        vm.refresh_from_db(fields=["state"])
+        return VMObservation(str(vm.uuid), vm.managed, vm.state, False)
     target = VMState.UNKNOWN if vm.managed else VMState.DELETED
     state = _compare_and_set(vm, lambda current: None if current in JOB_OWNED or current == target else target)
     return VMObservation(str(vm.uuid), vm.managed, state, False)

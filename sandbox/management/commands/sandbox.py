@@ -8,7 +8,8 @@ from django.utils.translation import gettext as _
 
 from sandbox.demo_guest import DemoGuestError, build_demo_guest
 from sandbox.fleet import SandboxError, SandboxFleet
-from sandbox.install import demo_guest_volumes
+from sandbox.install import DEMO_INSTALLER_VOLUME, demo_guest_volumes
+from sandbox.installer_iso import build_installer_iso
 from vms.hypervisor.errors import HypervisorError
 
 
@@ -28,6 +29,12 @@ class Command(BaseCommand):
                 if not no_demo_guest:
                     self.stdout.write(_("Building the demo guest (cached after the first time)..."))
                     files = demo_guest_volumes(build_demo_guest(settings.DEMO_GUEST_DIR))
+                    # The installer of "Install from ISO (demo)", in every host's pool like the demo guest.
+                    self.stdout.write(_("Building the demo installer ISO (cached after the first time)..."))
+                    iso = build_installer_iso(settings.VAR_DIR / "demo-installer", settings.DEMO_GUEST_DIR)
+                    if iso.build_seconds:
+                        self.stdout.write(_("Built the demo installer ISO in %(s).1f s.") % {"s": iso.build_seconds})
+                    files[DEMO_INSTALLER_VOLUME] = iso.path
                 for status in fleet.up(hosts, files):
                     self.stdout.write(status.line())
             elif action == "status":
