@@ -24,12 +24,35 @@
     });
   }
 
+  // One re-read at a time, and one more after it when asked meanwhile: answers that overtake each
+  // other must never leave an older table on the page.
+  let busy = false;
+  let again = false;
+  function refresh() {
+    if (busy) { again = true; return; }
+    busy = true;
+    window.ui.refreshFromServer([card]).finally(function () {
+      busy = false;
+      if (again) { again = false; refresh(); }
+    });
+  }
+
   function onMessage(msg) {
     if (msg.type === "vm.addresses" && msg.vm === uuid) showAddresses(msg.addresses || {});
     else if (msg.type === "job.progress" && msg.target === "vms.virtualmachine:" + root.dataset.vmId &&
              kinds.indexOf(msg.kind) >= 0 && msg.finished) {
-      window.ui.refreshFromServer([card]);
+      refresh();
     }
   }
-  KVM.socket(root.dataset.wsPath, { message: onMessage });
+  // On every (re)connect, re-read the table once: a job that finished while the page loaded, or while
+  // the socket was down, sent its message to nobody.
+  let connected = false;
+  KVM.socket(root.dataset.wsPath, {
+    open: function () {
+      const unfinished = "#jobs [data-state='queued'], #jobs [data-state='running'], #jobs [data-state='retrying']";
+      if (connected || document.querySelector(unfinished)) refresh();
+      connected = true;
+    },
+    message: onMessage,
+  });
 })();

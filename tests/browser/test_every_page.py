@@ -588,7 +588,13 @@ def test_the_routes_left_out_are_not_pages(admin):
     otherwise it renders a page, and belongs in PAGES."""
     client = Client()
     client.force_login(admin)
-    samples = {"pk": 1, "share_id": 1, "uuid": "00000000-0000-0000-0000-000000000001", "name": "sample"}
+    samples = {
+        "pk": 1,
+        "share_id": 1,
+        "uuid": "00000000-0000-0000-0000-000000000001",
+        "name": "sample",
+        "mac": "52:54:00:00:00:01",
+    }
     wrong = []
     for name, why in NOT_PAGES.items():
         if why not in ("post", "data"):
