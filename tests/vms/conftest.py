@@ -75,3 +75,13 @@ def remove_test_vms_from_hosts(request):
             remove_from_host(vm)
         except Exception as exc:  # report, but let the test's own result stand
             print(f"cleanup of {vm.name} failed: {exc}")
+
+
+@pytest.fixture
+def api(admin_user):
+    """An API client logged in as the admin."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    return client

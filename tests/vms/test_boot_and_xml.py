@@ -14,18 +14,13 @@ from jobs.models import Job
 from sandbox.demo_domain import demo_domain_xml
 from tests.support.people import client_for, make_user
 from tests.support.virsh import virsh
+from tests.support.vm_api import create_vm as make_vm
+from tests.support.vm_api import job_done as finish
 from tests.support.worker import wait_for
 from vms.choices import BootMode, DiskFormat, DiskSource, VMState
 from vms.models import VirtualMachine, VMDomainVersion, VMTemplate
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def api(admin_user):
-    client = APIClient()
-    client.force_authenticate(admin_user)
-    return client
 
 
 @pytest.fixture
@@ -49,21 +44,6 @@ def bios_template(db):
         disk_source=DiskSource.EMPTY,
         disk_format=DiskFormat.QCOW2,
     )
-
-
-def make_vm(api, template, name, worker) -> VirtualMachine:
-    response = api.post("/api/v1/vms/", {"template": template.pk, "name": name}, format="json")
-    assert response.status_code == 202, response.json()
-    job = wait_for(Job.objects.get(pk=response.json()["job"]["id"]), worker, timeout=120)
-    assert job.state == JobState.SUCCEEDED, (job.error, job.log)
-    return VirtualMachine.objects.select_related("host").get(pk=response.json()["id"])
-
-
-def finish(response, worker) -> Job:
-    assert response.status_code == 202, response.content
-    job = wait_for(Job.objects.get(pk=response.json()["id"]), worker, timeout=90)
-    assert job.state == JobState.SUCCEEDED, (job.error, job.log)
-    return job
 
 
 def inactive(vm: VirtualMachine, *extra: str) -> etree._Element:

@@ -13,6 +13,7 @@ from jobs.choices import JobState
 from jobs.models import Job
 from tests.support.people import make_user
 from tests.support.virsh import virsh
+from tests.support.vm_api import create_vm as new_vm
 from tests.support.worker import wait_for
 from tests.vms.test_provision import console_answers
 from vms.choices import CopyState, ImageFormat, ImageKind, VMState
@@ -21,13 +22,6 @@ from vms.services import images as image_services
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 GIB = 1024**3
-
-
-@pytest.fixture
-def api(admin_user):
-    client = APIClient()
-    client.force_authenticate(admin_user)
-    return client
 
 
 def blklist(vm: VirtualMachine) -> dict[str, str]:
@@ -45,14 +39,6 @@ def volumes(vm: VirtualMachine, pool: str = "default") -> set[str]:
 def capacity(vm: VirtualMachine, target: str) -> int:
     out = virsh(vm.host.uri, "domblkinfo", str(vm.uuid), target)
     return int(re.search(r"Capacity:\s+(\d+)", out).group(1))
-
-
-def new_vm(api, template, name, worker) -> VirtualMachine:
-    response = api.post("/api/v1/vms/", {"template": template.pk, "name": name}, format="json")
-    assert response.status_code == 202, response.json()
-    job = wait_for(Job.objects.get(pk=response.json()["job"]["id"]), worker, timeout=120)
-    assert job.state == JobState.SUCCEEDED, (job.error, job.log)
-    return VirtualMachine.objects.select_related("host", "template").get(pk=response.json()["id"])
 
 
 def finish(response, worker, ok: bool = True, timeout: float = 90) -> Job:

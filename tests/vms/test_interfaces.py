@@ -5,38 +5,15 @@ input is refused with nothing changed; MACs are unique in the fleet and freed ag
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient
 
-from jobs.choices import JobState
 from jobs.models import Job
 from tests.support.virsh import virsh
-from tests.support.worker import wait_for
+from tests.support.vm_api import create_vm as _create
+from tests.support.vm_api import job_done
 from vms.choices import VMState
 from vms.models import MACAddress, VirtualMachine
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def api(admin_user):
-    client = APIClient()
-    client.force_authenticate(admin_user)
-    return client
-
-
-def _create(api, template, name, worker) -> VirtualMachine:
-    response = api.post("/api/v1/vms/", {"template": template.pk, "name": name}, format="json")
-    assert response.status_code == 202, response.json()
-    job = wait_for(Job.objects.get(pk=response.json()["job"]["id"]), worker, timeout=120)
-    assert job.state == JobState.SUCCEEDED, (job.error, job.log)
-    return VirtualMachine.objects.select_related("host").get(pk=response.json()["id"])
-
-
-def _done(api, response, worker) -> Job:
-    assert response.status_code == 202, response.json()
-    job = wait_for(Job.objects.get(pk=response.json()["id"]), worker, timeout=90)
-    assert job.state == JobState.SUCCEEDED, (job.error, job.log)
-    return job
 
 
 def domiflist(vm: VirtualMachine) -> str:
@@ -143,3 +120,7 @@ def test_two_add_requests_never_get_the_same_mac(fleet_hosts, demo_template, adm
     assert interfaces.reserve_mac(vm_a) == "52:54:00:00:00:01"
     assert interfaces.reserve_mac(vm_b) == "52:54:00:00:00:02"
     assert nics.random_mac().startswith("52:54:00:")
+
+
+def _done(api, response, worker) -> Job:
+    return job_done(response, worker)

@@ -8,7 +8,6 @@ import time
 import uuid
 
 import pytest
-from rest_framework.test import APIClient
 
 from jobs.choices import JobState
 from jobs.models import Job
@@ -18,13 +17,6 @@ from vms.choices import VMState
 from vms.models import VirtualMachine, VMTemplate
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def api(admin_user):
-    client = APIClient()
-    client.force_authenticate(admin_user)
-    return client
 
 
 @pytest.mark.parametrize("paused_before", ["define", "start", "wait"])

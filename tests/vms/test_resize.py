@@ -12,26 +12,12 @@ from jobs.choices import JobState
 from jobs.models import Job
 from tests.support.people import make_user
 from tests.support.virsh import virsh
+from tests.support.vm_api import create_vm as make_vm
 from tests.support.worker import wait_for
 from vms.choices import VMState
-from vms.models import VirtualMachine, VMShare, VMTag
+from vms.models import VMShare, VMTag
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def api(admin_user):
-    client = APIClient()
-    client.force_authenticate(admin_user)
-    return client
-
-
-def make_vm(api, template, name, worker) -> VirtualMachine:
-    response = api.post("/api/v1/vms/", {"template": template.pk, "name": name}, format="json")
-    assert response.status_code == 202, response.json()
-    job = wait_for(Job.objects.get(pk=response.json()["job"]["id"]), worker, timeout=120)
-    assert job.state == JobState.SUCCEEDED, (job.error, job.log)
-    return VirtualMachine.objects.get(pk=response.json()["id"])
 
 
 def patch(api, vm, worker, **data) -> Job:

@@ -11,39 +11,17 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from jobs.choices import JobState
 from jobs.models import Job
 from jobs.targets import target_for
 from tests.support.virsh import virsh
-from tests.support.worker import wait_for
+from tests.support.vm_api import create_vm as make_vm
+from tests.support.vm_api import job_done as finished
 from vms.choices import DiskFormat, ShareLevel, VMState
 from vms.hypervisor.connection import open_connection
 from vms.hypervisor.console import ConsoleSession
 from vms.models import VirtualMachine, VMShare, VMSnapshot
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def api(admin_user):
-    client = APIClient()
-    client.force_authenticate(admin_user)
-    return client
-
-
-def make_vm(api, template, name, worker) -> VirtualMachine:
-    response = api.post("/api/v1/vms/", {"template": template.pk, "name": name}, format="json")
-    assert response.status_code == 202, response.json()
-    job = wait_for(Job.objects.get(pk=response.json()["job"]["id"]), worker, timeout=120)
-    assert job.state == JobState.SUCCEEDED, (job.error, job.log)
-    return VirtualMachine.objects.select_related("host", "template").get(pk=response.json()["id"])
-
-
-def finished(response, worker) -> Job:
-    assert response.status_code == 202, response.json()
-    job = wait_for(Job.objects.get(pk=response.json()["id"]), worker, timeout=90)
-    assert job.state == JobState.SUCCEEDED, (job.error, job.log)
-    return job
 
 
 def host_snapshots(vm: VirtualMachine) -> set[str]:

@@ -14,7 +14,6 @@ import time
 import pytest
 from asgiref.sync import async_to_sync
 from django.test import Client
-from rest_framework.test import APIClient
 
 from audit.models import AuditEntry
 from jobs.choices import JobState
@@ -61,13 +60,6 @@ def checked_hosts(transactional_db, sandbox_fleet):
         host.refresh_from_db()
         assert host.online, host.last_error
     return hosts
-
-
-@pytest.fixture
-def api(admin_user):
-    client = APIClient()
-    client.force_authenticate(admin_user)
-    return client
 
 
 @pytest.fixture
