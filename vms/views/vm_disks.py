@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from vms.domainxml.disks import DATA_DISK_BUSES
 from vms.selectors import visible_vm_or_404
 from vms.services import disks as disk_services
-from vms.views.vm_tabs import render_tab
+from vms.views.vm_tabs import render_tab, say_refusal
 
 
 @login_required
@@ -67,10 +67,8 @@ def vm_disks_change(request: HttpRequest, uuid) -> HttpResponse:
     vm = visible_vm_or_404(request.user, uuid)
     try:
         job = _change(request, vm)
-    except PermissionDenied as exc:
-        messages.error(request, str(exc) or _("You may not do that."))
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+    except (PermissionDenied, ValidationError) as exc:
+        say_refusal(request, exc)
     else:
         messages.success(request, _("Change requested for %(name)s (job #%(job)s).") % {"name": vm.name, "job": job.pk})
     return redirect("vm-disks", uuid=vm.uuid)

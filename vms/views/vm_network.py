@@ -23,7 +23,7 @@ from vms.hypervisor.nics import MODELS
 from vms.models import VirtualMachine
 from vms.selectors import visible_vm_or_404
 from vms.services import interfaces as nic_services
-from vms.views.vm_tabs import render_tab
+from vms.views.vm_tabs import render_tab, say_refusal
 
 MODEL_LABELS = {
     "virtio": gettext_lazy("virtio (fastest; Linux and drivers for Windows)"),
@@ -87,13 +87,6 @@ def _queued(request: HttpRequest, job, what: str) -> None:
     messages.success(request, _("%(what)s: job #%(job)s is on its way.") % {"what": what, "job": job.pk})
 
 
-def _refused(request: HttpRequest, exc: Exception) -> None:
-    if isinstance(exc, ValidationError):
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.error(request, str(exc) or _("You may not do that."))
-
-
 @login_required
 @require_POST
 def vm_interface_add(request: HttpRequest, uuid) -> HttpResponse:
@@ -109,7 +102,7 @@ def vm_interface_add(request: HttpRequest, uuid) -> HttpResponse:
             form.add_error(FORM_FIELD.get(field), found)
         return _tab(request, vm, form, status=400)
     except (PermissionDenied, TargetBusy) as exc:
-        _refused(request, exc)
+        say_refusal(request, exc)
     else:
         _queued(request, job, _("Adding a network interface"))
     return redirect("vm-network", uuid=vm.uuid)
@@ -122,7 +115,7 @@ def vm_interface_remove(request: HttpRequest, uuid, mac: str) -> HttpResponse:
     try:
         job = nic_services.remove_interface(request.user, vm, mac)
     except (PermissionDenied, ValidationError, TargetBusy) as exc:
-        _refused(request, exc)
+        say_refusal(request, exc)
     else:
         _queued(request, job, _("Removing interface %(mac)s") % {"mac": mac})
     return redirect("vm-network", uuid=vm.uuid)
@@ -136,7 +129,7 @@ def vm_interface_link(request: HttpRequest, uuid, mac: str) -> HttpResponse:
     try:
         job = nic_services.set_link(request.user, vm, mac, up)
     except (PermissionDenied, ValidationError, TargetBusy) as exc:
-        _refused(request, exc)
+        say_refusal(request, exc)
     else:
         what = _("Link of %(mac)s up") if up else _("Link of %(mac)s down")
         _queued(request, job, what % {"mac": mac})

@@ -22,7 +22,7 @@ from vms.models import VirtualMachine
 from vms.permissions import can_operate_vm
 from vms.selectors import visible_vm_or_404
 from vms.services import snapshots as snapshot_services
-from vms.views.vm_tabs import render_tab
+from vms.views.vm_tabs import render_tab, say_refusal
 
 
 class SnapshotForm(forms.Form):
@@ -77,13 +77,6 @@ def vm_snapshots(request: HttpRequest, uuid) -> HttpResponse:
     return _render(request, vm)
 
 
-def _say_refusal(request: HttpRequest, exc: Exception) -> None:
-    if isinstance(exc, ValidationError):
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.error(request, str(exc) or _("You may not do that."))
-
-
 @login_required
 @require_POST
 def snapshot_create(request: HttpRequest, uuid) -> HttpResponse:
@@ -96,7 +89,7 @@ def snapshot_create(request: HttpRequest, uuid) -> HttpResponse:
             request.user, vm, form.cleaned_data["name"], form.cleaned_data["description"]
         )
     except (PermissionDenied, TargetBusy) as exc:
-        _say_refusal(request, exc)
+        say_refusal(request, exc)
     except ValidationError as exc:
         for field, errors in exc.message_dict.items():
             form.add_error(field if field in form.fields else None, errors)
@@ -116,7 +109,7 @@ def snapshot_revert(request: HttpRequest, uuid, name: str) -> HttpResponse:
     try:
         job = snapshot_services.revert_to_snapshot(request.user, vm, name)
     except (PermissionDenied, ValidationError, TargetBusy) as exc:
-        _say_refusal(request, exc)
+        say_refusal(request, exc)
     else:
         messages.success(request, _("Revert to '%(name)s' requested (job #%(job)s).") % {"name": name, "job": job.pk})
     return redirect("vm-snapshots", uuid=vm.uuid)
@@ -130,7 +123,7 @@ def snapshot_delete(request: HttpRequest, uuid, name: str) -> HttpResponse:
     try:
         job = snapshot_services.delete_snapshot(request.user, vm, name, children=children)
     except (PermissionDenied, ValidationError, TargetBusy) as exc:
-        _say_refusal(request, exc)
+        say_refusal(request, exc)
     else:
         messages.success(request, _("Deleting snapshot '%(name)s' (job #%(job)s).") % {"name": name, "job": job.pk})
     return redirect("vm-snapshots", uuid=vm.uuid)

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from jobs.choices import FINISHED, JobState
@@ -78,3 +81,11 @@ def tab_context(request: HttpRequest, vm: VirtualMachine, tab: str) -> dict:
 
 def render_tab(request: HttpRequest, vm: VirtualMachine, tab: str, extra: dict | None = None) -> HttpResponse:
     return render(request, f"vms/tabs/{tab}.html", {**tab_context(request, vm, tab), **(extra or {})})
+
+
+def say_refusal(request: HttpRequest, exc: Exception) -> None:
+    """A refused change as the message on the tab it came from: the reasons, or who may do it."""
+    if isinstance(exc, ValidationError):  # TargetBusy too: "another job is running on this VM"
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.error(request, str(exc) or gettext("You may not do that."))
