@@ -520,6 +520,8 @@ def seed() -> Seeded:
     names |= {h.name for h in hosts} | {t.name for t in templates} | {vm.name for vm in vms}
     names |= {i.name for i in images} | {i.volume for i in images} | {r.name for r in requests}
     names |= {"Lan", "Nguyễn", "celery@worker-1"}
+    # The hosts' libvirt networks and pools are named by their admins ("default" is libvirt's own).
+    names |= {n["name"] for h in hosts for key in ("networks", "pools") for n in h.capabilities.get(key, [])}
     return Seeded(
         user=users[USER],
         admin=users[ADMIN],

@@ -185,7 +185,7 @@ ALLOWED_WORDS = {
     "bios", "uefi", "tls", "sha-256", "openssh", "cloud-init", "novnc", "spice-html5", "virt-viewer",
     "remote-viewer", "qemu-img", "token", "console", "worker", "domain", "volume", "loopback", "balloon",
     "redis", "celery", "django", "swagger", "openapi", "rest", "web", "initrd", "virtio", "linux", "windows",
-    "kernel", "bus", "menu", "cloud", "virsh", "dumpxml",
+    "kernel", "bus", "menu", "cloud", "virsh", "dumpxml", "intel", "realtek",
 }  # fmt: skip
 # Terms the Vietnamese catalog keeps in English inside its own sentences ("với memory balloon").
 ALLOWED_PHRASES = ("memory balloon", "backing file", "core dump", "libvirt network")

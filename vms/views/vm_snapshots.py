@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _l
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from jobs.errors import TargetBusy
@@ -27,12 +27,12 @@ from vms.views.vm_tabs import render_tab, say_refusal
 
 class SnapshotForm(forms.Form):
     name = forms.CharField(
-        label=_l("Name"),
+        label=gettext_lazy("Name"),
         max_length=63,
-        help_text=_l("Letters, digits, dots, hyphens or underscores, e.g. before-upgrade."),
+        help_text=gettext_lazy("Letters, digits, dots, hyphens or underscores, e.g. before-upgrade."),
     )
     description = forms.CharField(
-        label=_l("Description"),
+        label=gettext_lazy("Description"),
         required=False,
         max_length=snapshot_services.DESCRIPTION_MAX,
         widget=forms.Textarea(attrs={"rows": 2}),
