@@ -82,6 +82,8 @@ def nested_checkout_env(tmp_path):
     # The demo guest is built once per checkout; give the nested run a copy instead of a rebuild.
     for name in ("vmlinuz", "initrd.img", "demo-guest.json"):
         shutil.copy2(settings.DEMO_GUEST_DIR / name, demo / name)
+    # And the installer ISO made from it (its build needs the guest's package cache, not copied).
+    shutil.copytree(settings.VAR_DIR / "demo-installer", var / "demo-installer")
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "DATABASE_URL")}
     env.update(
         DASHBOARD_VAR_DIR=str(var),
