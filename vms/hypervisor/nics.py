@@ -150,11 +150,8 @@ def attach(dom: libvirt.virDomain, xml: str, mac: str) -> tuple[Applied, str]:
     return Applied(live=False, config=True), refusal
 
 
-def detach(dom: libvirt.virDomain, mac: str, wait_s: float = DETACH_WAIT_S) -> tuple[Applied, str]:
-    """Remove the NIC with this MAC from the running guest (waiting for it to let go) and from the
-    saved config. Returns what was applied and, when the guest kept the NIC, why."""
-    where = _where(dom)
-    action = f"remove interface {mac}"
+def _both_copies(dom: libvirt.virDomain, mac: str, action: str, where: str):
+    """(running?, the NIC's element in the live XML, in the saved XML): None where the domain lacks it."""
     try:
         active = _live(dom)
         persistent = bool(dom.isPersistent())
@@ -164,6 +161,15 @@ def detach(dom: libvirt.virDomain, mac: str, wait_s: float = DETACH_WAIT_S) -> t
         raise wrap(exc, action, where) from exc
     if live_el is None and saved_el is None:
         raise HypervisorError(action, where, f"the domain has no interface with MAC {mac}")
+    return active, live_el, saved_el
+
+
+def detach(dom: libvirt.virDomain, mac: str, wait_s: float = DETACH_WAIT_S) -> tuple[Applied, str]:
+    """Remove the NIC with this MAC from the running guest (waiting for it to let go) and from the
+    saved config. Returns what was applied and, when the guest kept the NIC, why."""
+    where = _where(dom)
+    action = f"remove interface {mac}"
+    active, live_el, saved_el = _both_copies(dom, mac, action, where)
     live_done, reason = live_el is None, ""
     if live_el is not None:
         try:
@@ -206,15 +212,7 @@ def set_link(dom: libvirt.virDomain, mac: str, up: bool) -> Applied:
     """
     where = _where(dom)
     action = f"set the link of interface {mac} {'up' if up else 'down'}"
-    try:
-        active = _live(dom)
-        persistent = bool(dom.isPersistent())
-        live_el = _interface_element(dom, mac, 0) if active else None
-        saved_el = _interface_element(dom, mac, libvirt.VIR_DOMAIN_XML_INACTIVE) if persistent else None
-    except libvirt.libvirtError as exc:
-        raise wrap(exc, action, where) from exc
-    if live_el is None and saved_el is None:
-        raise HypervisorError(action, where, f"the domain has no interface with MAC {mac}")
+    active, live_el, saved_el = _both_copies(dom, mac, action, where)
     try:
         for element, flags in ((live_el, LIVE), (saved_el, CONFIG)):
             if element is None:
