@@ -51,10 +51,12 @@ def main() -> None:
     template.save(update_fields=["snapshot_limit"])
     api = APIClient()
     api.force_authenticate(admin)
-    workers = start_workers(1, queue, work, 2)
     from vms.hypervisor.connection import open_connection
 
-    conn = open_connection(sandbox_host.uri)  # through the project's SSH key and known_hosts, as the workers
+    # Through the project's SSH key and known_hosts, as the workers; opened before the workers start,
+    # so that a host that does not answer leaves no worker behind.
+    conn = open_connection(sandbox_host.uri)
+    workers = start_workers(1, queue, work, 2)
     try:
         vm = _running_vm(api, template, host)
         dom = conn.lookupByUUIDString(str(vm.uuid))
