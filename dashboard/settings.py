@@ -189,6 +189,9 @@ SPECTACULAR_SETTINGS = {
     # Served from our own static files: no CDN at run time.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Deep links put a link inside each operation's expand button (a control in a control, which screen
+    # readers cannot reach): templates/api_docs.html.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False},
     "REDOC_DIST": "SIDECAR",
     # Declares the error answers (400/403/404/415) every operation may give: dashboard/api.py.
     # accounts.schema: the 429 of throttled logins and refused submissions.

@@ -332,8 +332,32 @@
       .catch(function () { /* the next change tries again */ });
   }
 
+  // --- Parts of a VM page that a finished job changes (the tabs: docs/living-with-a-vm.md) ---------
+  // vm_detail.js says "kvm:job-finished" once per job of the VM (from whichever socket told it first) and
+  // "kvm:jobs-missed" when a job may have finished unseen: it was unfinished when the page was made and
+  // the sockets were not open yet, or a socket was down. Either way `elements` are re-read, one re-read at
+  // a time and one more after it when asked meanwhile: answers that overtake each other must never leave
+  // an older copy on the page. `wanted(kind)` says which job kinds change them.
+  function refreshOnJobs(elements, wanted) {
+    let busy = false;
+    let again = false;
+    function refresh() {
+      if (busy) { again = true; return; }
+      busy = true;
+      refreshFromServer(elements).finally(function () {
+        busy = false;
+        if (again) { again = false; refresh(); }
+      });
+    }
+    document.addEventListener("kvm:job-finished", function (event) {
+      if (wanted(event.detail.kind || "")) refresh();
+    });
+    document.addEventListener("kvm:jobs-missed", refresh);
+    return refresh;
+  }
+
   window.ui = {
     formatWhen: formatWhen, exactTime: exactTime, renderTime: renderTime, refreshTimes: refreshTimes, say: say,
-    enhance: enhance, refreshFromServer: refreshFromServer,
+    enhance: enhance, refreshFromServer: refreshFromServer, refreshOnJobs: refreshOnJobs,
   };
 })();

@@ -54,8 +54,17 @@
     jobList.prepend(li);
     return li;
   }
+  // Said once per finished job, for the tabs' parts that the job changed (ui.refreshOnJobs).
+  const announced = {};
+  const unfinished = "[data-state='queued'], [data-state='running'], [data-state='retrying']";
+  // Read as the page was made, before either socket could change a badge.
+  const unfinishedAtLoad = !!(jobList && jobList.querySelector(unfinished));
   function applyJob(msg) {
     if (!jobList || msg.target !== "vms.virtualmachine:" + root.dataset.vmId) return;
+    if (msg.finished && !announced[msg.job]) {
+      announced[msg.job] = true;
+      document.dispatchEvent(new CustomEvent("kvm:job-finished", { detail: msg }));
+    }
     const li = jobRow(msg);
     KVM.setBadge(li.querySelector('[data-role="state"]'), msg.state, jobLabels);
     const bar = li.querySelector('[data-role="progress"]');
@@ -127,13 +136,26 @@
 
   // --- the VM socket -------------------------------------------------------------------------
   let consoleSocket = null;
+  // A job that finished while the page loaded, or while this socket was down, sent its message to
+  // nobody: on the first open (when the page showed unfinished jobs) and on every reopen, the job list
+  // and the parts that jobs change are re-read.
+  let opened = false;
   KVM.socket(root.dataset.wsPath, {
-    open: function () { if (live) live.classList.add("on"); },
+    open: function () {
+      if (live) live.classList.add("on");
+      if ((opened || unfinishedAtLoad) && jobList) {
+        window.ui.refreshFromServer([jobList]);
+        document.dispatchEvent(new CustomEvent("kvm:jobs-missed"));
+      }
+      opened = true;
+    },
     close: function () { if (live) live.classList.remove("on"); },
     message: function (msg) {
       if (msg.type === "vm.state" && msg.vm === uuid) applyState(msg.state);
       else if (msg.type === "job.progress") applyJob(msg);
       else if (msg.type === "vm.stats" && msg.vm === uuid && !gone) addStats(msg);
+      // Anything else (vm.addresses) is for the tab's own script.
+      else document.dispatchEvent(new CustomEvent("kvm:vm-message", { detail: msg }));
     },
   });
   // The fleet socket also carries this VM's state and jobs (app.js); apply them the same way.

@@ -4,7 +4,7 @@
   "use strict";
   const root = document.getElementById("vm");
   const card = document.getElementById("network-card");
-  if (!root || !card || root.dataset.gone === "1") return;
+  if (!root || !card || !window.ui || root.dataset.gone === "1") return;
   const uuid = root.dataset.vm;
   const kinds = (card.dataset.jobKinds || "").split(" ");
 
@@ -24,35 +24,11 @@
     });
   }
 
-  // One re-read at a time, and one more after it when asked meanwhile: answers that overtake each
-  // other must never leave an older table on the page.
-  let busy = false;
-  let again = false;
-  function refresh() {
-    if (busy) { again = true; return; }
-    busy = true;
-    window.ui.refreshFromServer([card]).finally(function () {
-      busy = false;
-      if (again) { again = false; refresh(); }
-    });
-  }
-
-  function onMessage(msg) {
+  // The table is re-read when a NIC job of this VM finishes (or may have finished unseen).
+  window.ui.refreshOnJobs([card], function (kind) { return kinds.indexOf(kind) >= 0; });
+  // Addresses come on the VM socket, which vm_detail.js holds and passes on.
+  document.addEventListener("kvm:vm-message", function (event) {
+    const msg = event.detail;
     if (msg.type === "vm.addresses" && msg.vm === uuid) showAddresses(msg.addresses || {});
-    else if (msg.type === "job.progress" && msg.target === "vms.virtualmachine:" + root.dataset.vmId &&
-             kinds.indexOf(msg.kind) >= 0 && msg.finished) {
-      refresh();
-    }
-  }
-  // On every (re)connect, re-read the table once: a job that finished while the page loaded, or while
-  // the socket was down, sent its message to nobody.
-  let connected = false;
-  KVM.socket(root.dataset.wsPath, {
-    open: function () {
-      const unfinished = "#jobs [data-state='queued'], #jobs [data-state='running'], #jobs [data-state='retrying']";
-      if (connected || document.querySelector(unfinished)) refresh();
-      connected = true;
-    },
-    message: onMessage,
   });
 })();

@@ -44,6 +44,22 @@ def vm(db):
     return VirtualMachine.objects.create(name="n", host=host, owner=owner, state=VMState.RUNNING, domain_xml=XML)
 
 
+def test_a_vm_not_yet_on_its_host_shows_its_template_nics_without_actions(vm):
+    """Before the host defines it, a VM's XML is its template's: interfaces without a MAC (the host gives
+    one). The tab shows them and offers nothing to do to an interface it cannot name."""
+    vm.state = VMState.PROVISIONING
+    vm.domain_xml = (
+        "<domain type='qemu'><name>n</name><devices>"
+        "<interface type='network'><source network='default'/></interface></devices></domain>"
+    )
+    vm.save()
+    response = client_for(vm.owner).get(f"/vms/{vm.uuid}/network/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "network default" in page and "given by the host" in page
+    assert "/link/" not in page and "/remove/" not in page
+
+
 def test_the_tab_lists_nics_with_live_addresses_and_offers_what_the_host_has(vm):
     sync_redis().set(
         addresses_key(vm.uuid),
