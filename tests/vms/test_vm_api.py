@@ -1,18 +1,23 @@
 """The VM API: the list is paginated and scoped to the user; bad ids are 404; a busy VM is 409.
 (And the VM list page's search, which must not pass control characters to the database.)"""
 
+import json
 import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from jobs.models import Job
 from jobs.services import enqueue
 from jobs.targets import target_for
-from vms.choices import VMState
-from vms.models import Host, VirtualMachine
+from live.redis import sync_redis
+from vms.choices import ImageFormat, ImageKind, VMState
+from vms.models import Host, Image, VirtualMachine, VMTemplate
+from vms.watcher.store import addresses_key
 
 pytestmark = pytest.mark.django_db
 
@@ -126,3 +131,62 @@ def test_the_schema_declares_pagination_filters_and_the_409():
     action = schema["paths"]["/api/v1/vms/{id}/actions/{action_name}/"]["post"]
     assert {"202", "400", "403", "404", "409"} <= action["responses"].keys()
     assert "409" in schema["paths"]["/api/v1/vms/{id}/"]["delete"]["responses"]
+
+
+def _listed_vm(owner, host, i: int) -> VirtualMachine:
+    mac = f"52:54:00:00:01:{i:02x}"
+    xml = (
+        f"<domain type='kvm'><name>l{i}</name><devices>"
+        f"<interface type='network'><mac address='{mac}'/><source network='default'/></interface>"
+        "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/>"
+        "<source file='/var/lib/libvirt/images/tools.iso'/><target dev='sda' bus='sata'/><readonly/></disk>"
+        "</devices></domain>"
+    )
+    vm = VirtualMachine.objects.create(name=f"l-{i:03d}", owner=owner, host=host, state=VMState.RUNNING, domain_xml=xml)
+    sync_redis().set(addresses_key(vm.uuid), json.dumps({"by_mac": {mac: [f"192.168.122.{i + 10}"]}}), ex=60)
+    return vm
+
+
+def test_the_vm_list_reads_a_page_in_the_same_number_of_queries_and_redis_reads_for_3_or_30_vms(alice_api, monkeypatch):
+    """Addresses (Redis), the ISO in each drive, host, template and owner are read once per page."""
+    alice, client = alice_api
+    host = Host.objects.create(name="h1", uri="test:///default")
+    template = VMTemplate.objects.create(name="t", domain_xml="<domain type='kvm'><name>t</name></domain>")
+    Image.objects.create(name="Tools", kind=ImageKind.ISO, format=ImageFormat.RAW, volume="tools.iso")
+    redis = sync_redis()
+    real = redis.execute_command
+    commands = []
+
+    def counted(*args, **kwargs):  # the real Redis answers; this only counts the round trips
+        commands.append(args[0])
+        return real(*args, **kwargs)
+
+    def measure():
+        commands.clear()
+        monkeypatch.setattr(redis, "execute_command", counted)
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get("/api/v1/vms/?page_size=100").json()
+        monkeypatch.setattr(redis, "execute_command", real)
+        return page, len(queries), len(commands)
+
+    vms = [_listed_vm(alice, host, i) for i in range(3)]
+    VirtualMachine.objects.filter(pk__in=[vm.pk for vm in vms]).update(template=template)
+    measure()  # the first request of a test reads what later ones find cached (the session, the user)
+    small, small_queries, small_reads = measure()
+    try:
+        vms += [_listed_vm(alice, host, i) for i in range(3, 30)]
+        VirtualMachine.objects.filter(pk__in=[vm.pk for vm in vms]).update(template=template)
+        big, big_queries, big_reads = measure()
+    finally:
+        redis.delete(*[addresses_key(vm.uuid) for vm in vms])
+
+    assert len(small["results"]) == 3 and len(big["results"]) == 30
+    assert (big_queries, big_reads) == (small_queries, small_reads), (small_queries, big_queries, commands)
+    assert big_reads == 1
+    by_name = {row["name"]: row for row in big["results"]}
+    iso = Image.objects.get(volume="tools.iso")
+    for i in (0, 29):
+        row = by_name[f"l-{i:03d}"]
+        assert row["addresses"] == {f"52:54:00:00:01:{i:02x}": [f"192.168.122.{i + 10}"]}
+        assert row["cdrom"] == {"target": "sda", "image": iso.pk}
+        assert (row["host"], row["template"], row["owner"]) == ("h1", "t", "alice")

@@ -28,7 +28,7 @@ from vms.services import disks as disk_services
 from vms.services import hosts as host_services
 from vms.services import ssh_trust
 from vms.services.actions import act_on_vm
-from vms.services.interfaces import interfaces_of
+from vms.services.interfaces import interfaces_of, seen_addresses_many
 from vms.services.vm_update import update_vm
 from vms.services.vms import VMOrder, create_vm
 
@@ -161,7 +161,20 @@ class VMInterfaceSerializer(serializers.Serializer):
     addresses = serializers.ListField(child=serializers.CharField(), help_text="IP addresses the host saw")
 
 
+class VMListSerializer(serializers.ListSerializer):
+    """A list of VMs reads what lives outside their rows once for the whole page: the addresses their
+    hosts saw (Redis) and the ISOs in their drives, not once per VM."""
+
+    def to_representation(self, data):
+        vms = list(data.all() if hasattr(data, "all") else data)
+        self.child.prefetched = {"seen": seen_addresses_many(vms), "isos": disk_services.isos_in_drives(vms)}
+        return super().to_representation(vms)
+
+
 class VMSerializer(serializers.ModelSerializer):
+    # Set by VMListSerializer for a page of VMs; None: one VM, read as it is shown.
+    prefetched: dict | None = None
+
     # None: a VM not placed yet, made from a template since deleted, or discovered on a host (no owner).
     host = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     template = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
@@ -182,6 +195,7 @@ class VMSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = VirtualMachine
+        list_serializer_class = VMListSerializer
         fields = [
             "id",
             "uuid",
@@ -212,7 +226,8 @@ class VMSerializer(serializers.ModelSerializer):
     def _nics(self, vm: VirtualMachine) -> list[dict]:
         cache = self.__dict__.setdefault("_nics_cache", {})
         if vm.pk not in cache:
-            cache[vm.pk] = interfaces_of(vm)
+            seen = None if self.prefetched is None else self.prefetched["seen"].get(vm.uuid, {})
+            cache[vm.pk] = interfaces_of(vm, seen)
         return cache[vm.pk]
 
     @extend_schema_field(VMInterfaceSerializer(many=True))
@@ -255,7 +270,7 @@ class VMSerializer(serializers.ModelSerializer):
         }
     )
     def get_cdrom(self, vm):
-        return disk_services.api_cdrom(vm)
+        return disk_services.api_cdrom(vm, None if self.prefetched is None else self.prefetched["isos"])
 
 
 class VMUpdateSerializer(serializers.Serializer):
@@ -327,7 +342,12 @@ class VMViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gener
     pagination_class = StandardPagination  # a fleet has thousands of VMs: never all of them at once
 
     def get_queryset(self):
-        return visible_vms(self.request.user).order_by("name").prefetch_related("tags")
+        return (
+            visible_vms(self.request.user)
+            .order_by("name")
+            .select_related("host", "template", "owner")
+            .prefetch_related("tags")
+        )
 
     @extend_schema(request=VMCreateSerializer, responses={202: VM_CREATED})
     def create(self, request):

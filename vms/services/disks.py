@@ -75,23 +75,37 @@ def _copy_volume_of(source: str | None) -> str | None:
     return source.split("/")[-1]
 
 
-def cdrom_info(vm: VirtualMachine) -> dict | None:
-    """The VM's CD-ROM drive: {target, bus, source, image (id or None), image_name}; None without a drive."""
+def _cdrom_drive(vm: VirtualMachine) -> dict | None:
     if not vm.domain_xml:
         return None
     try:
-        drive = cdrom_of(vm.domain_xml)
+        return cdrom_of(vm.domain_xml)
     except DomainXMLError:
         return None
+
+
+def isos_in_drives(vms) -> dict[str, Image]:
+    """The ISO images in the CD-ROM drives of many VMs (a page of a list), in one query: {volume: image}."""
+    volumes = {_copy_volume_of(drive["source"]) for drive in map(_cdrom_drive, vms) if drive}
+    volumes.discard(None)
+    return {image.volume: image for image in Image.objects.filter(kind=ImageKind.ISO, volume__in=volumes)}
+
+
+def cdrom_info(vm: VirtualMachine, isos: dict[str, Image] | None = None) -> dict | None:
+    """The VM's CD-ROM drive: {target, bus, source, image (id or None), image_name}; None without a drive.
+    `isos`: the images already read for a list (isos_in_drives), else the one in the drive is read here."""
+    drive = _cdrom_drive(vm)
     if drive is None:
         return None
     volume = _copy_volume_of(drive["source"])
-    image = Image.objects.filter(kind=ImageKind.ISO, volume=volume).first() if volume else None
+    if isos is None:
+        isos = isos_in_drives([vm]) if volume else {}
+    image = isos.get(volume) if volume else None
     return {**drive, "image": image.pk if image else None, "image_name": image.name if image else volume}
 
 
-def api_cdrom(vm: VirtualMachine) -> dict | None:
-    info = cdrom_info(vm)
+def api_cdrom(vm: VirtualMachine, isos: dict[str, Image] | None = None) -> dict | None:
+    info = cdrom_info(vm, isos)
     return None if info is None else {"target": info["target"], "image": info["image"]}
 
 

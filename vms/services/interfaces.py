@@ -54,20 +54,35 @@ def offered_bridges(vm: VirtualMachine) -> list[str]:
     return [b for b in stored_bridges(vm.host) if b not in of_networks]
 
 
-def seen_addresses(vm: VirtualMachine) -> dict[str, list[str]]:
-    """The addresses the VM's host last saw per MAC (lease, agent, ARP, neighbour table), if recent."""
-    try:
-        raw = sync_redis().get(addresses_key(vm.uuid))
-    except Exception:  # an address is a convenience; Redis trouble must not break the page or the API
-        log.warning("could not read the addresses of %s", vm.uuid, exc_info=True)
-        return {}
+def _by_mac(raw) -> dict[str, list[str]]:
     record = json.loads(raw) if raw else {}
     return {mac.lower(): list(found) for mac, found in (record.get("by_mac") or {}).items()}
 
 
-def interfaces_of(vm: VirtualMachine) -> list[dict]:
-    """The VM's NICs as the page and the API show them: {mac, type, source, model, link, addresses}."""
-    seen = seen_addresses(vm) if vm.state not in GONE_STATES else {}
+def seen_addresses(vm: VirtualMachine) -> dict[str, list[str]]:
+    """The addresses the VM's host last saw per MAC (lease, agent, ARP, neighbour table), if recent."""
+    return seen_addresses_many([vm]).get(vm.uuid, {})
+
+
+def seen_addresses_many(vms) -> dict:
+    """`seen_addresses` of many VMs (a page of a list) in one Redis round trip: {uuid: {mac: [address]}}.
+    VMs that are gone have none."""
+    live = [vm for vm in vms if vm.state not in GONE_STATES]
+    if not live:
+        return {}
+    try:
+        raws = sync_redis().mget([addresses_key(vm.uuid) for vm in live])
+    except Exception:  # an address is a convenience; Redis trouble must not break the page or the API
+        log.warning("could not read the addresses of %d VM(s)", len(live), exc_info=True)
+        return {}
+    return {vm.uuid: _by_mac(raw) for vm, raw in zip(live, raws, strict=True)}
+
+
+def interfaces_of(vm: VirtualMachine, seen: dict[str, list[str]] | None = None) -> list[dict]:
+    """The VM's NICs as the page and the API show them: {mac, type, source, model, link, addresses}.
+    `seen`: its addresses when already read (seen_addresses_many), else they are read here."""
+    if seen is None:
+        seen = seen_addresses(vm)
     return [_shown(nic, seen.get(nic.mac, [])) for nic in nics_of(vm.domain_xml)]
 
 
