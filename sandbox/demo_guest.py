@@ -85,14 +85,15 @@ BUSYBOX_PACKAGE = "busybox-static"
 #: load order: the ACPI power button driver and the event device interface that
 #: busybox ``acpid`` reads; the virtio PCI transport and the virtio NIC driver (both
 #: modules in Debian's cloud kernel), so a ``<model type='virtio'/>`` interface shows
-#: up as eth0; the virtio balloon driver, so a running VM's memory can change live.
+#: up as eth0; the virtio balloon driver, so a running VM's memory can change live; the
+#: virtio disk driver, so the VM's disk is /dev/vda (tests write and read it: snapshots, clones).
 #: Their dependencies (virtio, virtio_ring, failover, net_failover, ...)
 #: are found from each module's ``depends=`` and loaded first.  Missing modules only
 #: cost ACPI shutdown or the network, not the boot.
-INITRAMFS_MODULES = ("evdev", "button", "virtio_pci", "virtio_net", "virtio_balloon")
+INITRAMFS_MODULES = ("evdev", "button", "virtio_pci", "virtio_net", "virtio_balloon", "virtio_blk")
 
 #: Bump whenever the layout of the outputs changes, so old builds are redone.
-BUILD_FORMAT = 2  # bumped when the initramfs recipe changes (a shell on tty1 too)
+BUILD_FORMAT = 3  # bumped when the initramfs recipe changes (3: the virtio disk driver)
 
 KERNEL_NAME = "vmlinuz"
 INITRD_NAME = "initrd.img"

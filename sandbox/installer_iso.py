@@ -66,12 +66,10 @@ INSTALL_PROMPT = "Type install and press Enter"
 INSTALL_WORD = "install"
 #: Printed by the installer when the disk is written, just before it powers the VM off.
 INSTALL_DONE = "Installation finished"
-BUILD_FORMAT = 3  # 2: the FAT partition's dates fixed too (reproducible); 3: one module set
+BUILD_FORMAT = 4  # 2: the FAT partition's dates fixed too (reproducible); 3, 4: one module set
 
 #: Screen and serial port: the kernel writes to both; /dev/console (the last) is the serial port.
 CMDLINE = "console=tty0 console=ttyS0 quiet loglevel=3 panic=-1 tsc=reliable no_timer_check i8042.noaux"
-#: The installer only needs the virtio disk (its dependencies come along).
-INSTALLER_MODULES = ("virtio_pci", "virtio_blk")
 #: The installed disk: 1 MiB for the MBR (and alignment), the rest one FAT16 partition.
 DISK_MIB = 32
 PART_START = 2048  # sectors
@@ -199,7 +197,6 @@ def _inputs(guest_manifest: dict, versions: dict[str, str]) -> str:
         json.dumps(versions, sort_keys=True),
         CMDLINE,
         str(DISK_MIB),
-        *INSTALLER_MODULES,
         *INITRAMFS_MODULES,
         _ISOLINUX_CFG,
         _SYSLINUX_CFG,
@@ -270,9 +267,9 @@ def _build(tmp: Path, guest: DemoGuest, guest_manifest: dict, debs: Path) -> byt
     kernel_deb = _cached_deb(debs, guest_manifest["kernel_package"])
     busybox = _busybox_binary(_cached_deb(debs, "busybox-static"))
     applets = _busybox_applets(busybox, tmp)
-    # One pass over the kernel package for both: the installer loads the demo guest's modules too
-    # (harmless) and the installed system gets its disk driver (it can see its own disk).
-    _vmlinuz, _version, modules = _kernel_parts(kernel_deb, (*INITRAMFS_MODULES, *INSTALLER_MODULES))
+    # One pass over the kernel package for both, the demo guest's module set: it has the virtio disk
+    # driver the installer writes with and the installed system sees its own disk by.
+    _vmlinuz, _version, modules = _kernel_parts(kernel_deb, INITRAMFS_MODULES)
     system_modules = installer_modules = modules
     kernel = guest.kernel.read_bytes()
 

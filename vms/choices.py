@@ -104,6 +104,7 @@ class VMChange(models.TextChoices):
     INTERFACE_REMOVE = "interface-remove", _("Remove a network interface")
     INTERFACE_LINK = "interface-link", _("Set a link up or down")
     DOMAIN_XML = "domain-xml", _("Change the domain XML")
+    CLONE = "clone", _("Clone")  # issue 16: a new VM, a full copy of this stopped one (vms/services/clones.py)
 
 
 # Where a VM may be changed from. A running VM changes live where libvirt allows it, otherwise the
@@ -128,6 +129,7 @@ CHANGE_FROM_STATES: dict[str, set[str]] = {
     VMChange.INTERFACE_REMOVE: _ON_OR_OFF,
     VMChange.INTERFACE_LINK: _ON_OR_OFF,
     VMChange.DOMAIN_XML: _ON_OR_OFF,  # effective at next boot
+    VMChange.CLONE: _OFF,  # its disks are copied as they are: nothing may write to them meanwhile
 }
 # A change leaves the VM in the state it found it in, except these (None: the state it found).
 CHANGE_RESULT: dict[str, str | None] = {change: None for change in VMChange.values}
@@ -142,6 +144,7 @@ RUN_ONCE_REFUSED = {
     VMChange.KERNEL,
     VMChange.DOMAIN_XML,
     VMChange.CDROM_ADD,
+    VMChange.CLONE,
 }
 
 

@@ -6,6 +6,8 @@ starts, and vms calls what was registered. vms never imports the apps above it.
 - `vm_list_context`: functions `(request) -> dict` whose results are added to the VM list page.
 - `check_growth(owner, vcpus=, memory_mib=, disk_gib=)`: the quota check of a VM growing (resize,
   a new disk).
+- `check_new_vm(owner, template, vcpus=, memory_mib=, disk_gib=)`: a VM made without a request (a
+  clone): the request's quota, and whether its template lets new VMs in without an admin's approval.
 """
 
 from __future__ import annotations
@@ -37,3 +39,14 @@ check_growth: Callable[..., None] | None = None
 def register_check_growth(handler: Callable[..., None]) -> None:
     global check_growth
     check_growth = handler
+
+
+# `check_new_vm(owner, template, vcpus=, memory_mib=, disk_gib=)`: raise ValidationError when `owner`
+# may not get one more VM of `template` of these sizes without a request (quota; a template whose new
+# VMs need approval). Called inside the transaction that records the VM. Unset: no rules.
+check_new_vm: Callable[..., None] | None = None
+
+
+def register_check_new_vm(handler: Callable[..., None]) -> None:
+    global check_new_vm
+    check_new_vm = handler

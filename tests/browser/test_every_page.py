@@ -138,6 +138,7 @@ NOT_PAGES = {
     "vm-share": "post",
     "vm-settings-size": "post: the Settings tab's size form",
     "vm-rename": "post: the Settings tab's name form",
+    "vm-clone": "post: the Settings tab's Clone form",
     "vm-autostart": "post: the Settings tab's autostart form",
     "vm-notes": "post: the Settings tab's notes and tags form",
     "vm-unshare": "post",

@@ -13,12 +13,11 @@ from rest_framework.test import APIClient
 
 from jobs.models import Job
 from jobs.targets import target_for
+from tests.support.guest import has_disk, on_console
 from tests.support.virsh import virsh
 from tests.support.vm_api import create_vm as make_vm
 from tests.support.vm_api import job_done as finished
 from vms.choices import DiskFormat, ShareLevel, VMState
-from vms.hypervisor.connection import open_connection
-from vms.hypervisor.console import ConsoleSession
 from vms.models import VirtualMachine, VMShare, VMSnapshot
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -42,23 +41,6 @@ def domstate(vm: VirtualMachine) -> str:
     return virsh(vm.host.uri, "domstate", str(vm.uuid)).strip()
 
 
-def on_console(vm: VirtualMachine, command: str, answer: str, timeout: float = 60) -> str:
-    """Type `command` at the guest's shell (after its prompt) and return the output up to `answer`."""
-    conn = open_connection(vm.host.uri)
-    try:
-        console = ConsoleSession(conn, conn.lookupByUUIDString(str(vm.uuid)))
-        try:
-            console.write("\n")
-            console.read_until("root@demo-guest", timeout=timeout)
-            mark = len(console.buffer)
-            console.write(command + "\n")
-            return console.read_until(answer, timeout=30, start=mark)
-        finally:
-            console.close()
-    finally:
-        conn.close()
-
-
 # What the guest finds: R:<first 16 bytes of its disk, NULs dropped>:<whether /tmp/after exists>:E2
 # (the end mark is computed, so the echo of the typed command never matches it).
 READ_BACK = "echo R:$(dd if=/dev/vda bs=16 count=1 2>/dev/null | tr -d '\\000'):$(ls /tmp/after 2>/dev/null):E$((1+1))"
@@ -70,6 +52,7 @@ def test_take_revert_delete_running_and_stopped_snapshots(
     api, vm_worker, jobs_to_test_queue, fleet_hosts, demo_template
 ):
     vm = make_vm(api, demo_template, "snap-demo", vm_worker)
+    assert has_disk(vm), "the guest sees its disk as /dev/vda"
     assert "R:::E2" in on_console(vm, READ_BACK, END)  # a blank disk, no /tmp/after
 
     # A running VM: the snapshot keeps its memory.

@@ -6,6 +6,7 @@ from vms.api import networks as api_networks
 from vms.api import storage as api_storage
 from vms.api import templates as api_templates
 from vms.api import vm_boot as api_vm_boot
+from vms.api import vm_clone as api_vm_clone
 from vms.api import vm_disks as api_vm_disks
 from vms.api import vm_interfaces as api_interfaces
 from vms.api import vm_snapshots as api_snapshots
@@ -50,5 +51,6 @@ urlpatterns = [
     path("vms/<int:pk>/disks/<str:target>/", api_vm_disks.VMDiskView.as_view(), name="api-vm-disk"),
     path("vms/<int:pk>/disks/<str:target>/resize/", api_vm_disks.VMDiskResizeView.as_view(), name="api-vm-disk-resize"),
     path("vms/<int:pk>/cdrom/", api_vm_disks.VMCDROMView.as_view(), name="api-vm-cdrom"),
+    path("vms/<int:pk>/clone/", api_vm_clone.VMCloneView.as_view(), name="api-vm-clone"),
     path("", include(router.urls)),
 ]

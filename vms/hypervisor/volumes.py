@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import libvirt
+from lxml import etree
 
 from vms.hypervisor.errors import wrap
-from vms.hypervisor.storage import find_volume, volume_xml
+from vms.hypervisor.storage import find_volume, refresh_pool, volume_xml
 from vms.hypervisor.uris import safe_uri
 
 GIB = 1024**3
@@ -77,3 +80,97 @@ def delete_volumes_of(conn: libvirt.virConnect, pool_name: str, vm_uuid: str) ->
     except libvirt.libvirtError as exc:
         raise wrap(exc, f"delete the disks of VM {vm_uuid}", f"host {safe_uri(conn.getURI())}") from exc
     return removed
+
+
+# --- copies of a VM's disks (clones) ----------------------------------------------------------------
+STREAM_CHUNK = 4 * 1024 * 1024
+
+
+def _volume_at(conn: libvirt.virConnect, path: str) -> libvirt.virStorageVol:
+    try:
+        return conn.storageVolLookupByPath(path)
+    except libvirt.libvirtError as exc:
+        raise wrap(exc, f"find the volume '{path}'", f"host {safe_uri(conn.getURI())}") from exc
+
+
+def pool_name_of(conn: libvirt.virConnect, path: str) -> str:
+    """The name of the storage pool that holds the volume at `path`."""
+    try:
+        return _volume_at(conn, path).storagePoolLookupByVolume().name()
+    except libvirt.libvirtError as exc:
+        raise wrap(exc, f"find the pool of '{path}'", f"host {safe_uri(conn.getURI())}") from exc
+
+
+def copy_volume(conn: libvirt.virConnect, source_path: str, pool_name: str, name: str, fmt: str) -> str:
+    """A full copy of the volume at `source_path` as `name` in `pool_name` of the same host; its path.
+
+    libvirt copies with qemu-img convert, which reads a qcow2 overlay through its base: the copy stands
+    alone. A volume of that name left by an earlier attempt may be half-written, so it is made anew."""
+    source = _volume_at(conn, source_path)
+    pool = _pool(conn, pool_name)
+    try:
+        old = find_volume(pool, name)
+        if old is not None:
+            old.delete(0)
+        copy = pool.createXMLFrom(volume_xml(name, source.info()[1], fmt), source, 0)
+        return copy.path()
+    except libvirt.libvirtError as exc:
+        raise wrap(exc, f"copy '{source_path}' to '{name}'", f"host {safe_uri(conn.getURI())}") from exc
+
+
+def _length(vol: libvirt.virStorageVol) -> int:
+    """The volume's file length (what a download sends), not its virtual size."""
+    physical = etree.fromstring(vol.XMLDesc(0).encode()).find("physical")
+    return int(physical.text) if physical is not None and physical.text else vol.info()[1]
+
+
+def send_volume(
+    source_conn: libvirt.virConnect,
+    source_path: str,
+    target_conn: libvirt.virConnect,
+    pool_name: str,
+    name: str,
+    progress: Callable[[int, int], None] | None = None,
+) -> str:
+    """Stream the volume at `source_path` to `pool_name` on another host as `name`; its path there.
+
+    The bytes travel through the two libvirt connections (no shared storage, no SSH between hosts);
+    the target's pool is refreshed afterwards so that libvirt knows the copy's format and size."""
+    source = _volume_at(source_conn, source_path)
+    length = _length(source)
+    pool = _pool(target_conn, pool_name)
+    target_where = f"host {safe_uri(target_conn.getURI())}"
+    down = up = None
+    try:
+        old = find_volume(pool, name)
+        if old is not None:
+            old.delete(0)
+        target = pool.createXML(volume_xml(name, length, "raw", allocation_bytes=length), 0)
+        down = source_conn.newStream(0)
+        source.download(down, 0, length, 0)
+        up = target_conn.newStream(0)
+        target.upload(up, 0, length, 0)
+        sent = 0
+        while sent < length:
+            chunk = down.recv(min(STREAM_CHUNK, length - sent))
+            if not chunk:
+                break
+            view = memoryview(chunk)
+            while view:
+                view = view[up.send(view.tobytes()) :]
+            sent += len(chunk)
+            if progress:
+                progress(sent, length)
+        down.finish()
+        up.finish()
+        down = up = None
+        refresh_pool(pool)
+        return target.path()
+    except libvirt.libvirtError as exc:
+        for stream in (down, up):
+            if stream is not None:
+                try:
+                    stream.abort()
+                except libvirt.libvirtError:
+                    pass  # already broken: the error below says why
+        raise wrap(exc, f"copy '{source_path}' to '{name}'", target_where) from exc

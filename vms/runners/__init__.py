@@ -5,6 +5,7 @@ runners register themselves on import."""
 from vms.runners import (
     boot,  # noqa: F401
     changes,  # noqa: F401
+    clones,  # noqa: F401
     disks,  # noqa: F401
     images,  # noqa: F401
     interfaces,  # noqa: F401

@@ -27,7 +27,7 @@ from vms.models import VirtualMachine, VMTag
 from vms.permissions import can_operate_vm
 from vms.services.actions import job_vm
 from vms.services.changes import check_change, request_change
-from vms.services.vms import VM_NAME_RE
+from vms.services.vms import name_problem
 
 FIELDS = ("vcpus", "memory_mib", "autostart", "name", "notes", "tags")
 # What the job changes on the host; notes and tags are the dashboard's own.
@@ -116,12 +116,8 @@ def clean(vm: VirtualMachine, data: dict) -> dict[str, Any]:
         if name is not None and name != vm.name:
             if vm.run_once:
                 errors["name"] = _("A run-once VM is never defined on its host, so it cannot be renamed.")
-            elif not VM_NAME_RE.match(name):
-                errors["name"] = _(
-                    "Use 1 to 63 letters, digits, dots, hyphens or underscores, starting with a letter or digit."
-                )
-            elif VirtualMachine.objects.filter(name=name).exclude(pk=vm.pk).exclude(state__in=GONE_STATES).exists():
-                errors["name"] = _("A VM named '%(name)s' already exists; choose another name.") % {"name": name}
+            elif problem := name_problem(name, renaming=vm):
+                errors["name"] = problem
             elif vm.state not in _STOPPED:
                 errors["name"] = _("Stop the VM first: a running VM cannot be renamed.")
             else:

@@ -66,16 +66,25 @@ def _check_size(errors: dict, field: str, value: object, maximum: int, unit: str
         errors[field] = _("This template allows at most %(max)s %(unit)s.") % {"max": maximum, "unit": unit}
 
 
+def name_problem(name: str, renaming: VirtualMachine | None = None) -> str | None:
+    """What is wrong with `name` for a new VM, or for `renaming` (its form, or another VM has it), or None."""
+    if not VM_NAME_RE.match(name or ""):
+        return _("Use 1 to 63 letters, digits, dots, hyphens or underscores, starting with a letter or digit.")
+    others = VirtualMachine.objects.exclude(state__in=GONE_STATES)
+    if renaming is not None:
+        others = others.exclude(pk=renaming.pk)
+    if others.filter(name=name).exists():
+        return _("A VM named '%(name)s' already exists; choose another name.") % {"name": name}
+    return None
+
+
 def validate_request(req: VMOrder) -> None:
     errors: dict[str, str] = {}
     if not req.template.active:
         errors["template"] = _("This template is retired; choose another one.")
-    if not VM_NAME_RE.match(req.name or ""):
-        errors["name"] = _(
-            "Use 1 to 63 letters, digits, dots, hyphens or underscores, starting with a letter or digit."
-        )
-    elif VirtualMachine.objects.filter(name=req.name).exclude(state__in=GONE_STATES).exists():
-        errors["name"] = _("A VM named '%(name)s' already exists; choose another name.") % {"name": req.name}
+    problem = name_problem(req.name)
+    if problem:
+        errors["name"] = problem
     _check_size(errors, "vcpus", req.vcpus, req.template.max_vcpus, _("vCPUs"))
     _check_size(errors, "memory_mib", req.memory_mib, req.template.max_memory_mib, "MiB")
     _check_size(errors, "disk_gib", req.disk_gib, req.template.max_disk_gib, "GiB")

@@ -24,9 +24,11 @@ from jobs.targets import target_for
 from vms.choices import VMState
 from vms.models import VirtualMachine
 from vms.selectors import visible_vm_or_404
+from vms.services.clones import clone_vm
 from vms.services.vm_update import NOTES_MAX, tag_names, update_vm
 from vms.views.settings_boot import boot_and_xml_context
-from vms.views.vm_tabs import render_tab
+from vms.views.vm_clone import CloneForm, clone_form_for
+from vms.views.vm_tabs import render_tab, say_refusal
 
 NEXT_BOOT_LABELS = {"vcpus": gettext_lazy("vCPUs"), "memory_mib": gettext_lazy("memory")}
 
@@ -80,12 +82,19 @@ def _initial_forms(vm: VirtualMachine) -> dict:
     }
 
 
-def _render(request: HttpRequest, vm: VirtualMachine, bound: dict | None = None, status: int = 200) -> HttpResponse:
+def _render(
+    request: HttpRequest,
+    vm: VirtualMachine,
+    bound: dict | None = None,
+    status: int = 200,
+    clone_form: CloneForm | None = None,
+) -> HttpResponse:
     forms_ = {**_initial_forms(vm), **(bound or {})}
     template = vm.template
     extra = {
         **boot_and_xml_context(request, vm),
         "settings_forms": forms_,
+        "clone_form": clone_form or clone_form_for(request.user, vm),
         "next_boot": pending_for_next_boot(vm),
         "vm_tags": tag_names(vm),
         "live_max_vcpus": template.max_live_vcpus if template else 0,
@@ -131,3 +140,30 @@ def vm_settings_general(request: HttpRequest, uuid, part: str) -> HttpResponse:
     else:
         messages.success(request, _("Saved."))
     return redirect("vm-settings", uuid=vm.uuid)
+
+
+@login_required
+@require_POST
+def vm_clone(request: HttpRequest, uuid) -> HttpResponse:
+    """The Clone form: vms.services.clones.clone_vm checks everything; a refusal shows on the form and
+    nothing is made. Success opens the clone's page, where its job shows."""
+    vm = visible_vm_or_404(request.user, uuid)
+    form = CloneForm(request.POST, prefix="clone", user=request.user)
+    if not form.is_valid():
+        return _render(request, vm, status=400, clone_form=form)
+    try:
+        clone, job = clone_vm(request.user, vm, form.cleaned_data["name"], host=form.cleaned_data.get("host"))
+    except (PermissionDenied, TargetBusy) as exc:
+        say_refusal(request, exc)
+        return redirect("vm-settings", uuid=vm.uuid)
+    except ValidationError as exc:
+        for field, errors in exc.message_dict.items():
+            for error in errors:
+                form.add_error(field if field in form.fields else None, error)
+        return _render(request, vm, status=400, clone_form=form)
+    messages.success(
+        request,
+        _("Copying %(source)s to %(name)s on %(host)s (job #%(job)s).")
+        % {"source": vm.name, "name": clone.name, "host": clone.host.name, "job": job.pk},
+    )
+    return redirect("vm-detail", uuid=clone.uuid)
