@@ -146,5 +146,6 @@ def test_the_settings_tab_offers_the_form_to_the_owner_and_shows_a_refusal_on_it
     assert refused.status_code == 400 and "already exists" in refused.content.decode()
     assert VirtualMachine.objects.count() == 1
     made = owner.post(f"/vms/{source.uuid}/clone/", {"clone-name": "src-2"})
-    clone = VirtualMachine.objects.get(name="src-2")
-    assert made.status_code == 302 and made["Location"] == f"/vms/{clone.uuid}/"
+    job = Job.objects.get(kind="vm.clone", params__name="src-2")
+    assert made.status_code == 302 and made["Location"] == f"/jobs/{job.pk}/", "the copy's progress is shown"
+    assert job.params["clone"] == VirtualMachine.objects.get(name="src-2").pk

@@ -146,7 +146,8 @@ def vm_settings_general(request: HttpRequest, uuid, part: str) -> HttpResponse:
 @require_POST
 def vm_clone(request: HttpRequest, uuid) -> HttpResponse:
     """The Clone form: vms.services.clones.clone_vm checks everything; a refusal shows on the form and
-    nothing is made. Success opens the clone's page, where its job shows."""
+    nothing is made. Success opens the job's page: its steps and the copy's progress, live (the job is
+    the source's, so the clone's own page does not list it)."""
     vm = visible_vm_or_404(request.user, uuid)
     form = CloneForm(request.POST, prefix="clone", user=request.user)
     if not form.is_valid():
@@ -166,4 +167,4 @@ def vm_clone(request: HttpRequest, uuid) -> HttpResponse:
         _("Copying %(source)s to %(name)s on %(host)s (job #%(job)s).")
         % {"source": vm.name, "name": clone.name, "host": clone.host.name, "job": job.pk},
     )
-    return redirect("vm-detail", uuid=clone.uuid)
+    return redirect("job-detail", pk=job.pk)
