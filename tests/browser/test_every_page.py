@@ -448,19 +448,24 @@ def vocabulary() -> set[str]:
     return english_vocabulary()
 
 
+# The database the settings name, read when this module is collected, before any test database is made.
+DEVELOPERS_DATABASE = connection.settings_dict["NAME"]
+
+
 @pytest.fixture(scope="module")
 def test_database(django_db_setup, django_db_blocker):
     """The test database, made here when pytest-django made none. It makes one only for the databases
     the selected tests are marked for; these tests are not (a django_db mark's open transaction in this
     process locked SQLite against the server's writes), so `-k admin-desktop-en` alone once seeded, then
-    flushed, the developer's own database."""
+    flushed, the developer's own database. (Whether one was made is told by the connection's name having
+    changed: the conftests' suffixes make the TEST NAME setting no longer the name in use.)"""
     from django.test.utils import setup_databases, teardown_databases
 
     made = None
     with django_db_blocker.unblock():
-        if connection.settings_dict["NAME"] != connection.settings_dict["TEST"]["NAME"]:
+        if connection.settings_dict["NAME"] == DEVELOPERS_DATABASE:
             made = setup_databases(verbosity=0, interactive=False, aliases={DEFAULT_DB_ALIAS})
-        assert connection.settings_dict["NAME"] == connection.settings_dict["TEST"]["NAME"]
+        assert connection.settings_dict["NAME"] != DEVELOPERS_DATABASE
     yield
     if made is not None:
         with django_db_blocker.unblock():
