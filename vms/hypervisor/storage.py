@@ -81,6 +81,12 @@ def refresh_pool(pool: libvirt.virStoragePool) -> None:
             raise
 
 
+def physical_size(vol: libvirt.virStorageVol) -> int | None:
+    """The volume's file length (what a download sends, what an upload wrote), not its virtual size."""
+    el = etree.fromstring(vol.XMLDesc(0).encode()).find("physical")
+    return int(el.text) if el is not None and el.text else None
+
+
 def find_volume(pool: libvirt.virStoragePool, name: str) -> libvirt.virStorageVol | None:
     try:
         return pool.storageVolLookupByName(name)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import libvirt
-from lxml import etree
 
 from vms.hypervisor.errors import wrap
-from vms.hypervisor.storage import find_volume, refresh_pool, volume_xml
+from vms.hypervisor.storage import find_volume, physical_size, refresh_pool, volume_xml
 from vms.hypervisor.uris import safe_uri
 
 GIB = 1024**3
@@ -118,12 +117,6 @@ def copy_volume(conn: libvirt.virConnect, source_path: str, pool_name: str, name
         raise wrap(exc, f"copy '{source_path}' to '{name}'", f"host {safe_uri(conn.getURI())}") from exc
 
 
-def _length(vol: libvirt.virStorageVol) -> int:
-    """The volume's file length (what a download sends), not its virtual size."""
-    physical = etree.fromstring(vol.XMLDesc(0).encode()).find("physical")
-    return int(physical.text) if physical is not None and physical.text else vol.info()[1]
-
-
 def send_volume(
     source_conn: libvirt.virConnect,
     source_path: str,
@@ -137,7 +130,7 @@ def send_volume(
     The bytes travel through the two libvirt connections (no shared storage, no SSH between hosts);
     the target's pool is refreshed afterwards so that libvirt knows the copy's format and size."""
     source = _volume_at(source_conn, source_path)
-    length = _length(source)
+    length = physical_size(source) or source.info()[1]
     pool = _pool(target_conn, pool_name)
     target_where = f"host {safe_uri(target_conn.getURI())}"
     down = up = None

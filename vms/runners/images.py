@@ -5,7 +5,6 @@ from __future__ import annotations
 import libvirt
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
-from lxml import etree
 
 from audit import log as audit_log
 from audit.choices import AuditResult
@@ -14,7 +13,7 @@ from jobs.registry import Runner, register
 from jobs.targets import parse_target
 from vms.hypervisor.connection import connection
 from vms.hypervisor.errors import HypervisorError
-from vms.hypervisor.storage import find_volume, refresh_pool, upload_file
+from vms.hypervisor.storage import find_volume, physical_size, refresh_pool, upload_file
 from vms.models import CopyState, ImageCopy
 from vms.runners.errors import host_errors
 
@@ -130,7 +129,7 @@ def copy_to_host(ctx, copy: ImageCopy) -> None:
                 pool = conn.storagePoolLookupByName(POOL)
                 refresh_pool(pool)  # libvirt reads the format (qcow2) and virtual size from the file
                 vol = find_volume(pool, copy.volume)
-                physical = _physical_size(vol) if vol is not None else None
+                physical = physical_size(vol) if vol is not None else None
                 if physical is not None and physical != image.size:
                     raise JobFailed(
                         _t("The copy on %(host)s has %(got)d bytes instead of %(want)d; retry the job.")
@@ -150,8 +149,3 @@ def copy_to_host(ctx, copy: ImageCopy) -> None:
 def _fail(copy: ImageCopy, message: str) -> None:
     _set(copy, state=CopyState.FAILED, error=message)
     raise JobFailed(message)
-
-
-def _physical_size(vol) -> int | None:
-    el = etree.fromstring(vol.XMLDesc(0).encode()).find("physical")
-    return int(el.text) if el is not None and el.text else None
