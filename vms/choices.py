@@ -105,6 +105,7 @@ class VMChange(models.TextChoices):
     INTERFACE_LINK = "interface-link", _("Set a link up or down")
     DOMAIN_XML = "domain-xml", _("Change the domain XML")
     CLONE = "clone", _("Clone")  # issue 16: a new VM, a full copy of this stopped one (vms/services/clones.py)
+    MIGRATE = "migrate", _("Move to another host")  # live when running, offline when stopped (vms/services/moves.py)
 
 
 # Where a VM may be changed from. A running VM changes live where libvirt allows it, otherwise the
@@ -130,6 +131,7 @@ CHANGE_FROM_STATES: dict[str, set[str]] = {
     VMChange.INTERFACE_LINK: _ON_OR_OFF,
     VMChange.DOMAIN_XML: _ON_OR_OFF,  # effective at next boot
     VMChange.CLONE: _OFF,  # its disks are copied as they are: nothing may write to them meanwhile
+    VMChange.MIGRATE: _ON_OR_OFF,  # a paused guest would stay paused for the whole copy: resume it first
 }
 # A change leaves the VM in the state it found it in, except these (None: the state it found).
 CHANGE_RESULT: dict[str, str | None] = {change: None for change in VMChange.values}
@@ -145,6 +147,7 @@ RUN_ONCE_REFUSED = {
     VMChange.DOMAIN_XML,
     VMChange.CDROM_ADD,
     VMChange.CLONE,
+    VMChange.MIGRATE,  # nothing to define on the new host: it would vanish at its next power-off anyway
 }
 
 

@@ -142,6 +142,11 @@ class VirtualMachine(models.Model):
     template = models.ForeignKey(
         VMTemplate, verbose_name=_("template"), null=True, blank=True, on_delete=models.SET_NULL
     )
+    # Set while a job moves the VM to that host (vms/runners/moves.py): the domain is on both hosts for
+    # a moment, so the watcher leaves the row to the job meanwhile (vms/watcher/observed.py).
+    moving_to = models.ForeignKey(
+        Host, verbose_name=_("moving to"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     template_version = models.PositiveIntegerField(_("template version"), null=True, blank=True)
     domain_xml = models.TextField(_("domain XML"), blank=True)
     vcpus = models.PositiveSmallIntegerField(_("vCPUs"), default=1)

@@ -139,6 +139,7 @@ NOT_PAGES = {
     "vm-settings-size": "post: the Settings tab's size form",
     "vm-rename": "post: the Settings tab's name form",
     "vm-clone": "post: the Settings tab's Clone form",
+    "vm-move": "post: the Settings tab's Move form",
     "vm-autostart": "post: the Settings tab's autostart form",
     "vm-notes": "post: the Settings tab's notes and tags form",
     "vm-unshare": "post",

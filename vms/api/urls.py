@@ -9,6 +9,7 @@ from vms.api import vm_boot as api_vm_boot
 from vms.api import vm_clone as api_vm_clone
 from vms.api import vm_disks as api_vm_disks
 from vms.api import vm_interfaces as api_interfaces
+from vms.api import vm_migrate as api_vm_migrate
 from vms.api import vm_snapshots as api_snapshots
 from vms.api import vms as api
 
@@ -52,5 +53,6 @@ urlpatterns = [
     path("vms/<int:pk>/disks/<str:target>/resize/", api_vm_disks.VMDiskResizeView.as_view(), name="api-vm-disk-resize"),
     path("vms/<int:pk>/cdrom/", api_vm_disks.VMCDROMView.as_view(), name="api-vm-cdrom"),
     path("vms/<int:pk>/clone/", api_vm_clone.VMCloneView.as_view(), name="api-vm-clone"),
+    path("vms/<int:pk>/migrate/", api_vm_migrate.VMMigrateView.as_view(), name="api-vm-migrate"),
     path("", include(router.urls)),
 ]

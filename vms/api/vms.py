@@ -177,6 +177,7 @@ class VMSerializer(serializers.ModelSerializer):
 
     # None: a VM not placed yet, made from a template since deleted, or discovered on a host (no owner).
     host = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    moving_to = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     template = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     owner = serializers.CharField(source="owner.username", read_only=True, default=None, allow_null=True)
     interfaces = serializers.SerializerMethodField(
@@ -202,6 +203,7 @@ class VMSerializer(serializers.ModelSerializer):
             "name",
             "state",
             "host",
+            "moving_to",
             "template",
             "template_version",
             "owner",
@@ -221,7 +223,7 @@ class VMSerializer(serializers.ModelSerializer):
             "disks",
             "cdrom",
         ]
-        read_only_fields = ["autostart", "run_once", "notes"]  # changed through PATCH (vms.services.vm_update)
+        read_only_fields = ["autostart", "run_once", "notes", "moving_to"]  # changed through PATCH (vms.services.vm_update)
 
     def _nics(self, vm: VirtualMachine) -> list[dict]:
         cache = self.__dict__.setdefault("_nics_cache", {})
@@ -345,7 +347,7 @@ class VMViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gener
         return (
             visible_vms(self.request.user)
             .order_by("name")
-            .select_related("host", "template", "owner")
+            .select_related("host", "moving_to", "template", "owner")
             .prefetch_related("tags")
         )
 

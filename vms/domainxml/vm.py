@@ -77,6 +77,13 @@ def secure_displays(dom: Domain, listen: str | None) -> None:
             _set_listen(el, listen)
 
 
+def listen_displays_on(dom: Domain, listen: str) -> None:
+    """Every VNC/SPICE display listens on `listen`, its password kept (a VM moving to another host)."""
+    for graphics in dom.devices.graphics:
+        if graphics.type in DISPLAY_TYPES:
+            _set_listen(graphics.element, listen)
+
+
 def without_display_passwords(xml: str) -> str:
     """The domain XML without any display password, for keeping in the database or showing."""
     dom = Domain.from_xml(xml)

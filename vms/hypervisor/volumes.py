@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import libvirt
+from lxml import etree
 
-from vms.hypervisor.errors import wrap
+from vms.hypervisor.errors import HypervisorError, wrap
 from vms.hypervisor.storage import find_volume, physical_size, refresh_pool, volume_xml
 from vms.hypervisor.uris import safe_uri
 
@@ -90,6 +91,41 @@ def _volume_at(conn: libvirt.virConnect, path: str) -> libvirt.virStorageVol:
         return conn.storageVolLookupByPath(path)
     except libvirt.libvirtError as exc:
         raise wrap(exc, f"find the volume '{path}'", f"host {safe_uri(conn.getURI())}") from exc
+
+
+def find_volume_at(conn: libvirt.virConnect, path: str) -> libvirt.virStorageVol | None:
+    """The volume at `path` on the host, or None when no pool of the host holds one there."""
+    try:
+        return conn.storageVolLookupByPath(path)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
+            return None
+        raise wrap(exc, f"look for the volume '{path}'", f"host {safe_uri(conn.getURI())}") from exc
+
+
+def delete_volume_at(conn: libvirt.virConnect, path: str) -> bool:
+    """Delete the volume at `path` if there is one; whether there was."""
+    vol = find_volume_at(conn, path)
+    if vol is None:
+        return False
+    try:
+        vol.delete(0)
+    except libvirt.libvirtError as exc:
+        raise wrap(exc, f"delete the volume '{path}'", f"host {safe_uri(conn.getURI())}") from exc
+    return True
+
+
+def pool_path(conn: libvirt.virConnect, pool_name: str) -> str:
+    """The directory of a dir pool on the host: where a volume moved into it lands."""
+    pool = _pool(conn, pool_name)
+    try:
+        root = etree.fromstring(pool.XMLDesc(0).encode())
+    except libvirt.libvirtError as exc:
+        raise wrap(exc, f"read storage pool '{pool_name}'", f"host {safe_uri(conn.getURI())}") from exc
+    path = root.findtext("target/path")
+    if not path:
+        raise HypervisorError(f"find the directory of storage pool '{pool_name}'", f"host {safe_uri(conn.getURI())}")
+    return path.rstrip("/")
 
 
 def pool_name_of(conn: libvirt.virConnect, path: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Count, Q, Sum
@@ -157,9 +158,10 @@ def why_not(host: Host, template: VMTemplate, need: Need) -> str | None:
     return None
 
 
-def choose_host(template: VMTemplate, need: Need, preferred: Host | None = None) -> Host:
-    """The fitting host with the most memory left (spreads VMs); `preferred` must fit or we say why."""
-    hosts = list(_candidates())
+def choose_host(template: VMTemplate, need: Need, preferred: Host | None = None, exclude: Iterable[int] = ()) -> Host:
+    """The fitting host with the most memory left (spreads VMs); `preferred` must fit or we say why.
+    `exclude`: ids of hosts not to choose (the one a VM moves away from)."""
+    hosts = list(_candidates().exclude(pk__in=list(exclude)))
     if preferred is not None:
         host = next((h for h in hosts if h.pk == preferred.pk), None)
         reason = why_not(host, template, need) if host else _("%(host)s is disabled.") % {"host": preferred.name}

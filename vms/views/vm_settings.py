@@ -25,9 +25,11 @@ from vms.choices import VMState
 from vms.models import VirtualMachine
 from vms.selectors import visible_vm_or_404
 from vms.services.clones import clone_vm
+from vms.services.moves import move_vm
 from vms.services.vm_update import NOTES_MAX, tag_names, update_vm
 from vms.views.settings_boot import boot_and_xml_context
 from vms.views.vm_clone import CloneForm, clone_form_for
+from vms.views.vm_move import MoveForm, move_form_for
 from vms.views.vm_tabs import render_tab, say_refusal
 
 NEXT_BOOT_LABELS = {"vcpus": gettext_lazy("vCPUs"), "memory_mib": gettext_lazy("memory")}
@@ -88,6 +90,7 @@ def _render(
     bound: dict | None = None,
     status: int = 200,
     clone_form: CloneForm | None = None,
+    move_form: MoveForm | None = None,
 ) -> HttpResponse:
     forms_ = {**_initial_forms(vm), **(bound or {})}
     template = vm.template
@@ -95,6 +98,7 @@ def _render(
         **boot_and_xml_context(request, vm),
         "settings_forms": forms_,
         "clone_form": clone_form or clone_form_for(request.user, vm),
+        "move_form": move_form or move_form_for(request.user, vm),
         "next_boot": pending_for_next_boot(vm),
         "vm_tags": tag_names(vm),
         "live_max_vcpus": template.max_live_vcpus if template else 0,
@@ -158,13 +162,42 @@ def vm_clone(request: HttpRequest, uuid) -> HttpResponse:
         say_refusal(request, exc)
         return redirect("vm-settings", uuid=vm.uuid)
     except ValidationError as exc:
-        for field, errors in exc.message_dict.items():
-            for error in errors:
-                form.add_error(field if field in form.fields else None, error)
+        _refused_on(form, exc)
         return _render(request, vm, status=400, clone_form=form)
     messages.success(
         request,
         _("Copying %(source)s to %(name)s on %(host)s (job #%(job)s).")
         % {"source": vm.name, "name": clone.name, "host": clone.host.name, "job": job.pk},
+    )
+    return redirect("job-detail", pk=job.pk)
+
+
+def _refused_on(form: forms.Form, exc: ValidationError) -> None:
+    """A service's refusal shown on the form: on its field when the form has one, else above it."""
+    for field, errors in exc.message_dict.items():
+        for error in errors:
+            form.add_error(field if field in form.fields else None, error)
+
+
+@login_required
+@require_POST
+def vm_move(request: HttpRequest, uuid) -> HttpResponse:
+    """The Move form: vms.services.moves.move_vm checks everything; a refusal shows on the form and
+    nothing moves. Success opens the job's page (steps, the copy's progress, Cancel)."""
+    vm = visible_vm_or_404(request.user, uuid)
+    form = MoveForm(request.POST, prefix="move", vm=vm)
+    if not form.is_valid():
+        return _render(request, vm, status=400, move_form=form)
+    try:
+        job = move_vm(request.user, vm, host=form.cleaned_data.get("host"))
+    except (PermissionDenied, TargetBusy) as exc:
+        say_refusal(request, exc)
+        return redirect("vm-settings", uuid=vm.uuid)
+    except ValidationError as exc:
+        _refused_on(form, exc)
+        return _render(request, vm, status=400, move_form=form)
+    messages.success(
+        request,
+        _("Moving %(name)s to %(host)s (job #%(job)s).") % {"name": vm.name, "host": job.params["host"], "job": job.pk},
     )
     return redirect("job-detail", pk=job.pk)

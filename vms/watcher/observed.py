@@ -16,6 +16,8 @@ Ownership rule (why the watcher does not simply copy libvirt's state):
   becomes `unknown` and its observation says "missing" (something outside the dashboard removed it),
   except a run-once VM: its domain was transient, so vanishing is how it powers off; it becomes
   `deleted` and a job removes its disks (vms/services/run_once.py).
+- A VM whose row names a host it is `moving_to` belongs to its move job (vms/runners/moves.py): what
+  either host reports is recorded, never written, and the job writes the new host and state at the end.
 """
 
 from __future__ import annotations
@@ -113,7 +115,7 @@ def _compare_and_set(vm: VirtualMachine, wanted_for: callable, **extra) -> str:
             return vm.state
         if set_state(vm, new, expected=[vm.state], **extra):
             return new
-        vm.refresh_from_db(fields=["state", "host", "owner", "managed"])
+        vm.refresh_from_db(fields=["state", "host", "owner", "managed", "moving_to"])
     log.warning("VM %s kept changing; left its state at %s", vm.uuid, vm.state)
     return vm.state
 
@@ -139,6 +141,10 @@ def _discover(host_id: int, domain: ObservedDomain) -> VirtualMachine | None:
 
 
 def _apply_to_row(vm: VirtualMachine, host_id: int, domain: ObservedDomain) -> VMObservation:
+    if vm.moving_to_id is not None:
+        # A move runs: the domain is on both hosts for a moment, paused or stopped on one; the job
+        # writes the row when it knows where the VM is. The console follows the domain that runs.
+        return VMObservation(str(vm.uuid), vm.managed, vm.state, domain.active)
     extra = {}
     if vm.host_id != host_id:
         # The domain runs here while the row names another host (migrated, or placed by hand):
@@ -154,6 +160,8 @@ def _apply_to_row(vm: VirtualMachine, host_id: int, domain: ObservedDomain) -> V
 
 def _vanished(vm: VirtualMachine) -> VMObservation:
     _record(str(vm.uuid), vm.host_id, MISSING)
+    if vm.moving_to_id is not None:  # gone from the old host is how a move ends
+        return VMObservation(str(vm.uuid), vm.managed, vm.state, False)
     if vm.run_once and vm.managed:
         # Created transient: gone is how it powers off. Deleted, and a job removes its disks.
         run_once.domain_gone(vm)
