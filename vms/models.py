@@ -29,6 +29,9 @@ class Host(models.Model):
     name = models.SlugField(_("name"), max_length=64, unique=True)
     uri = models.CharField(_("libvirt URI"), max_length=500, unique=True)
     enabled = models.BooleanField(_("enabled"), default=True)
+    # Out of placement while its VMs are moved off (vms/services/maintenance.py); still watched, unlike
+    # a disabled host, so its VMs stay live on the pages while they wait or cannot move.
+    maintenance = models.BooleanField(_("in maintenance"), default=False)
     # The same range on every door (API create and update, Django admin, services).
     max_concurrent_jobs = models.PositiveSmallIntegerField(
         _("max concurrent jobs"), default=4, validators=[MinValueValidator(1), MaxValueValidator(64)]

@@ -51,6 +51,7 @@ urlpatterns = [
     path("manage/hosts/<int:pk>/check/", views_hosts.host_check, name="manage-host-check"),
     path("manage/hosts/<int:pk>/trust-host-key/", views_hosts.host_trust, name="manage-host-trust"),
     path("manage/hosts/<int:pk>/enable/", views_hosts.host_enable, name="manage-host-enable"),
+    path("manage/hosts/<int:pk>/maintenance/", views_hosts.host_maintenance, name="manage-host-maintenance"),
     path("manage/hosts/<int:pk>/delete/", views_hosts.host_delete, name="manage-host-delete"),
     path("manage/images/", manage.image_list, name="manage-images"),
     path("manage/images/<int:pk>/copy/", manage.image_copy, name="manage-image-copy"),

@@ -26,7 +26,7 @@ from vms.models import Host, VirtualMachine, VMTemplate
 from vms.selectors import visible_vms
 from vms.services import disks as disk_services
 from vms.services import hosts as host_services
-from vms.services import ssh_trust
+from vms.services import maintenance, ssh_trust
 from vms.services.actions import act_on_vm
 from vms.services.interfaces import interfaces_of, seen_addresses_many
 from vms.services.vm_update import update_vm
@@ -67,6 +67,7 @@ class HostSerializer(serializers.ModelSerializer):
             "emulation",
             "notes",
             "online",
+            "maintenance",
             "last_checked",
             "last_error",
             "capabilities",
@@ -74,7 +75,7 @@ class HostSerializer(serializers.ModelSerializer):
             "ssh_host_key_fingerprint",
             "ssh_offered_host_key_fingerprint",
         ]
-        read_only_fields = ["online", "last_checked", "last_error", "capabilities"]
+        read_only_fields = ["online", "maintenance", "last_checked", "last_error", "capabilities"]
 
     def create(self, data):
         fingerprint = data.pop("ssh_host_key_fingerprint", "")
@@ -138,6 +139,34 @@ class HostViewSet(viewsets.ModelViewSet):
         body.is_valid(raise_exception=True)
         ssh_trust.trust_host_key(host, body.validated_data["fingerprint"], request.user)
         host.refresh_from_db()
+        return Response(HostSerializer(host, context=self.get_serializer_context()).data)
+
+    @extend_schema(
+        methods=["POST"],
+        request=None,
+        responses={202: JobSerializer, 409: OpenApiResponse(ConflictSerializer, description="already under way")},
+        summary="Put a host in maintenance: move every VM off it",
+        description=(
+            "The host leaves placement at once, and a job (`host.maintenance`) moves each of its VMs to the "
+            "host placement chooses among the others: live for running VMs, offline for stopped ones, one "
+            "`vm.migrate` child job per VM. VMs that cannot move (no host with room, paused, not managed "
+            "here) are named in the job's error and keep running. Follow it with GET /api/v1/jobs/{id}/."
+        ),
+    )
+    @extend_schema(
+        methods=["DELETE"],
+        request=None,
+        responses={200: HostSerializer, 409: OpenApiResponse(ConflictSerializer, description="the job still runs")},
+        summary="Take a host out of maintenance",
+        description="The host takes new VMs again. Refused (409) while its maintenance job runs: cancel it first.",
+    )
+    @action(detail=True, methods=["post", "delete"])
+    def maintenance(self, request, pk=None):
+        host = self.get_object()
+        if request.method == "POST":
+            job = maintenance.enter_maintenance(request.user, host)
+            return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        maintenance.leave_maintenance(request.user, host)
         return Response(HostSerializer(host, context=self.get_serializer_context()).data)
 
     @extend_schema(request=None, responses={200: SshPublicKeySerializer})
@@ -223,7 +252,12 @@ class VMSerializer(serializers.ModelSerializer):
             "disks",
             "cdrom",
         ]
-        read_only_fields = ["autostart", "run_once", "notes", "moving_to"]  # changed through PATCH (vms.services.vm_update)
+        read_only_fields = [
+            "autostart",
+            "run_once",
+            "notes",
+            "moving_to",
+        ]  # changed through PATCH (vms.services.vm_update)
 
     def _nics(self, vm: VirtualMachine) -> list[dict]:
         cache = self.__dict__.setdefault("_nics_cache", {})

@@ -9,6 +9,7 @@ from vms.runners import (
     disks,  # noqa: F401
     images,  # noqa: F401
     interfaces,  # noqa: F401
+    maintenance,  # noqa: F401
     moves,  # noqa: F401
     run_once,  # noqa: F401
     snapshots,  # noqa: F401

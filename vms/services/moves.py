@@ -44,10 +44,11 @@ def _target(vm: VirtualMachine, host: Host | None) -> Host:
         raise ValidationError({"host": str(exc)}) from None
 
 
-def move_vm(user, vm: VirtualMachine, host: Host | None = None, live: bool = True) -> Job:
-    """Check and queue `vm.migrate`; nothing changes on refusal."""
+def move_vm(user, vm: VirtualMachine, host: Host | None = None, live: bool = True, parent: int | None = None) -> Job:
+    """Check and queue `vm.migrate`; nothing changes on refusal. `parent`: the host maintenance job
+    that asked (vms/runners/maintenance.py), for the record."""
     check_move(user, vm)
-    params: dict = {}
+    params: dict = {} if parent is None else {"parent": parent}
 
     def prepare(locked: VirtualMachine) -> None:
         if locked.state == VMState.RUNNING and not live:

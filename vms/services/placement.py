@@ -119,6 +119,8 @@ def why_not(host: Host, template: VMTemplate, need: Need) -> str | None:
         return _("%(host)s is disabled.") % {"host": host.name}
     if not host.online:
         return _("%(host)s is offline.") % {"host": host.name}
+    if host.maintenance:
+        return _("%(host)s is in maintenance.") % {"host": host.name}
     caps = host.capabilities
     if template.requires_kvm and not caps.get("kvm"):
         return _("%(host)s has no usable KVM, which this template requires.") % {"host": host.name}

@@ -19,7 +19,7 @@ from vms.choices import VMState
 from vms.forms import HostAddForm, HostForm, TrustHostKeyForm
 from vms.models import Host
 from vms.services import hosts as host_services
-from vms.services import ssh_trust
+from vms.services import maintenance, ssh_trust
 from vms.views.access import staff_required
 
 EDITABLE = ("name", "uri", "emulation", "max_concurrent_jobs", "enabled", "notes")
@@ -82,6 +82,7 @@ def _detail(request, host: Host, *, form=None, report=None, status=200):
         "report": report,
         "page": page,
         "trust_form": TrustHostKeyForm(initial={"fingerprint": host.ssh_offered_fingerprint}),
+        "maintenance_job": maintenance.maintenance_job(host),
         "vm_state_labels": dict(VMState.choices),
         **_key_context(),
     }
@@ -179,3 +180,26 @@ def _refusal(name: str, count: int) -> str:
         "refers to it.",
         count,
     ) % {"name": name, "count": count}
+
+
+@staff_required
+@require_POST
+def host_maintenance(request, pk: int):
+    """Enter (opens the job that moves the VMs away) or leave maintenance; vms/services/maintenance.py decides."""
+    host = get_object_or_404(Host, pk=pk)
+    try:
+        if request.POST.get("enter") == "1":
+            job = maintenance.enter_maintenance(request.user, host)
+            messages.success(
+                request,
+                _("%(name)s is in maintenance: its VMs are being moved (job #%(job)s).")
+                % {"name": host.name, "job": job.pk},
+            )
+            return redirect("job-detail", pk=job.pk)
+        maintenance.leave_maintenance(request.user, host)
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+        return redirect("manage-host", pk=host.pk)
+    messages.success(request, _("%(name)s left maintenance: new VMs may be placed there again.") % {"name": host.name})
+    return redirect("manage-host", pk=host.pk)
