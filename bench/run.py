@@ -10,6 +10,7 @@ BENCHMARKS = [
     "bench.fanout",
     "bench.fleet_size",
     "bench.vm_changes",
+    "bench.migration",
 ]
 
 if __name__ == "__main__":
