@@ -255,7 +255,9 @@ LIBVIRT_ALLOW_TEST_DRIVER = env_bool("LIBVIRT_ALLOW_TEST_DRIVER", False)
 SSH_DIR = Path(env_str("SSH_DIR", str(VAR_DIR / "ssh")))
 SSH_KEY_FILE = env_str("SSH_KEY_FILE", "")
 
-SANDBOX_DIR = VAR_DIR / "sandbox"
+# Where a fleet keeps its hosts' state and its lab: one directory per fleet (make test runs its PostgreSQL
+# round on a second fleet, in var/sandbox-pg).
+SANDBOX_DIR = Path(env_str("SANDBOX_DIR", str(VAR_DIR / "sandbox")))
 # Sandbox host N is its own network namespace at 10.213.0.(10+N) (sandbox/network.py); a second
 # checkout on the same machine can run a fleet of its own from another number (e.g. 21).
 SANDBOX_FIRST_INDEX = env_int("SANDBOX_FIRST_INDEX", 1)

@@ -20,7 +20,7 @@ from sandbox.fleet import SandboxFleet
 
 ROOT = Path(__file__).resolve().parent.parent
 # Hosts of the nested `make test` runs: numbers no other fleet of the suite or a second checkout uses.
-NESTED_FIRST_INDEX = 45
+NESTED_FIRST_INDEX = settings.SANDBOX_FIRST_INDEX + 44
 
 
 def _port_taken(port: int) -> bool:

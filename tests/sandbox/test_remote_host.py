@@ -10,6 +10,7 @@ import asyncio
 import socket
 
 import pytest
+from django.conf import settings
 
 from sandbox.fleet import TCP_PORT, SandboxFleet
 from sandbox.pki import SandboxCA
@@ -24,7 +25,8 @@ pytestmark = pytest.mark.sandbox
 
 @pytest.fixture
 def lone_host(tmp_path):
-    fleet = SandboxFleet(tmp_path / "fleet", first_index=8)
+    # Host 8 with the default numbering; another fleet (SANDBOX_FIRST_INDEX) moves it along.
+    fleet = SandboxFleet(tmp_path / "fleet", first_index=settings.SANDBOX_FIRST_INDEX + 7)
     host = fleet.host(1)
     try:
         [status] = fleet.up(1)

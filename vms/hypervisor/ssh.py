@@ -23,6 +23,7 @@ by ssh ("Host key verification failed.") and by the console tunnel.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import ipaddress
 import os
@@ -168,7 +169,7 @@ def _ssh_config(key_file: Path, known_hosts: Path) -> str:
 
 def _write_if_changed(path: Path, text: str, mode: int) -> None:
     if not path.exists() or path.read_text() != text:
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # two processes may write it at once
         tmp.write_text(text)
         os.chmod(tmp, mode)
         os.replace(tmp, path)
@@ -227,23 +228,36 @@ def pinned_key(identity: SshIdentity, host: str, port: int = 22) -> HostKey | No
     return None
 
 
-def pin(identity: SshIdentity, key: HostKey) -> None:
-    """Trust `key` for its host from now on, replacing what was pinned for that host before."""
-    name = key.known_hosts_name
-    with _lock:
-        lines = [ln for ln in _read_known(identity) if not (ln.split() and name in ln.split()[0].split(","))]
-        lines.append(key.known_hosts_line())
-        tmp = identity.known_hosts.with_suffix(".tmp")
-        tmp.write_text("\n".join(lines) + "\n")
+@contextmanager
+def _editing_known_hosts(identity: SshIdentity) -> Iterator[list[str]]:
+    """The known_hosts lines to change in place; written back atomically. Web, worker and watcher
+    processes (and two test rounds) share the file: a lock file serializes them, not only threads."""
+    lock_path = identity.known_hosts.with_name(identity.known_hosts.name + ".lock")
+    with _lock, open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        lines = _read_known(identity)
+        yield lines
+        fd, tmp = tempfile.mkstemp(prefix=".known_hosts.", dir=identity.known_hosts.parent)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("\n".join(lines) + ("\n" if lines else ""))
         os.chmod(tmp, 0o600)
         os.replace(tmp, identity.known_hosts)
 
 
+def _without(lines: list[str], name: str) -> None:
+    lines[:] = [ln for ln in lines if not (ln.split() and name in ln.split()[0].split(","))]
+
+
+def pin(identity: SshIdentity, key: HostKey) -> None:
+    """Trust `key` for its host from now on, replacing what was pinned for that host before."""
+    with _editing_known_hosts(identity) as lines:
+        _without(lines, key.known_hosts_name)
+        lines.append(key.known_hosts_line())
+
+
 def forget(identity: SshIdentity, host: str, port: int = 22) -> None:
-    name = HostKey(host, port, "", "").known_hosts_name
-    with _lock:
-        lines = [ln for ln in _read_known(identity) if not (ln.split() and name in ln.split()[0].split(","))]
-        identity.known_hosts.write_text("\n".join(lines) + ("\n" if lines else ""))
+    with _editing_known_hosts(identity) as lines:
+        _without(lines, HostKey(host, port, "", "").known_hosts_name)
 
 
 def is_pinned(identity: SshIdentity, key: HostKey) -> bool:
