@@ -104,7 +104,7 @@ class VMChange(models.TextChoices):
     INTERFACE_REMOVE = "interface-remove", _("Remove a network interface")
     INTERFACE_LINK = "interface-link", _("Set a link up or down")
     DOMAIN_XML = "domain-xml", _("Change the domain XML")
-    CLONE = "clone", _("Clone")  # issue 16: a new VM, a full copy of this stopped one (vms/services/clones.py)
+    CLONE = "clone", _("Clone")  # issue 16: a new VM, a full copy of this one (vms/services/clones.py)
     MIGRATE = "migrate", _("Move to another host")  # live when running, offline when stopped (vms/services/moves.py)
 
 
@@ -130,7 +130,7 @@ CHANGE_FROM_STATES: dict[str, set[str]] = {
     VMChange.INTERFACE_REMOVE: _ON_OR_OFF,
     VMChange.INTERFACE_LINK: _ON_OR_OFF,
     VMChange.DOMAIN_XML: _ON_OR_OFF,  # effective at next boot
-    VMChange.CLONE: _OFF,  # its disks are copied as they are: nothing may write to them meanwhile
+    VMChange.CLONE: _ON_OR_OFF,  # running: copied as of one moment (vms/hypervisor/backups.py)
     VMChange.MIGRATE: _ON_OR_OFF,  # a paused guest would stay paused for the whole copy: resume it first
 }
 # A change leaves the VM in the state it found it in, except these (None: the state it found).

@@ -8,6 +8,8 @@ leaves nothing of itself on the source's host; the source stays stopped and unch
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from jobs.models import Job
@@ -29,6 +31,12 @@ READ_BACK = "echo R:$(dd if=/dev/vda bs=16 count=1 2>/dev/null | tr -d '\\000'):
 def macs(vm: VirtualMachine) -> set[str]:
     rows = virsh(vm.host.uri, "domiflist", str(vm.uuid)).lower().split()
     return {word for word in rows if word.count(":") == 5}
+
+
+def uptime_of(vm: VirtualMachine) -> int:
+    found = re.search(r"U(\d+):E2", on_console(vm, "echo U$(cut -d. -f1 /proc/uptime):E$((1+1))", ":E2"))
+    assert found
+    return int(found.group(1))
 
 
 def cloned(api, source: VirtualMachine, worker, **data) -> VirtualMachine:
@@ -65,3 +73,24 @@ def test_clones_on_the_same_host_and_another_boot_with_the_sources_disk_and_own_
     source.refresh_from_db()
     assert source.state == VMState.STOPPED and source.domain_xml == saved
     assert virsh(source.host.uri, "domstate", str(source.uuid)).strip() == "shut off"
+
+
+def test_a_running_vm_is_cloned_to_another_host_and_keeps_running(
+    api, vm_worker, jobs_to_test_queue, fleet_hosts, demo_template
+):
+    source = make_vm(api, demo_template, "clone-live", vm_worker, host=fleet_hosts[2].pk)
+    assert has_disk(source)
+    assert "W-21" in on_console(source, WRITE, "W-21")
+    uptime = uptime_of(source)
+
+    copy = cloned(api, source, vm_worker, name="clone-of-live", host=fleet_hosts[0].pk)
+
+    job = Job.objects.filter(kind="vm.clone").latest("pk")
+    assert any("at one moment" in entry["message"] for entry in job.log), job.log
+    assert virsh(copy.host.uri, "domstate", str(copy.uuid)).strip() == "running"
+    assert f"R:{MARK}:E2" in on_console(copy, READ_BACK, ":E2"), "the copy holds what the disk held"
+    source.refresh_from_db()
+    assert source.state == VMState.RUNNING
+    assert virsh(source.host.uri, "domstate", str(source.uuid)).strip() == "running"
+    assert uptime_of(source) >= uptime, "the source was not restarted"
+    assert str(copy.uuid) not in virsh(source.host.uri, "vol-list", "default"), "no copy left on the source's host"

@@ -74,9 +74,9 @@ def test_the_owner_clones_a_stopped_vm_into_a_new_vm_of_her_own(source):
 
 @pytest.mark.parametrize(
     "state,words",
-    [(VMState.RUNNING, "Stop the VM first"), (VMState.PAUSED, "Stop the VM first")],
+    [(VMState.PAUSED, "Cannot clone while the VM is paused"), (VMState.UNKNOWN, "Cannot clone while the VM is")],
 )
-def test_a_vm_that_is_not_stopped_is_not_cloned_and_nothing_is_made(source, state, words):
+def test_a_vm_neither_running_nor_stopped_is_not_cloned_and_nothing_is_made(source, state, words):
     VirtualMachine.objects.filter(pk=source.pk).update(state=state)
     before = VirtualMachine.objects.count()
     response = _post(source.owner, source)

@@ -29,11 +29,13 @@ class ClonedSerializer(serializers.Serializer):
 
 class VMCloneView(APIView):
     @extend_schema(
-        summary="Clone a stopped VM",
+        summary="Clone a VM, stopped or running",
         description=(
             "A new VM, owned by you, with its own name, UUID, MAC addresses and full copies of every disk, "
-            "on the same host or another one (its disks travel over the libvirt connections). The source "
-            "must be stopped and stays unchanged. For the owner or an admin; it takes your quota, and a "
+            "on the same host or another one (its disks travel over the libvirt connections). A running "
+            "source keeps running: its disks are copied as they were at one moment, as after a power cut; "
+            "a stopped one is copied as it is. The source stays unchanged. For the owner or an admin; it "
+            "takes your quota, and a "
             "template whose new VMs need approval refuses it for users who are not admins. 400 names what "
             "is wrong (name taken, no host with room, quota); 409 while another job runs on the VM."
         ),

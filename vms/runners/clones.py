@@ -15,6 +15,7 @@ from contextlib import ExitStack
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 
+from jobs.context import JobCancelled
 from jobs.errors import JobFailed, RetryRefused
 from jobs.registry import register
 from jobs.targets import parse_target
@@ -23,10 +24,21 @@ from vms.domainxml.clone import CloneSpec, clone_domain, copied_disks, inserted_
 from vms.domainxml.errors import DomainXMLError
 from vms.domainxml.hostcaps import adapt_to_connection
 from vms.hypervisor import domains
+from vms.hypervisor.backups import copy_running_disks
 from vms.hypervisor.connection import connection
+from vms.hypervisor.errors import HypervisorError
 from vms.hypervisor.graphics import listen_address_for
 from vms.hypervisor.resize import set_autostart
-from vms.hypervisor.volumes import copy_volume, delete_volumes_of, disk_volume_name, pool_name_of, send_volume
+from vms.hypervisor.storage import refresh_named_pool
+from vms.hypervisor.volumes import (
+    copy_volume,
+    delete_volume_at,
+    delete_volumes_of,
+    disk_volume_name,
+    pool_name_of,
+    pool_path,
+    send_volume,
+)
 from vms.models import VirtualMachine
 from vms.runners.errors import host_errors
 from vms.runners.vm import (
@@ -87,8 +99,12 @@ class CloneVM(VMRunner):
                     _t("VM '%(name)s' is not defined on %(host)s any more.")
                     % {"name": source.name, "host": source.host.name}
                 )
-            if domains.state_of(source_dom) not in (VMState.STOPPED, VMState.CRASHED):
-                raise JobFailed(_t("VM '%(name)s' was started: stop it and clone it again.") % {"name": source.name})
+            state = domains.state_of(source_dom)
+            if state not in (VMState.STOPPED, VMState.CRASHED, VMState.RUNNING):
+                raise JobFailed(
+                    _t("VM '%(name)s' is %(state)s: it is cloned running or stopped.")
+                    % {"name": source.name, "state": state}
+                )
             source_xml = domains.saved_xml(source_dom)
             if same_host:
                 target_conn = source_conn
@@ -96,7 +112,12 @@ class CloneVM(VMRunner):
                 target_conn = stack.enter_context(connection(target.uri))
 
             with ctx.step("copy"):
-                paths = self._copy_disks(ctx, source_xml, clone, source_conn, target_conn, same_host)
+                if state == VMState.RUNNING:
+                    paths = self._copy_running_disks(
+                        ctx, source_dom, source_xml, clone, source_conn, target_conn, same_host
+                    )
+                else:
+                    paths = self._copy_disks(ctx, source_xml, clone, source_conn, target_conn, same_host)
             seed_path = None
             if f"/{seed_volume_name(str(source.uuid))}" in source_xml:
                 with ctx.step("seed"):
@@ -175,18 +196,83 @@ class CloneVM(VMRunner):
             ctx.log(_t("Disk %(target)s copied as %(name)s.") % {"target": disk["target"], "name": name})
         return paths
 
+    @staticmethod
+    def _copy_running_disks(
+        ctx, source_dom, source_xml: str, clone: VirtualMachine, source_conn, target_conn, same_host: bool
+    ) -> dict:  # noqa: ANN001
+        """Every disk of the running source as of one moment (vms/hypervisor/backups.py: one job for all
+        of them, so that they agree with each other), made as the clone's disk<i> in the clone's pool on
+        the same host, or next to the source and then sent; returns {target dev: path on the clone's host}."""
+        try:
+            disks = copied_disks(source_xml)
+        except (DomainXMLError, ValueError) as exc:
+            raise JobFailed(_t("The VM cannot be cloned: %(why)s.") % {"why": exc}) from exc
+        pool = pool_of(clone.template)
+        planned = {}  # target dev -> (pool on the source's host, volume name, format)
+        for index, disk in enumerate(disks):
+            name = disk_volume_name(str(clone.uuid), index, disk["format"])
+            planned[disk["target"]] = (
+                pool if same_host else pool_name_of(source_conn, disk["path"]),
+                name,
+                disk["format"],
+            )
+        copies = {}
+        for dev, (in_pool, name, fmt) in planned.items():
+            refresh_named_pool(source_conn, in_pool)  # a file an earlier attempt left is a volume to delete
+            path = f"{pool_path(source_conn, in_pool)}/{name}"
+            delete_volume_at(source_conn, path)
+            copies[dev] = (path, fmt)
+        share = 1.0 if same_host else 0.5
+        cancelled = []
+
+        def should_cancel() -> bool:
+            try:
+                ctx.check_cancelled()
+            except JobCancelled:
+                cancelled.append(True)
+                return True
+            return False
+
+        try:
+            copy_running_disks(source_dom, copies, lambda f: ctx.progress(f * share), should_cancel)
+        except HypervisorError:
+            if cancelled:
+                raise JobCancelled() from None
+            raise
+        for in_pool in {p for p, _n, _f in planned.values()}:
+            refresh_named_pool(source_conn, in_pool)
+        ctx.log(_t("The disks of the running VM were copied as they were at one moment."))
+        if same_host:
+            return {dev: path for dev, (path, _fmt) in copies.items()}
+        paths = {}
+        for index, (dev, (path, _fmt)) in enumerate(copies.items()):
+            part = 0.5 / len(copies)
+
+            def sent(done: int, total: int, index: int = index, part: float = part) -> None:
+                ctx.progress(0.5 + index * part + part * (done / total if total else 1.0))
+
+            paths[dev] = send_volume(source_conn, path, target_conn, pool, planned[dev][1], sent)
+            delete_volume_at(source_conn, path)
+            ctx.log(_t("Disk %(target)s copied as %(name)s.") % {"target": dev, "name": planned[dev][1]})
+        return paths
+
     def on_failure(self, ctx) -> None:
         """Remove the clone's volumes (both hosts) and domain, and mark it failed; the source is untouched."""
         clone = _clone_of(ctx.job)
         if clone is None or clone.state not in PROVISION_CLEANUP_STATES:
             return
         source = VirtualMachine.objects.select_related("host", "template").filter(pk=source_pk(ctx.job)).first()
+        pools = list(dict.fromkeys([POOL, pool_of(source.template if source else None), pool_of(clone.template)]))
         try:
             if source is not None and source.host_id != clone.host_id:
                 # The standalone copies made next to the source on their way.
                 with host_errors(), connection(source.host.uri) as conn:
-                    for pool in dict.fromkeys([POOL, pool_of(source.template), pool_of(clone.template)]):
+                    for pool in pools:
+                        refresh_named_pool(conn, pool)  # a running VM's copy is a file QEMU made
                         delete_volumes_of(conn, pool, str(clone.uuid))
+            with host_errors(), connection(clone.host.uri) as conn:
+                for pool in pools:
+                    refresh_named_pool(conn, pool)
             remove_from_host(clone)
         finally:
             set_state(clone, VMState.FAILED, expected=[VMState.PENDING, VMState.PROVISIONING])

@@ -1,11 +1,12 @@
-"""Cloning a VM: a new VM that is a full copy of a stopped one (docs/clone.md).
+"""Cloning a VM: a new VM that is a full copy of one, stopped or running (docs/clone.md).
 
 Who: the VM's owner or an admin (an operator share lets someone run a VM, not carry off a copy of its
 disks). The clone belongs to whoever asked; for a user who is not staff it takes the same quota as a
 request, and a template whose new VMs need an admin's approval refuses it (vms.extensions.check_new_vm).
 
 The job is a change of the source (`vm.clone`, vms/services/changes.py): while it copies, nothing else
-runs on the source (one job per VM), so nothing starts it and writes to the disks being copied. The
+runs on the source (one job per VM), so nothing starts or changes it while its disks are copied (a
+running source's as of one moment, through libvirt's backup job: vms/hypervisor/backups.py). The
 clone's row is made in the transaction that queues the job, placed like a new VM of its template
 (another host when asked or when it fits better), in state provisioning; the job
 (vms/runners/clones.py) copies every disk, gives it its own seed, defines and starts it.
