@@ -18,6 +18,7 @@ migration on both sides when the connection that drives it drops.
 from __future__ import annotations
 
 import os
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 
@@ -37,7 +38,7 @@ from vms.domainxml.move import file_sources, moved_domain
 from vms.hypervisor import domains
 from vms.hypervisor.connection import connection
 from vms.hypervisor.graphics import listen_address_for
-from vms.hypervisor.migration import MigrationCancelled, migrate_live
+from vms.hypervisor.migration import MigrationCancelled, MigrationProgress, migrate_live
 from vms.hypervisor.resize import set_autostart
 from vms.hypervisor.volumes import (
     copy_volume,
@@ -53,6 +54,7 @@ from vms.runners.vm import VMRunner, load_vm, on_host, remember_saved_xml
 from vms.services.state import broadcast_state
 
 MIB = 1024 * 1024
+PROGRESS_LOG_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,24 @@ def _moved(vm: VirtualMachine, target: Host, target_dom) -> None:  # noqa: ANN00
     vm.host, vm.host_id, vm.moving_to_id, vm.state = target, target.pk, None, state
     remember_saved_xml(vm, target_dom)
     broadcast_state(vm)
+
+
+def _reporter(ctx):  # noqa: ANN001, ANN202
+    """The bar follows libvirt's figures; the log says what is left and how fast the guest dirties its
+    memory (what decides whether a live move converges), at most every PROGRESS_LOG_S."""
+    last = [0.0]
+
+    def report(p: MigrationProgress) -> None:
+        ctx.progress(p.fraction)
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_LOG_S:
+            last[0] = now
+            ctx.log(
+                _t("%(left)s MiB of %(total)s MiB left to copy; the guest dirties %(rate)s MiB/s of memory.")
+                % {"left": p.remaining_bytes // MIB, "total": p.total_bytes // MIB, "rate": p.dirty_rate // MIB}
+            )
+
+    return report
 
 
 @register(f"vm.{VMChange.MIGRATE}")
@@ -239,7 +259,7 @@ class MoveVM(VMRunner):
                 target_uri=target.uri,
                 dest_xml=dest_xml,
                 persist_xml=persist_xml,
-                on_progress=lambda p: ctx.progress(p.fraction),
+                on_progress=_reporter(ctx),
                 should_cancel=cancelled,
             )
         except MigrationCancelled:
