@@ -15,6 +15,7 @@ from tests.support.people import client_for, fake_host, make_user
 from vms.choices import VMState
 from vms.hypervisor.events import ObservedDomain
 from vms.models import VirtualMachine
+from vms.services.placement import Need, NoHostAvailable, choose_host
 from vms.watcher import observed
 
 pytestmark = pytest.mark.django_db
@@ -139,3 +140,13 @@ def test_the_settings_tab_offers_the_move_to_admins_and_shows_a_refusal_on_the_f
     moved = boss.post(f"/vms/{vm.uuid}/move/", {"move-host": hosts[1].pk})
     job = Job.objects.get(kind="vm.migrate")
     assert moved.status_code == 302 and moved["Location"] == f"/jobs/{job.pk}/"
+
+
+def test_a_host_without_the_templates_base_image_takes_a_moving_vm(vm, hosts, admin):
+    template = vm.template
+    template.base_image = "base.qcow2"
+    template.save()
+    with pytest.raises(NoHostAvailable, match="does not have the base image"):
+        choose_host(template, Need(1, 256, 1), preferred=hosts[1])  # a new VM would need it
+    response = _post(admin, vm, host=hosts[1].pk)
+    assert response.status_code == 202, response.json()

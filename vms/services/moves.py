@@ -29,7 +29,7 @@ def check_move(user, vm: VirtualMachine) -> None:
 def _target(vm: VirtualMachine, host: Host | None) -> Host:
     if host is not None and host.pk == vm.host_id:
         raise ValidationError({"host": _("The VM is already on %(host)s: choose another host.") % {"host": host.name}})
-    need = Need(vm.vcpus, vm.memory_mib, vm.disk_gib)
+    need = Need(vm.vcpus, vm.memory_mib, vm.disk_gib, base_image=False)
     if vm.template is None:
         if host is None:
             raise ValidationError(

@@ -29,6 +29,9 @@ class Need:
     vcpus: int
     memory_mib: int
     disk_gib: int
+    # A new VM's disk is an overlay on the template's base image, which the host must have; a VM that
+    # moves brings whole copies of its disks and needs no base image there.
+    base_image: bool = True
 
 
 def pool_of(template: VMTemplate | None) -> str:
@@ -127,7 +130,7 @@ def why_not(host: Host, template: VMTemplate, need: Need) -> str | None:
     missing = _missing_wiring(host, template)
     if missing:
         return missing
-    if template.base_image and not host.image_copies.filter(volume=template.base_image, state=CopyState.READY).exists():
+    if need.base_image and template.base_image and not host.image_copies.filter(volume=template.base_image, state=CopyState.READY).exists():
         return _("%(host)s does not have the base image yet (copy it from the Images page).") % {"host": host.name}
     missing_iso = _missing_cdrom_image(host, template)
     if missing_iso:
