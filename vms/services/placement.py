@@ -130,7 +130,11 @@ def why_not(host: Host, template: VMTemplate, need: Need) -> str | None:
     missing = _missing_wiring(host, template)
     if missing:
         return missing
-    if need.base_image and template.base_image and not host.image_copies.filter(volume=template.base_image, state=CopyState.READY).exists():
+    if (
+        need.base_image
+        and template.base_image
+        and not host.image_copies.filter(volume=template.base_image, state=CopyState.READY).exists()
+    ):
         return _("%(host)s does not have the base image yet (copy it from the Images page).") % {"host": host.name}
     missing_iso = _missing_cdrom_image(host, template)
     if missing_iso:

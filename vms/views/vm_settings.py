@@ -153,22 +153,34 @@ def vm_clone(request: HttpRequest, uuid) -> HttpResponse:
     nothing is made. Success opens the job's page: its steps and the copy's progress, live (the job is
     the source's, so the clone's own page does not list it)."""
     vm = visible_vm_or_404(request.user, uuid)
-    form = CloneForm(request.POST, prefix="clone", user=request.user)
+
+    def clone(data: dict) -> tuple[Job, str]:
+        copy, job = clone_vm(request.user, vm, data["name"], host=data.get("host"))
+        return job, _("Copying %(source)s to %(name)s on %(host)s (job #%(job)s).") % {
+            "source": vm.name,
+            "name": copy.name,
+            "host": copy.host.name,
+            "job": job.pk,
+        }
+
+    return _job_card(request, vm, "clone_form", CloneForm(request.POST, prefix="clone", user=request.user), clone)
+
+
+def _job_card(request: HttpRequest, vm: VirtualMachine, form_name: str, form: forms.Form, act) -> HttpResponse:
+    """A Settings card whose form queues a job: `act(cleaned_data)` (a service call) returns the job and
+    the sentence to show. A refusal shows on the form and nothing is made; success opens the job's page,
+    where its steps and progress show live."""
     if not form.is_valid():
-        return _render(request, vm, status=400, clone_form=form)
+        return _render(request, vm, status=400, **{form_name: form})
     try:
-        clone, job = clone_vm(request.user, vm, form.cleaned_data["name"], host=form.cleaned_data.get("host"))
+        job, sentence = act(form.cleaned_data)
     except (PermissionDenied, TargetBusy) as exc:
         say_refusal(request, exc)
         return redirect("vm-settings", uuid=vm.uuid)
     except ValidationError as exc:
         _refused_on(form, exc)
-        return _render(request, vm, status=400, clone_form=form)
-    messages.success(
-        request,
-        _("Copying %(source)s to %(name)s on %(host)s (job #%(job)s).")
-        % {"source": vm.name, "name": clone.name, "host": clone.host.name, "job": job.pk},
-    )
+        return _render(request, vm, status=400, **{form_name: form})
+    messages.success(request, sentence)
     return redirect("job-detail", pk=job.pk)
 
 
@@ -185,19 +197,13 @@ def vm_move(request: HttpRequest, uuid) -> HttpResponse:
     """The Move form: vms.services.moves.move_vm checks everything; a refusal shows on the form and
     nothing moves. Success opens the job's page (steps, the copy's progress, Cancel)."""
     vm = visible_vm_or_404(request.user, uuid)
-    form = MoveForm(request.POST, prefix="move", vm=vm)
-    if not form.is_valid():
-        return _render(request, vm, status=400, move_form=form)
-    try:
-        job = move_vm(request.user, vm, host=form.cleaned_data.get("host"))
-    except (PermissionDenied, TargetBusy) as exc:
-        say_refusal(request, exc)
-        return redirect("vm-settings", uuid=vm.uuid)
-    except ValidationError as exc:
-        _refused_on(form, exc)
-        return _render(request, vm, status=400, move_form=form)
-    messages.success(
-        request,
-        _("Moving %(name)s to %(host)s (job #%(job)s).") % {"name": vm.name, "host": job.params["host"], "job": job.pk},
-    )
-    return redirect("job-detail", pk=job.pk)
+
+    def move(data: dict) -> tuple[Job, str]:
+        job = move_vm(request.user, vm, host=data.get("host"))
+        return job, _("Moving %(name)s to %(host)s (job #%(job)s).") % {
+            "name": vm.name,
+            "host": job.params["host"],
+            "job": job.pk,
+        }
+
+    return _job_card(request, vm, "move_form", MoveForm(request.POST, prefix="move", vm=vm), move)
