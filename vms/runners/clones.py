@@ -44,7 +44,6 @@ from vms.runners.errors import host_errors
 from vms.runners.vm import (
     POOL,
     PROVISION_CLEANUP_STATES,
-    START_TIMEOUT,
     ProvisionVM,
     VMRunner,
     load_vm,
@@ -52,6 +51,7 @@ from vms.runners.vm import (
     remember_saved_xml,
     remove_from_host,
     still_provisioning,
+    wait_until_running,
 )
 from vms.services.placement import pool_of
 from vms.services.state import set_state, vm_groups
@@ -158,11 +158,7 @@ class CloneVM(VMRunner):
                 still_provisioning(clone)
                 domains.start(dom)
             with ctx.step("wait"):
-                if not domains.wait_for_state(dom, "running", START_TIMEOUT):
-                    raise JobFailed(
-                        _t("VM '%(name)s' did not reach running within %(s)d s.")
-                        % {"name": clone.name, "s": START_TIMEOUT}
-                    )
+                wait_until_running(dom, clone)
         if not set_state(clone, VMState.RUNNING, expected=[VMState.PROVISIONING]):
             clone.refresh_from_db(fields=["state"])
             raise JobFailed(_t("The clone '%(name)s' was deleted meanwhile.") % {"name": clone.name})

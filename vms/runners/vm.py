@@ -185,11 +185,7 @@ class ProvisionVM(VMRunner):
                 else:
                     domains.start(dom)
             with ctx.step("wait"):
-                if not domains.wait_for_state(dom, "running", START_TIMEOUT):
-                    raise JobFailed(
-                        _t("VM '%(name)s' did not reach running within %(s)d s.")
-                        % {"name": vm.name, "s": START_TIMEOUT}
-                    )
+                wait_until_running(dom, vm)
         if not set_state(vm, VMState.RUNNING, expected=[VMState.PROVISIONING]):
             # Changed while the domain started (deleted): fail, and on_failure removes the domain.
             vm.refresh_from_db(fields=["state"])
@@ -218,6 +214,14 @@ class ProvisionVM(VMRunner):
             # Failed even when the host could not be cleaned (the reaper removes leftovers of failed
             # VMs); never over a deleted VM.
             set_state(vm, VMState.FAILED, expected=[VMState.PENDING, VMState.PROVISIONING])
+
+
+def wait_until_running(dom, vm: VirtualMachine) -> None:  # noqa: ANN001
+    """A new VM's last step: the domain runs within START_TIMEOUT, or the job fails (and cleans up)."""
+    if not domains.wait_for_state(dom, "running", START_TIMEOUT):
+        raise JobFailed(
+            _t("VM '%(name)s' did not reach running within %(s)d s.") % {"name": vm.name, "s": START_TIMEOUT}
+        )
 
 
 def remember_saved_xml(vm: VirtualMachine, dom) -> None:  # noqa: ANN001
