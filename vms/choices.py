@@ -105,6 +105,7 @@ class VMChange(models.TextChoices):
     INTERFACE_LINK = "interface-link", _("Set a link up or down")
     DOMAIN_XML = "domain-xml", _("Change the domain XML")
     CLONE = "clone", _("Clone")  # issue 16: a new VM, a full copy of this one (vms/services/clones.py)
+    SAVE_AS_TEMPLATE = "save-as-template", _("Save as template")  # admins: vms/services/save_template.py
     MIGRATE = "migrate", _("Move to another host")  # live when running, offline when stopped (vms/services/moves.py)
 
 
@@ -131,6 +132,7 @@ CHANGE_FROM_STATES: dict[str, set[str]] = {
     VMChange.INTERFACE_LINK: _ON_OR_OFF,
     VMChange.DOMAIN_XML: _ON_OR_OFF,  # effective at next boot
     VMChange.CLONE: _ON_OR_OFF,  # running: copied as of one moment (vms/hypervisor/backups.py)
+    VMChange.SAVE_AS_TEMPLATE: _OFF,  # the system disk as it is: nothing may write to it meanwhile
     VMChange.MIGRATE: _ON_OR_OFF,  # a paused guest would stay paused for the whole copy: resume it first
 }
 # A change leaves the VM in the state it found it in, except these (None: the state it found).
@@ -147,6 +149,7 @@ RUN_ONCE_REFUSED = {
     VMChange.DOMAIN_XML,
     VMChange.CDROM_ADD,
     VMChange.CLONE,
+    VMChange.SAVE_AS_TEMPLATE,
     VMChange.MIGRATE,  # nothing to define on the new host: it would vanish at its next power-off anyway
 }
 

@@ -25,6 +25,7 @@ urlpatterns = [
     path("vms/<uuid:uuid>/settings/", vm_settings.vm_settings, name="vm-settings"),
     path("vms/<uuid:uuid>/clone/", vm_settings.vm_clone, name="vm-clone"),
     path("vms/<uuid:uuid>/move/", vm_settings.vm_move, name="vm-move"),
+    path("vms/<uuid:uuid>/save-as-template/", vm_settings.vm_save_template, name="vm-save-template"),
     path("vms/<uuid:uuid>/settings/boot/", settings_boot.vm_boot_order, name="vm-boot-order"),
     path("vms/<uuid:uuid>/settings/kernel/", settings_boot.vm_kernel, name="vm-kernel"),
     path("vms/<uuid:uuid>/settings/xml/preview/", settings_boot.vm_xml_preview, name="vm-xml-preview"),

@@ -140,6 +140,7 @@ NOT_PAGES = {
     "vm-rename": "post: the Settings tab's name form",
     "vm-clone": "post: the Settings tab's Clone form",
     "vm-move": "post: the Settings tab's Move form",
+    "vm-save-template": "post: the Settings tab's Save as template form",
     "manage-host-maintenance": "post: the host page's Maintenance buttons",
     "vm-autostart": "post: the Settings tab's autostart form",
     "vm-notes": "post: the Settings tab's notes and tags form",

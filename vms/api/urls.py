@@ -10,6 +10,7 @@ from vms.api import vm_clone as api_vm_clone
 from vms.api import vm_disks as api_vm_disks
 from vms.api import vm_interfaces as api_interfaces
 from vms.api import vm_migrate as api_vm_migrate
+from vms.api import vm_save_template as api_vm_save_template
 from vms.api import vm_snapshots as api_snapshots
 from vms.api import vms as api
 
@@ -54,5 +55,10 @@ urlpatterns = [
     path("vms/<int:pk>/cdrom/", api_vm_disks.VMCDROMView.as_view(), name="api-vm-cdrom"),
     path("vms/<int:pk>/clone/", api_vm_clone.VMCloneView.as_view(), name="api-vm-clone"),
     path("vms/<int:pk>/migrate/", api_vm_migrate.VMMigrateView.as_view(), name="api-vm-migrate"),
+    path(
+        "vms/<int:pk>/save-as-template/",
+        api_vm_save_template.VMSaveAsTemplateView.as_view(),
+        name="api-vm-save-as-template",
+    ),
     path("", include(router.urls)),
 ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import libvirt
 from lxml import etree
@@ -203,3 +206,40 @@ def send_volume(
                 except libvirt.libvirtError:
                     pass  # already broken: the error below says why
         raise wrap(exc, f"copy '{source_path}' to '{name}'", target_where) from exc
+
+
+def download_volume(
+    conn: libvirt.virConnect, path: str, dest: Path, progress: Callable[[int, int], None] | None = None
+) -> str:
+    """Stream the volume at `path` on the host into the new file `dest` on this machine; its SHA-256."""
+    vol = _volume_at(conn, path)
+    length = physical_size(vol) or vol.info()[1]
+    digest = hashlib.sha256()
+    where = f"host {safe_uri(conn.getURI())}"
+    stream = None
+    try:
+        stream = conn.newStream(0)
+        vol.download(stream, 0, length, 0)
+        done = 0
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        with os.fdopen(fd, "wb") as out:
+            while done < length:
+                chunk = stream.recv(min(STREAM_CHUNK, length - done))
+                if not chunk:
+                    break
+                digest.update(chunk)
+                out.write(chunk)
+                done += len(chunk)
+                if progress:
+                    progress(done, length)
+        stream.finish()
+        return digest.hexdigest()
+    except libvirt.libvirtError as exc:
+        if stream is not None:
+            try:
+                stream.abort()
+            except libvirt.libvirtError:
+                pass  # already broken: the error below says why
+        raise wrap(exc, f"download '{path}'", where) from exc
+    except OSError as exc:
+        raise HypervisorError(f"write '{dest}'", "this machine", os.strerror(exc.errno or 0)) from exc

@@ -12,6 +12,7 @@ from vms.runners import (
     maintenance,  # noqa: F401
     moves,  # noqa: F401
     run_once,  # noqa: F401
+    save_template,  # noqa: F401
     snapshots,  # noqa: F401
     update,  # noqa: F401
     vm,  # noqa: F401

@@ -252,32 +252,54 @@ def create_image(
     name = _check_fields(name, kind, format)
     if file is None:
         raise _refuse(_("Choose a file to upload."))
-    folder = images_dir()
-    incoming = folder / f".upload-{uuid.uuid4().hex}"
+    incoming = images_dir() / f".upload-{uuid.uuid4().hex}"
     try:
         sha256 = _save_stream(file, incoming)
-        info = inspect_file(incoming, format)
-        with transaction.atomic():
-            image = Image.objects.create(
-                name=name,
-                kind=kind,
-                format=format,
-                size=info.size,
-                virtual_size=info.virtual_size,
-                sha256=sha256,
-                uploaded_by=user,
-            )
-            stem = f"image-{image.pk}-{slugify(name)[:40] or 'file'}.{EXTENSIONS[format]}"
-            image.file = stem
-            image.volume = stem
-            image.save(update_fields=["file", "volume"])
-            audit_log.record(user, "image.upload", image, kind=kind, format=format, size=info.size, sha256=sha256)
-            os.replace(incoming, folder / stem)
+        image = _record(name, kind, format, incoming, sha256, user, "image.upload")
     finally:
         if incoming.exists():
             incoming.unlink()
     jobs = copy_image(image, hosts, user) if hosts else []
     return image, jobs
+
+
+def _record(
+    name: str, kind: str, fmt: str, incoming: Path, sha256: str, user, action: str, stem: str | None = None
+) -> Image:
+    """Check the file at `incoming` like an upload, record the image, and move the file into the library.
+
+    `stem`: the file's (and every host's volume's) name when it is chosen already; else from the image's id."""
+    info = inspect_file(incoming, fmt)
+    with transaction.atomic():
+        image = Image.objects.create(
+            name=name,
+            kind=kind,
+            format=fmt,
+            size=info.size,
+            virtual_size=info.virtual_size,
+            sha256=sha256,
+            uploaded_by=user,
+        )
+        stem = stem or f"image-{image.pk}-{slugify(name)[:40] or 'file'}.{EXTENSIONS[fmt]}"
+        image.file = stem
+        image.volume = stem
+        image.save(update_fields=["file", "volume"])
+        audit_log.record(user, action, image, kind=kind, format=fmt, size=info.size, sha256=sha256)
+        os.replace(incoming, images_dir() / stem)
+    return image
+
+
+def check_image_name(name: Any) -> str:
+    """A new image's name: one line, not taken (ValidationError on 'name')."""
+    return _check_fields(name, ImageKind.BASE, ImageFormat.QCOW2)
+
+
+def record_saved_disk(name: str, fmt: str, incoming: Path, sha256: str, stem: str, host: Host, user) -> Image:
+    """A VM's disk saved as a base image (vms/runners/save_template.py): checked like an upload, kept in
+    the library, and already on `host` as the volume `stem` (the job made it there first)."""
+    image = _record(name, ImageKind.BASE, fmt, incoming, sha256, user, "image.save", stem=stem)
+    ImageCopy.objects.create(image=image, host=host, volume=stem, state=CopyState.READY, progress=100)
+    return image
 
 
 def copy_image(image: Image, hosts: Iterable[Host], user) -> list[Job]:

@@ -1,5 +1,6 @@
-"""The Settings tab's "Move to another host" form and who sees it; the view that takes it is
-vm_settings.vm_move (docs/migration.md)."""
+"""The Settings tab's admin cards, "Move to another host" (docs/migration.md) and "Save as template"
+(docs/save-as-template.md): their forms and who sees them; vm_settings.vm_move and
+vm_settings.vm_save_template take them."""
 
 from __future__ import annotations
 
@@ -27,3 +28,13 @@ def move_form_for(user, vm: VirtualMachine) -> MoveForm | None:
     if not is_admin(user) or not vm.managed or vm.run_once or vm.host_id is None:
         return None
     return MoveForm(prefix="move", vm=vm)
+
+
+class SaveAsTemplateForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Name of the template and its image"), max_length=100)
+
+
+def save_template_form_for(user, vm: VirtualMachine) -> SaveAsTemplateForm | None:
+    if not is_admin(user) or not vm.managed or vm.run_once or vm.host_id is None:
+        return None
+    return SaveAsTemplateForm(prefix="save", initial={"name": f"{vm.name} template"[:100]})

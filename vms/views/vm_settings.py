@@ -26,10 +26,11 @@ from vms.models import VirtualMachine
 from vms.selectors import visible_vm_or_404
 from vms.services.clones import clone_vm
 from vms.services.moves import move_vm
+from vms.services.save_template import save_as_template
 from vms.services.vm_update import NOTES_MAX, tag_names, update_vm
 from vms.views.settings_boot import boot_and_xml_context
 from vms.views.vm_clone import CloneForm, clone_form_for
-from vms.views.vm_move import MoveForm, move_form_for
+from vms.views.vm_move import MoveForm, SaveAsTemplateForm, move_form_for, save_template_form_for
 from vms.views.vm_tabs import render_tab, say_refusal
 
 NEXT_BOOT_LABELS = {"vcpus": gettext_lazy("vCPUs"), "memory_mib": gettext_lazy("memory")}
@@ -91,6 +92,7 @@ def _render(
     status: int = 200,
     clone_form: CloneForm | None = None,
     move_form: MoveForm | None = None,
+    save_form: SaveAsTemplateForm | None = None,
 ) -> HttpResponse:
     forms_ = {**_initial_forms(vm), **(bound or {})}
     template = vm.template
@@ -99,6 +101,7 @@ def _render(
         "settings_forms": forms_,
         "clone_form": clone_form or clone_form_for(request.user, vm),
         "move_form": move_form or move_form_for(request.user, vm),
+        "save_form": save_form or save_template_form_for(request.user, vm),
         "next_boot": pending_for_next_boot(vm),
         "vm_tags": tag_names(vm),
         "live_max_vcpus": template.max_live_vcpus if template else 0,
@@ -207,3 +210,20 @@ def vm_move(request: HttpRequest, uuid) -> HttpResponse:
         }
 
     return _job_card(request, vm, "move_form", MoveForm(request.POST, prefix="move", vm=vm), move)
+
+
+@login_required
+@require_POST
+def vm_save_template(request: HttpRequest, uuid) -> HttpResponse:
+    """The Save as template form: vms.services.save_template decides; the job's page shows the copy."""
+    vm = visible_vm_or_404(request.user, uuid)
+
+    def save(data: dict) -> tuple[Job, str]:
+        job = save_as_template(request.user, vm, data["name"])
+        return job, _("Saving %(vm)s as the template %(name)s (job #%(job)s).") % {
+            "vm": vm.name,
+            "name": job.params["name"],
+            "job": job.pk,
+        }
+
+    return _job_card(request, vm, "save_form", SaveAsTemplateForm(request.POST, prefix="save"), save)
