@@ -51,7 +51,7 @@ from vms.hypervisor.volumes import (
 from vms.models import Host, VirtualMachine
 from vms.runners.errors import host_errors
 from vms.runners.vm import VMRunner, load_vm, on_host, remember_saved_xml
-from vms.services.state import broadcast_state
+from vms.services.state import set_state
 
 MIB = 1024 * 1024
 PROGRESS_LOG_S = 5.0
@@ -104,11 +104,8 @@ def _clear_old_host(vm: VirtualMachine, target_dom, source_conn, target_conn) ->
 
 def _moved(vm: VirtualMachine, target: Host, target_dom) -> None:  # noqa: ANN001
     """The row names the new host and the state the domain has there; the watcher takes over again."""
-    state = domains.state_of(target_dom)
-    VirtualMachine.objects.filter(pk=vm.pk).update(host=target, moving_to=None, state=state)
-    vm.host, vm.host_id, vm.moving_to_id, vm.state = target, target.pk, None, state
+    set_state(vm, domains.state_of(target_dom), host=target, moving_to=None)  # and the vm.state message
     remember_saved_xml(vm, target_dom)
-    broadcast_state(vm)
 
 
 def _reporter(ctx):  # noqa: ANN001, ANN202
