@@ -13,6 +13,7 @@ from jobs.models import Job
 from portal.choices import ApprovalMode
 from portal.models import Quota
 from sandbox import bootstrap
+from tests.support.domains import ONE_DISK_XML
 from tests.support.people import client_for, fake_host, make_user
 from vms.choices import ShareLevel, VMState
 from vms.models import VirtualMachine, VMShare
@@ -21,12 +22,7 @@ from vms.models import VirtualMachine, VMShare
 # their (fake) host. Nothing here commits, so no job reaches a queue.
 pytestmark = pytest.mark.django_db
 
-XML = (
-    "<domain type='kvm'><name>src</name><uuid>11111111-2222-3333-4444-555555555555</uuid><devices>"
-    "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
-    "<source file='/pool/11111111-2222-3333-4444-555555555555-disk0.qcow2'/><target dev='vda' bus='virtio'/></disk>"
-    "</devices></domain>"
-)
+XML = ONE_DISK_XML
 
 
 @pytest.fixture

@@ -7,18 +7,14 @@ from rest_framework.test import APIClient
 
 from jobs.models import Job
 from sandbox import bootstrap
+from tests.support.domains import ONE_DISK_XML
 from tests.support.people import client_for, fake_host, make_user
 from vms.choices import VMState
 from vms.models import Image, VirtualMachine, VMTemplate
 
 pytestmark = pytest.mark.django_db
 
-XML = (
-    "<domain type='kvm'><name>src</name><uuid>11111111-2222-3333-4444-555555555555</uuid><devices>"
-    "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
-    "<source file='/pool/11111111-2222-3333-4444-555555555555-disk0.qcow2'/><target dev='vda' bus='virtio'/></disk>"
-    "</devices></domain>"
-)
+XML = ONE_DISK_XML
 
 
 @pytest.fixture

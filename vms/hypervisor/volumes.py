@@ -156,6 +156,16 @@ def copy_volume(conn: libvirt.virConnect, source_path: str, pool_name: str, name
         raise wrap(exc, f"copy '{source_path}' to '{name}'", f"host {safe_uri(conn.getURI())}") from exc
 
 
+def _abort(*streams: libvirt.virStream | None) -> None:
+    """Let go of streams a failure left open (the failure itself says what went wrong)."""
+    for stream in streams:
+        if stream is not None:
+            try:
+                stream.abort()
+            except libvirt.libvirtError:
+                pass  # already broken
+
+
 def send_volume(
     source_conn: libvirt.virConnect,
     source_path: str,
@@ -199,12 +209,7 @@ def send_volume(
         refresh_pool(pool)
         return target.path()
     except libvirt.libvirtError as exc:
-        for stream in (down, up):
-            if stream is not None:
-                try:
-                    stream.abort()
-                except libvirt.libvirtError:
-                    pass  # already broken: the error below says why
+        _abort(down, up)
         raise wrap(exc, f"copy '{source_path}' to '{name}'", target_where) from exc
 
 
@@ -235,11 +240,8 @@ def download_volume(
         stream.finish()
         return digest.hexdigest()
     except libvirt.libvirtError as exc:
-        if stream is not None:
-            try:
-                stream.abort()
-            except libvirt.libvirtError:
-                pass  # already broken: the error below says why
+        _abort(stream)
         raise wrap(exc, f"download '{path}'", where) from exc
     except OSError as exc:
+        _abort(stream)
         raise HypervisorError(f"write '{dest}'", "this machine", os.strerror(exc.errno or 0)) from exc
