@@ -66,7 +66,7 @@ class EmptyHost(Runner):
                 children, not_moving = self._plan(ctx, host, user)
                 Job.objects.filter(pk=ctx.job.pk).update(params={**ctx.params, "not_moving": not_moving})
         with ctx.step("move"):
-            self._follow(ctx, children)
+            children = self._follow(ctx, children)
         moved = [c for c in children if c.state == JobState.SUCCEEDED]
         failed = [
             f"{c.params.get('vm_name', c.target)}: {c.error.get('message', c.state)}"
@@ -113,14 +113,15 @@ class EmptyHost(Runner):
         return children, not_moving
 
     @staticmethod
-    def _follow(ctx, children: list[Job]) -> None:  # noqa: ANN001
+    def _follow(ctx, children: list[Job]) -> list[Job]:  # noqa: ANN001
+        """Until every child has finished; returns them as they ended."""
+        ids = [c.pk for c in children]
         while True:
-            for child in children:
-                child.refresh_from_db()
+            children = list(Job.objects.filter(pk__in=ids).order_by("pk"))  # one query a look, not one per child
             waiting = [c for c in children if c.state not in FINISHED]
             ctx.progress((len(children) - len(waiting)) / len(children) if children else 1.0)
             if not waiting:
-                return
+                return children
             ctx.check_cancelled()
             due = [
                 c
