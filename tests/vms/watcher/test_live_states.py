@@ -45,8 +45,15 @@ async def test_virsh_destroy_reaches_the_owners_socket_within_a_second(fleet_hos
             *virsh_args(host.uri, "destroy", name), stdout=asyncio.subprocess.DEVNULL
         )
         virsh_done: list[float] = []
-        waiter = asyncio.create_task(virsh.wait())
-        waiter.add_done_callback(lambda _t: virsh_done.append(time.monotonic()))
+
+        async def virsh_exit() -> int:
+            # Stamped in the task itself: a done-callback may not have run yet when `await waiter` returns
+            # (awaiting a task that has already finished does not yield), which once left this list empty.
+            code = await virsh.wait()
+            virsh_done.append(time.monotonic())
+            return code
+
+        waiter = asyncio.create_task(virsh_exit())
         message = await receive_until(socket, lambda m: m.get("state") == "stopped", timeout=10)
         received = time.monotonic()
         assert await waiter == 0
